@@ -1,0 +1,158 @@
+//! Access tokens: EdDSA JWTs signed with the vault's newest signing key and verified against
+//! every published key (by `kid`). Validation is strict: one algorithm, `exp`, `nbf`, `iss`,
+//! `aud` and `sub` required, and `jku`/`jwk`/`x5u` headers ignored (RFC 8725 §3.10).
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::vault::Vault;
+
+/// The audience every hub token carries.
+pub const AUDIENCE: &str = "gridhub";
+
+#[derive(Debug, Serialize, Deserialize, Clone)]
+pub struct Claims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub nbf: i64,
+    pub iat: i64,
+    pub jti: String,
+    /// `user` for console/API users (clients arrive with the identity issue).
+    pub kind: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("token is invalid")]
+    Invalid,
+    #[error("cannot sign token")]
+    Sign,
+}
+
+pub struct TokenIssuer {
+    issuer: String,
+    ttl_secs: i64,
+    kid: String,
+    encoding: EncodingKey,
+    decoding: HashMap<String, DecodingKey>,
+    jwks: serde_json::Value,
+    validation: Validation,
+}
+
+impl TokenIssuer {
+    pub fn new(vault: &Vault, issuer: String, ttl_secs: u64) -> Result<TokenIssuer, TokenError> {
+        let current = vault.current_signing_key().ok_or(TokenError::Sign)?;
+        let mut decoding = HashMap::new();
+        let mut keys = Vec::new();
+        for key in vault.signing_keys() {
+            decoding.insert(key.kid.clone(), DecodingKey::from_ed_der(&key.public_key));
+            keys.push(serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+                "kid": key.kid, "x": URL_SAFE_NO_PAD.encode(&key.public_key),
+            }));
+        }
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_issuer(&[issuer.as_str()]);
+        validation.validate_nbf = true;
+        validation.leeway = 5;
+        Ok(TokenIssuer {
+            issuer,
+            ttl_secs: i64::try_from(ttl_secs).unwrap_or(300),
+            kid: current.kid.clone(),
+            encoding: EncodingKey::from_ed_der(current.pkcs8()),
+            decoding,
+            jwks: serde_json::json!({ "keys": keys }),
+            validation,
+        })
+    }
+
+    pub fn ttl_secs(&self) -> i64 {
+        self.ttl_secs
+    }
+
+    /// The public keys as a JWK Set (for `/.well-known/jwks.json`).
+    pub fn jwks(&self) -> &serde_json::Value {
+        &self.jwks
+    }
+
+    pub fn issue(&self, subject: &str, kind: &str) -> Result<String, TokenError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            sub: subject.to_owned(),
+            aud: AUDIENCE.to_owned(),
+            exp: now + self.ttl_secs,
+            nbf: now,
+            iat: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            kind: kind.to_owned(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|_| TokenError::Sign)
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::Invalid);
+        }
+        // `kid` only selects among our own keys; a token without one or with a foreign one fails.
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.decoding.get(kid))
+            .ok_or(TokenError::Invalid)?;
+        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|_| TokenError::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::vault::keyring::KeyringFile;
+
+    fn issuer() -> TokenIssuer {
+        let vault = Vault::from_keyring(&KeyringFile::generate(["person"], 0).unwrap()).unwrap();
+        TokenIssuer::new(&vault, "https://hub.test".to_owned(), 300).unwrap()
+    }
+
+    #[test]
+    fn issued_token_verifies() {
+        let t = issuer();
+        let token = t.issue("u1", "user").unwrap();
+        assert_eq!(t.verify(&token).unwrap().sub, "u1");
+    }
+
+    #[test]
+    fn token_of_another_hub_is_refused() {
+        let token = issuer().issue("u1", "user").unwrap();
+        assert!(issuer().verify(&token).is_err());
+    }
+
+    #[test]
+    fn tampered_or_alg_none_token_is_refused() {
+        let t = issuer();
+        let token = t.issue("u1", "user").unwrap();
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let forged_payload = URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&serde_json::json!({"sub": "admin"})).unwrap());
+        parts[1] = forged_payload;
+        assert!(t.verify(&parts.join(".")).is_err());
+        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let body = token.split('.').nth(1).unwrap();
+        assert!(t.verify(&format!("{none_header}.{body}.")).is_err());
+        assert!(t.verify("garbage").is_err());
+    }
+}

@@ -1,0 +1,85 @@
+//! The `gridhub` command line (API.md "CLI entry points").
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "gridhub",
+    version,
+    about = "Privacy-preserving data exchange hub for grid-based community governance"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create a data directory: config, sealed keyring, dev CA and server certificate, database, admin user.
+    Init {
+        #[arg(long, env = "GRIDHUB_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Admin password (at least 12 characters); generated and printed once if absent.
+        #[arg(long, env = "GRIDHUB_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: Option<String>,
+        /// Use PostgreSQL instead of the embedded SQLite file (written to the config).
+        #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Replace the keys, certificates and SQLite database of an initialised directory.
+        #[arg(long)]
+        force: bool,
+        /// Instance name (token issuer, certificate subject).
+        #[arg(long, default_value = "gridhub-dev")]
+        instance: String,
+    },
+    /// Serve the API over HTTPS.
+    Serve(ServeArgs),
+    /// Initialise (if needed), seed synthetic demo data, and serve.
+    Demo {
+        #[arg(long, env = "GRIDHUB_DATA_DIR", default_value = "gridhub-demo")]
+        data_dir: PathBuf,
+        /// Number of synthetic residents.
+        #[arg(long, default_value_t = 10_000)]
+        residents: usize,
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Seed and exit without serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Key management.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[arg(long, env = "GRIDHUB_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Config file (default: DATA_DIR/gridhub.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8443).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Show KEK versions per category and how many DEKs each has wrapped.
+    Status {
+        #[arg(long, env = "GRIDHUB_DATA_DIR")]
+        data_dir: PathBuf,
+        #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
+}

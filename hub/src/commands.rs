@@ -1,0 +1,189 @@
+//! What each CLI subcommand does, in terms of the library. Output for humans goes to stdout;
+//! logs go to stderr.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::cli::{KeysCommand, ServeArgs};
+use crate::config::{Overrides, Settings};
+use crate::init::{InitOptions, init as init_dir, is_initialised};
+use crate::startup::{Application, shutdown_signal};
+use crate::storage::Store;
+use crate::vault::keyring::{AgeFileStore, KeyringStore};
+use crate::{demo, telemetry};
+
+pub async fn init(
+    data_dir: PathBuf,
+    admin_password: Option<String>,
+    database_url: Option<String>,
+    force: bool,
+    instance: String,
+) -> anyhow::Result<()> {
+    let report = init_dir(InitOptions {
+        data_dir: data_dir.clone(),
+        admin_password: admin_password.map(SecretString::from),
+        database_url: database_url.map(SecretString::from),
+        force,
+        instance,
+    })
+    .await?;
+    println!("initialised {}", data_dir.display());
+    println!("  config      {}", data_dir.join("gridhub.toml").display());
+    println!("  CA cert     {}", data_dir.join("pki/ca.pem").display());
+    println!(
+        "  keyring     {} (sealed with age to keyring.identity — keep that file secret)",
+        data_dir.join("keyring.age").display()
+    );
+    match report.generated_password {
+        Some(pw) => println!(
+            "  admin       {} / {}   (shown once; store it now)",
+            report.admin_username,
+            pw.expose_secret()
+        ),
+        None => println!(
+            "  admin       {} (password as given)",
+            report.admin_username
+        ),
+    }
+    println!("next: gridhub serve --data-dir {}", data_dir.display());
+    Ok(())
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = Settings::load(
+        args.config.as_deref(),
+        Overrides {
+            data_dir: args.data_dir,
+            listen: args.listen,
+            database_url: args.database_url,
+        },
+    )?;
+    telemetry::init(settings.log_format);
+    let app = Application::build(settings).await?;
+    app.run_until(shutdown_signal()).await;
+    Ok(())
+}
+
+pub async fn demo(
+    data_dir: PathBuf,
+    residents: usize,
+    listen: Option<SocketAddr>,
+    database_url: Option<String>,
+    no_serve: bool,
+) -> anyhow::Result<()> {
+    let mut admin_password = None;
+    if !is_initialised(&data_dir) {
+        let pw = crate::init::generate_password()?;
+        init_dir(InitOptions {
+            data_dir: data_dir.clone(),
+            admin_password: Some(pw.clone()),
+            database_url: database_url.clone().map(SecretString::from),
+            force: false,
+            instance: "gridhub-demo".to_owned(),
+        })
+        .await?;
+        admin_password = Some(pw);
+    }
+    let settings = Settings::load(
+        None,
+        Overrides {
+            data_dir: Some(data_dir.clone()),
+            listen,
+            database_url,
+        },
+    )?;
+    telemetry::init(settings.log_format);
+    let started = std::time::Instant::now();
+    let report = demo::seed(&settings, residents, admin_password).await?;
+    if report.seeded {
+        println!(
+            "seeded {} residents and {} households, places and organisations in {:.1} s",
+            report.residents,
+            report.other_records,
+            started.elapsed().as_secs_f64()
+        );
+    } else {
+        println!(
+            "{} already holds demo data; not seeding again",
+            data_dir.display()
+        );
+    }
+    if no_serve {
+        return Ok(());
+    }
+    let app = Application::build(settings).await?;
+    let url = format!("https://localhost:{}", app.port());
+    let ca = data_dir.join("pki/ca.pem");
+    println!("\nGridhub demo at {url}  (console: {url}/console/, API: {url}/openapi.json)");
+    println!(
+        "accounts (also in {}):",
+        data_dir.join(demo::CREDENTIALS_FILE).display()
+    );
+    for u in &report.users {
+        println!(
+            "  {:<8} {:<22} {}",
+            u.username,
+            u.password.expose_secret(),
+            u.roles
+        );
+    }
+    if let Some(worker) = report.users.iter().find(|u| u.username == "worker") {
+        println!("\ntry:");
+        println!(
+            "  TOKEN=$(curl -s --cacert {ca} {url}/v1/auth/login -H 'content-type: application/json' \\\n      -d '{{\"username\":\"worker\",\"password\":\"{}\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')",
+            worker.password.expose_secret(),
+            ca = ca.display()
+        );
+        println!(
+            "  curl -s --cacert {} -H \"authorization: Bearer $TOKEN\" {url}/v1/catalog",
+            ca.display()
+        );
+        println!(
+            "  curl -s --cacert {} -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' {url}/v1/records \\\n      -d '{{\"category\":\"person\",\"grid\":\"{}\",\"purpose\":\"population-registration\",\"fields\":{{\"name\":\"张三\",\"gender\":\"male\",\"phone\":\"13812345678\"}}}}'",
+            ca.display(),
+            report.worker_grid
+        );
+    }
+    println!("\nCtrl-C stops the hub.");
+    app.run_until(shutdown_signal()).await;
+    Ok(())
+}
+
+pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Status {
+            data_dir,
+            database_url,
+        } => {
+            let settings = Settings::load(
+                None,
+                Overrides {
+                    data_dir: Some(data_dir.clone()),
+                    listen: None,
+                    database_url,
+                },
+            )?;
+            let keyring = AgeFileStore::in_dir(&data_dir).load()?;
+            let store = Store::open(&settings.database()?).await?;
+            println!(
+                "{:<14} {:>7} {:>8} {:>12}",
+                "category", "version", "status", "DEK wraps"
+            );
+            for (category, versions) in &keyring.keks {
+                for v in versions {
+                    let wraps = store.kek_wraps(category, v.version).await?;
+                    let status = if v.retired { "retired" } else { "active" };
+                    println!("{category:<14} {:>7} {status:>8} {wraps:>12}", v.version);
+                }
+            }
+            println!(
+                "rotation is forced at {} wraps per KEK version (90 % of 2^32)",
+                crate::vault::KEK_WRAP_LIMIT
+            );
+            store.close().await;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Settings: one tree, read from `DIR/gridhub.toml` (or `--config FILE`), then `GRIDHUB_*`
+//! environment variables, then command-line flags. Unknown keys stop start-up with a message
+//! naming the key; secrets are `SecretString` and never printed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// The config file written by `gridhub init` inside the data directory.
+pub const CONFIG_FILE: &str = "gridhub.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Directory holding the config, keyring, PKI and (by default) the SQLite database.
+    pub data_dir: PathBuf,
+    /// Address the HTTPS listener binds.
+    #[serde(default = "defaults::listen")]
+    pub listen: SocketAddr,
+    /// `postgres://…` selects PostgreSQL; absent means the embedded SQLite file.
+    #[serde(default)]
+    pub database_url: Option<SecretString>,
+    /// Name of this hub instance (used in token issuer and, later, ledger origin).
+    #[serde(default = "defaults::instance")]
+    pub instance: String,
+    /// Largest accepted request body.
+    #[serde(default = "defaults::body_limit_bytes")]
+    pub body_limit_bytes: usize,
+    /// Lifetime of issued access tokens.
+    #[serde(default = "defaults::token_ttl_secs")]
+    pub token_ttl_secs: u64,
+    /// Whole-request timeout.
+    #[serde(default = "defaults::request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// How long graceful shutdown waits for in-flight requests.
+    #[serde(default = "defaults::shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
+    /// Log format: `pretty` or `json`.
+    #[serde(default = "defaults::log_format")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+mod defaults {
+    use super::LogFormat;
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    pub fn listen() -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 8443))
+    }
+    pub fn instance() -> String {
+        "gridhub-dev".to_owned()
+    }
+    pub fn body_limit_bytes() -> usize {
+        8 * 1024 * 1024
+    }
+    pub fn token_ttl_secs() -> u64 {
+        300
+    }
+    pub fn request_timeout_secs() -> u64 {
+        30
+    }
+    pub fn shutdown_grace_secs() -> u64 {
+        10
+    }
+    pub fn log_format() -> LogFormat {
+        LogFormat::Pretty
+    }
+}
+
+/// Values given on the command line; they win over file and environment.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("data directory `{0}` has no {CONFIG_FILE}; run `gridhub init --data-dir {0}` first")]
+    NotInitialised(String),
+}
+
+/// The settings that `GRIDHUB_<KEY>` may set. Other `GRIDHUB_*` variables (test helpers, the
+/// log filter) are not settings and are left alone.
+const ENV_KEYS: [&str; 9] = [
+    "data_dir",
+    "listen",
+    "database_url",
+    "instance",
+    "body_limit_bytes",
+    "token_ttl_secs",
+    "request_timeout_secs",
+    "shutdown_grace_secs",
+    "log_format",
+];
+
+/// Where the database lives.
+#[derive(Debug, Clone)]
+pub enum DatabaseLocation {
+    Sqlite(PathBuf),
+    Postgres(SecretString),
+}
+
+impl Settings {
+    /// Load settings: `config_file` (or `DIR/gridhub.toml`), then `GRIDHUB_*` env, then flags.
+    pub fn load(config_file: Option<&Path>, overrides: Overrides) -> Result<Settings, ConfigError> {
+        let file = match (config_file, &overrides.data_dir) {
+            (Some(f), _) => f.to_path_buf(),
+            (None, Some(dir)) => dir.join(CONFIG_FILE),
+            (None, None) => {
+                return Err(ConfigError::Invalid(
+                    "give --data-dir DIR or --config FILE".to_owned(),
+                ));
+            }
+        };
+        if !file.exists() {
+            let shown = overrides
+                .data_dir
+                .as_deref()
+                .unwrap_or(Path::new("."))
+                .display()
+                .to_string();
+            return Err(ConfigError::NotInitialised(shown));
+        }
+        let mut figment = Figment::new().merge(Toml::file(&file));
+        if let Some(dir) = file.parent() {
+            // A config file's data_dir defaults to the directory it sits in.
+            figment = Figment::from(Serialized::default("data_dir", dir)).merge(figment);
+        }
+        let settings: Settings = figment
+            .merge(Env::prefixed("GRIDHUB_").only(&ENV_KEYS))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.body_limit_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "`body_limit_bytes` must be at least 1024".to_owned(),
+            ));
+        }
+        if !(30..=3600).contains(&self.token_ttl_secs) {
+            return Err(ConfigError::Invalid(
+                "`token_ttl_secs` must be between 30 and 3600".to_owned(),
+            ));
+        }
+        self.database()?;
+        Ok(())
+    }
+
+    /// The database this hub uses; PostgreSQL when `database_url` says so.
+    pub fn database(&self) -> Result<DatabaseLocation, ConfigError> {
+        match &self.database_url {
+            None => Ok(DatabaseLocation::Sqlite(self.data_dir.join("gridhub.db"))),
+            Some(url) => {
+                let raw = url.expose_secret();
+                if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+                    Ok(DatabaseLocation::Postgres(url.clone()))
+                } else if let Some(path) = raw.strip_prefix("sqlite://") {
+                    Ok(DatabaseLocation::Sqlite(PathBuf::from(path)))
+                } else {
+                    Err(ConfigError::Invalid(
+                        "`database_url` must start with postgres:// or sqlite://".to_owned(),
+                    ))
+                }
+            }
+        }
+    }
+
+    pub fn pki_dir(&self) -> PathBuf {
+        self.data_dir.join("pki")
+    }
+}
+
+/// The config file `gridhub init` writes: only what differs from the defaults, commented.
+pub fn initial_config_text(instance: &str) -> String {
+    format!(
+        "# Gridhub configuration. Every key can also be set as GRIDHUB_<KEY> in the environment.\n\
+         instance = \"{instance}\"\n\
+         listen = \"127.0.0.1:8443\"\n\
+         # database_url = \"postgres://gridhub@127.0.0.1:5432/gridhub\"  # default: gridhub.db here\n\
+         body_limit_bytes = 8388608\n\
+         token_ttl_secs = 300\n\
+         request_timeout_secs = 30\n\
+         shutdown_grace_secs = 10\n\
+         log_format = \"pretty\"\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "listen = \"127.0.0.1:1\"\nlisten_port = 3\n",
+        )
+        .unwrap();
+        let err = Settings::load(
+            None,
+            Overrides {
+                data_dir: Some(dir.path().to_path_buf()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("listen_port"), "{err}");
+    }
+
+    #[test]
+    fn initial_config_loads_with_flag_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), initial_config_text("t")).unwrap();
+        let s = Settings::load(
+            None,
+            Overrides {
+                data_dir: Some(dir.path().to_path_buf()),
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+                database_url: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(s.listen.port(), 0);
+        assert_eq!(s.instance, "t");
+        assert!(matches!(s.database().unwrap(), DatabaseLocation::Sqlite(_)));
+    }
+
+    #[test]
+    fn missing_config_says_to_run_init() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Settings::load(
+            None,
+            Overrides {
+                data_dir: Some(dir.path().to_path_buf()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("gridhub init"));
+    }
+}

@@ -1,0 +1,213 @@
+//! `gridhub demo`: initialise a data directory if needed, seed a synthetic city (grids,
+//! households, residents, places, organisations; all invented) through the same sealing path as
+//! the API, create demo users, and print how to try it. Seeding shows a progress bar.
+
+pub mod synth;
+
+use std::path::Path;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::auth::password;
+use crate::config::Settings;
+use crate::records::{self, RecordDraft};
+use crate::storage::{GridRow, NewUser, Store, now_ms};
+use crate::vault::Vault;
+use crate::vault::keyring::{AgeFileStore, write_private};
+
+/// Where the demo keeps the passwords it generated, so a second run can print them again.
+pub const CREDENTIALS_FILE: &str = "demo-credentials.txt";
+/// Seed for the synthetic data: the same city every time.
+const SEED: u64 = 20_261_124;
+/// Records sealed and written per transaction.
+const BATCH: usize = 1000;
+
+pub struct DemoUser {
+    pub username: &'static str,
+    pub password: SecretString,
+    pub roles: &'static str,
+}
+
+pub struct SeedReport {
+    pub seeded: bool,
+    pub residents: usize,
+    pub other_records: usize,
+    pub users: Vec<DemoUser>,
+    pub worker_grid: String,
+}
+
+/// Seed the database of an initialised data directory, unless it holds grids already.
+pub async fn seed(
+    settings: &Settings,
+    residents: usize,
+    admin_password: Option<SecretString>,
+) -> anyhow::Result<SeedReport> {
+    let store = Store::open(&settings.database()?).await?;
+    let vault = Vault::unlock(&AgeFileStore::in_dir(&settings.data_dir))
+        .context("cannot unlock the keyring")?;
+    let grids = synth::grid_tree(SEED);
+    let worker_grid = grids
+        .iter()
+        .find(|g| matches!(g.level, synth::GridLevel::Community))
+        .map(|g| g.code.clone())
+        .context("demo grid tree has no community")?;
+    if !store.grids().await?.is_empty() {
+        let users = read_credentials(&settings.data_dir);
+        store.close().await;
+        return Ok(SeedReport {
+            seeded: false,
+            residents: 0,
+            other_records: 0,
+            users,
+            worker_grid,
+        });
+    }
+    let rows: Vec<GridRow> = grids
+        .iter()
+        .map(|g| GridRow {
+            code: g.code.clone(),
+            name: g.name.clone(),
+            kind: if g.code.starts_with("L.") {
+                "logical".into()
+            } else {
+                "physical".into()
+            },
+        })
+        .collect();
+    store.insert_grids(&rows, now_ms()).await?;
+
+    let mut users = Vec::new();
+    if let Some(pw) = admin_password {
+        users.push(DemoUser {
+            username: "admin",
+            password: pw,
+            roles: "admin",
+        });
+    }
+    for (username, roles, user_grids) in [
+        ("dpo", "dpo", Vec::new()),
+        ("worker", "grid_worker", vec![worker_grid.clone()]),
+    ] {
+        let pw = crate::init::generate_password()?;
+        let p = pw.expose_secret().to_owned();
+        let hash = tokio::task::spawn_blocking(move || password::hash(&p)).await??;
+        let user = NewUser {
+            id: uuid::Uuid::now_v7().to_string(),
+            username: username.to_owned(),
+            password_hash: hash,
+            department: None,
+            roles: vec![roles.to_owned()],
+            grids: user_grids,
+        };
+        store.insert_user(&user, now_ms()).await?;
+        users.push(DemoUser {
+            username,
+            password: pw,
+            roles,
+        });
+    }
+    write_credentials(&settings.data_dir, &users)?;
+
+    let people = synth::population(SEED, residents, &grids);
+    let others = synth::places_and_organizations(SEED, residents, &grids);
+    let total = people.len() + others.len();
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:>10} [{bar:40}] {pos}/{len} records ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message("seeding");
+    let collector = "demo-seed".to_owned();
+    let all: Vec<synth::SyntheticRecord> = people.into_iter().chain(others).collect();
+    let catalog = policy::Catalog::default_catalog();
+    for chunk in all.chunks(BATCH) {
+        let mut sealed = Vec::with_capacity(chunk.len());
+        for r in chunk {
+            let category = catalog
+                .category(r.category)
+                .context("demo record of unknown category")?;
+            let values = category.parse_fields(&r.fields).map_err(|p| {
+                anyhow::anyhow!(
+                    "demo generator produced an invalid {} record: {:?}",
+                    r.category,
+                    p
+                )
+            })?;
+            let purpose = match r.category {
+                "place" | "organization" => "rental-registration",
+                _ => "population-registration",
+            };
+            sealed.push(records::seal(
+                &vault,
+                RecordDraft {
+                    category,
+                    grid: policy::GridCode::parse(&r.grid)?,
+                    purpose: purpose.to_owned(),
+                    legal_basis: None,
+                    collector: collector.clone(),
+                    values,
+                },
+            )?);
+        }
+        store.insert_records(&sealed, now_ms()).await?;
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_with_message("seeded");
+    store.close().await;
+    Ok(SeedReport {
+        seeded: true,
+        residents,
+        other_records: total - residents,
+        users,
+        worker_grid,
+    })
+}
+
+fn write_credentials(dir: &Path, users: &[DemoUser]) -> anyhow::Result<()> {
+    let mut text =
+        String::from("# Demo accounts generated by `gridhub demo` (username password roles)\n");
+    for u in users {
+        text.push_str(&format!(
+            "{} {} {}\n",
+            u.username,
+            u.password.expose_secret(),
+            u.roles
+        ));
+    }
+    write_private(&dir.join(CREDENTIALS_FILE), text.as_bytes())?;
+    Ok(())
+}
+
+fn read_credentials(dir: &Path) -> Vec<DemoUser> {
+    let Ok(text) = std::fs::read_to_string(dir.join(CREDENTIALS_FILE)) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let (name, pw, roles) = (parts.next()?, parts.next()?, parts.next()?);
+            let username: &'static str = match name {
+                "admin" => "admin",
+                "dpo" => "dpo",
+                "worker" => "worker",
+                _ => return None,
+            };
+            let roles: &'static str = match roles {
+                "admin" => "admin",
+                "dpo" => "dpo",
+                _ => "grid_worker",
+            };
+            Some(DemoUser {
+                username,
+                password: SecretString::from(pw.to_owned()),
+                roles,
+            })
+        })
+        .collect()
+}

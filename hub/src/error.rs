@@ -1,0 +1,176 @@
+//! The hub's one error type and the only `IntoResponse` for errors. Every variant maps to one
+//! HTTP status and one stable `code` (API.md); messages never carry personal data, and 5xx bodies
+//! say "internal error" while the cause goes to the log.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use policy::FieldProblem;
+use serde::Serialize;
+
+tokio::task_local! {
+    /// The id of the request being served; set by the request-id middleware so that error bodies
+    /// can quote it without every handler threading it through.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request id, or `-` outside a request (CLI, background tasks).
+pub fn current_request_id() -> String {
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| "-".to_owned())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Malformed request (bad JSON syntax, bad query string). The message names no value.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Well-formed request whose content fails validation; `details` name fields, never values.
+    #[error("validation failed")]
+    Validation(Vec<FieldProblem>),
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than the configured limit")]
+    PayloadTooLarge,
+    #[error("unsupported media type: send `application/json`")]
+    UnsupportedMediaType,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// Stored ciphertext failed authentication: tampered, moved between records or fields, or
+    /// sealed under a key we do not hold. Never returns data.
+    #[error("stored data failed its integrity check")]
+    Integrity(String),
+    /// The database is unreachable or failed; the details are logged, not returned.
+    #[error("storage error")]
+    Storage(#[source] sqlx::Error),
+    #[error("the request took too long and was abandoned")]
+    Timeout,
+    #[error("internal error")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn validation(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::Validation(vec![FieldProblem {
+            field: field.into(),
+            problem: problem.into(),
+        }])
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Error::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Error::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Error::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Error::Integrity(_) => (StatusCode::INTERNAL_SERVER_ERROR, "integrity_failed"),
+            Error::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+            Error::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Storage(e)
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: String,
+    request_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a [FieldProblem]>,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let request_id = current_request_id();
+        let message = match &self {
+            Error::Integrity(why) => {
+                tracing::error!(request_id, why, "integrity check failed on stored data");
+                self.to_string()
+            }
+            Error::Storage(e) => {
+                tracing::error!(request_id, error = %e, "storage error");
+                "storage is unavailable; try again later".to_owned()
+            }
+            Error::Internal(why) => {
+                tracing::error!(request_id, why, "internal error");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let details = match &self {
+            Error::Validation(d) => Some(d.as_slice()),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message,
+                request_id,
+                details,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// Map axum's JSON extractor rejections to our codes without ever quoting the body: serde's
+/// messages can contain the offending value, so only the position or the field path is kept.
+impl From<JsonRejection> for Error {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => Error::UnsupportedMediaType,
+            JsonRejection::JsonSyntaxError(_) => {
+                Error::BadRequest("request body is not valid JSON".to_owned())
+            }
+            JsonRejection::JsonDataError(_) => {
+                Error::BadRequest("request body does not match the expected shape".to_owned())
+            }
+            JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Error::PayloadTooLarge
+            }
+            _ => Error::BadRequest("could not read the request body".to_owned()),
+        }
+    }
+}
+
+impl From<QueryRejection> for Error {
+    fn from(_: QueryRejection) -> Self {
+        Error::BadRequest("invalid query string".to_owned())
+    }
+}
+
+impl From<PathRejection> for Error {
+    fn from(_: PathRejection) -> Self {
+        Error::BadRequest("invalid path parameter".to_owned())
+    }
+}

@@ -1,0 +1,20 @@
+//! Gridhub: a privacy-preserving data exchange hub for grid-based community governance.
+//! This library is the whole server and CLI; `main.rs` only parses the command line.
+
+pub mod auth;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod extract;
+pub mod init;
+pub mod records;
+pub mod routes;
+pub mod server;
+pub mod startup;
+pub mod state;
+pub mod storage;
+pub mod telemetry;
+pub mod tls;
+pub mod vault;

@@ -1,0 +1,204 @@
+//! Turning validated field values into stored records and back. This is the one place where a
+//! record's plaintext meets the vault: encrypted fields are sealed one by one, `indexed` fields
+//! get blind-index tokens, public fields stay in clear. Plaintext buffers are zeroized on drop.
+
+use std::collections::BTreeMap;
+
+use policy::{CategoryDef, FieldProblem, FieldValue, GridCode};
+use serde_json::{Map, Value};
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+use crate::storage::{BlindEntry, NewRecord, RecordUpdate, StoredRecord};
+use crate::vault::{Vault, VaultError};
+
+/// What a caller asked to store, after its shape (not its values) was parsed.
+pub struct RecordDraft<'a> {
+    pub category: &'a CategoryDef,
+    pub grid: GridCode,
+    pub purpose: String,
+    pub legal_basis: Option<String>,
+    pub collector: String,
+    pub values: BTreeMap<String, FieldValue>,
+}
+
+fn new_record_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn vault_error(e: VaultError) -> Error {
+    match e {
+        VaultError::FieldIntegrity { .. } | VaultError::DekIntegrity(_) => {
+            Error::Integrity(e.to_string())
+        }
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+fn to_bytes(value: &FieldValue) -> Result<Zeroizing<Vec<u8>>, Error> {
+    serde_json::to_vec(&value.to_json())
+        .map(Zeroizing::new)
+        .map_err(|e| Error::Internal(format!("cannot encode a field value: {e}")))
+}
+
+/// Blind-index entries of one field value, if the field is `indexed`.
+fn index_entries(
+    vault: &Vault,
+    category: &CategoryDef,
+    field: &str,
+    value: &FieldValue,
+) -> Vec<BlindEntry> {
+    match category.field(field) {
+        Some(def) if def.indexed => value
+            .index_terms()
+            .iter()
+            .map(|term| BlindEntry {
+                field: field.to_owned(),
+                token: vault.blind_token(&category.name, field, term),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn is_encrypted(category: &CategoryDef, field: &str) -> bool {
+    category.field(field).is_some_and(|d| d.encrypted)
+}
+
+/// Seal a draft into a row ready for insertion.
+pub fn seal(vault: &Vault, draft: RecordDraft<'_>) -> Result<NewRecord, Error> {
+    let id = new_record_id();
+    let category = draft.category;
+    let mut plain = Map::new();
+    let mut secret: Vec<(&str, Zeroizing<Vec<u8>>)> = Vec::new();
+    let mut index = Vec::new();
+    for (name, value) in &draft.values {
+        if is_encrypted(category, name) {
+            secret.push((name.as_str(), to_bytes(value)?));
+            index.extend(index_entries(vault, category, name, value));
+        } else {
+            plain.insert(name.clone(), value.to_json());
+        }
+    }
+    let refs: Vec<(&str, &[u8])> = secret.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    let (wrapped, sealed) = vault
+        .seal_new_record(&category.name, &id, &refs)
+        .map_err(vault_error)?;
+    Ok(NewRecord {
+        id,
+        category: category.name.clone(),
+        grid: draft.grid.as_str().to_owned(),
+        purpose: draft.purpose,
+        legal_basis: draft.legal_basis,
+        collector: draft.collector,
+        plain_fields: Value::Object(plain).to_string(),
+        wrapped,
+        sealed,
+        index,
+    })
+}
+
+/// Decrypt every field of a stored record (the grid worker's view). Fails closed: one field
+/// that does not authenticate fails the whole read.
+pub fn open_all(
+    vault: &Vault,
+    category: &CategoryDef,
+    stored: &StoredRecord,
+) -> Result<Map<String, Value>, Error> {
+    let mut fields = plain_fields(stored)?;
+    let key = vault
+        .record_key(&category.name, &stored.id, &stored.wrapped)
+        .map_err(vault_error)?;
+    for sealed in &stored.sealed {
+        let plain = key.open_field(sealed).map_err(vault_error)?;
+        let def = category.field(&sealed.field).ok_or_else(|| {
+            Error::Integrity(format!(
+                "record holds a field `{}` its category does not define",
+                sealed.field
+            ))
+        })?;
+        let json: Value = serde_json::from_slice(&plain)
+            .map_err(|_| Error::Integrity(format!("field `{}` does not decode", sealed.field)))?;
+        let value = def
+            .decode_stored(&json)
+            .map_err(|_| Error::Integrity(format!("field `{}` does not decode", sealed.field)))?;
+        fields.insert(sealed.field.clone(), value.to_json());
+    }
+    Ok(fields)
+}
+
+fn plain_fields(stored: &StoredRecord) -> Result<Map<String, Value>, Error> {
+    match serde_json::from_str(&stored.plain_fields) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Error::Integrity(format!(
+            "record `{}` has malformed public fields",
+            stored.id
+        ))),
+    }
+}
+
+/// Build the update for a PATCH: changed encrypted fields are re-sealed under the record's own
+/// DEK (after proving it unwraps), removed ones deleted, indexed ones re-tokenised.
+pub fn patch(
+    vault: &Vault,
+    category: &CategoryDef,
+    stored: &StoredRecord,
+    changes: &BTreeMap<String, Option<FieldValue>>,
+) -> Result<RecordUpdate, Error> {
+    let mut plain = plain_fields(stored)?;
+    let key = vault
+        .record_key(&category.name, &stored.id, &stored.wrapped)
+        .map_err(vault_error)?;
+    let mut secret: Vec<(&str, Zeroizing<Vec<u8>>)> = Vec::new();
+    let mut remove = Vec::new();
+    let mut reindex = Vec::new();
+    for (name, change) in changes {
+        let indexed = category.field(name).is_some_and(|d| d.indexed);
+        match (is_encrypted(category, name), change) {
+            (true, Some(value)) => {
+                secret.push((name.as_str(), to_bytes(value)?));
+                if indexed {
+                    let tokens = index_entries(vault, category, name, value)
+                        .into_iter()
+                        .map(|e| e.token)
+                        .collect();
+                    reindex.push((name.clone(), tokens));
+                }
+            }
+            (true, None) => {
+                remove.push(name.clone());
+                if indexed {
+                    reindex.push((name.clone(), Vec::new()));
+                }
+            }
+            (false, Some(value)) => {
+                plain.insert(name.clone(), value.to_json());
+            }
+            (false, None) => {
+                plain.remove(name);
+            }
+        }
+    }
+    let refs: Vec<(&str, &[u8])> = secret.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    let upsert = key.seal_fields(&refs).map_err(vault_error)?;
+    Ok(RecordUpdate {
+        id: stored.id.clone(),
+        category: category.name.clone(),
+        expected_version: stored.version,
+        plain_fields: Value::Object(plain).to_string(),
+        upsert,
+        remove,
+        reindex,
+    })
+}
+
+/// Prefix every problem's field path (`records[3].` for batch items).
+pub fn prefix_problems(prefix: &str, problems: Vec<FieldProblem>) -> Vec<FieldProblem> {
+    problems
+        .into_iter()
+        .map(|p| FieldProblem {
+            field: format!("{prefix}{}", p.field),
+            problem: p.problem,
+        })
+        .collect()
+}

@@ -1,0 +1,83 @@
+//! Per-request context: a request id (the client's if it is a sane token, else a new UUID),
+//! the task-local that error bodies read it from, an oversize check on `content-length`, a
+//! whole-request timeout, a panic catcher, and one access-log line. The log names method, route
+//! template, status and latency, never the query string or body (they may carry personal data).
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
+
+use crate::error::{Error, REQUEST_ID};
+use crate::state::AppState;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+fn sane_request_id(value: &HeaderValue) -> Option<String> {
+    let s = value.to_str().ok()?;
+    let ok = (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    ok.then(|| s.to_owned())
+}
+
+pub async fn request_context(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(sane_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        req.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "-".to_owned());
+    let started = Instant::now();
+    let limit = state.settings.body_limit_bytes;
+    let timeout = Duration::from_secs(state.settings.request_timeout_secs);
+
+    let too_large = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|len| len > limit as u64);
+
+    let mut response = REQUEST_ID
+        .scope(request_id.clone(), async move {
+            if too_large {
+                return Error::PayloadTooLarge.into_response();
+            }
+            let run = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind();
+            match tokio::time::timeout(timeout, run).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(_panic)) => Error::Internal("handler panicked".to_owned()).into_response(),
+                Err(_elapsed) => Error::Timeout.into_response(),
+            }
+        })
+        .await;
+
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    tracing::info!(
+        request_id,
+        %method,
+        route,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}

@@ -1,0 +1,50 @@
+//! The HTTP surface: one `router()` per resource, merged here under the shared middleware
+//! (request ids, body limit, timeout, panic catcher, access log). Every failure leaves as the
+//! JSON error of `crate::error`, including 404/405 and oversize bodies.
+
+mod admin;
+mod auth;
+mod catalog;
+mod grids;
+mod health;
+mod middleware;
+pub mod openapi;
+mod purposes;
+mod records;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::error::Error;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let limit = state.settings.body_limit_bytes;
+    Router::new()
+        .merge(health::router())
+        .merge(openapi::router())
+        .merge(auth::router())
+        .merge(admin::router())
+        .merge(grids::router())
+        .merge(catalog::router())
+        .merge(purposes::router())
+        .merge(records::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::request_context,
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> Error {
+    Error::NotFound("route")
+}
+
+async fn method_not_allowed() -> Error {
+    Error::MethodNotAllowed
+}

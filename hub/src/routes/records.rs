@@ -1,0 +1,368 @@
+//! Records API (grid side): create, batch create (all or nothing), read in clear, patch and
+//! crypto-shred. Handlers read parse → decide → act → respond; values are validated against the
+//! catalog and never echoed back in errors.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use policy::{FieldProblem, GridCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::auth::{Principal, Role};
+use crate::error::Error;
+use crate::extract::ApiJson;
+use crate::records::{self, RecordDraft, prefix_problems};
+use crate::state::AppState;
+use crate::storage::{NewRecord, StoredRecord, UpdateOutcome, now_ms};
+
+/// Largest batch accepted by `POST /v1/records/batch`.
+pub const MAX_BATCH: usize = 5000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/records", post(create_record))
+        .route("/v1/records/batch", post(create_batch))
+        .route(
+            "/v1/records/{id}",
+            get(read_record).patch(patch_record).delete(erase_record),
+        )
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRecord {
+    category: String,
+    grid: String,
+    /// Field name → value, validated against the catalog.
+    #[schema(value_type = Object)]
+    fields: Map<String, Value>,
+    purpose: String,
+    #[serde(default)]
+    legal_basis: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBatch {
+    records: Vec<CreateRecord>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordCreated {
+    id: String,
+    version: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchCreated {
+    records: Vec<RecordCreated>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchRecord {
+    /// Fields to set; `null` removes an optional field.
+    #[schema(value_type = Object)]
+    fields: Map<String, Value>,
+    /// If given, the update applies only if the record is still at this version (else 409).
+    #[serde(default)]
+    expected_version: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordView {
+    id: String,
+    category: String,
+    grid: String,
+    version: i64,
+    purpose: String,
+    legal_basis: Option<String>,
+    collector: String,
+    created_at: String,
+    updated_at: String,
+    #[schema(value_type = Object)]
+    fields: Map<String, Value>,
+}
+
+fn writer_roles(who: &Principal) -> Result<(), Error> {
+    who.require_any(&[Role::Admin, Role::GridWorker])
+}
+
+fn problem(field: String, text: &str) -> FieldProblem {
+    FieldProblem {
+        field,
+        problem: text.to_owned(),
+    }
+}
+
+/// Check one create request and seal it. Validation problems are collected (prefixed for batch
+/// items); a grid outside the caller's grids is a 403 for the whole request.
+async fn prepare(
+    state: &AppState,
+    who: &Principal,
+    req: CreateRecord,
+    prefix: &str,
+) -> Result<Result<NewRecord, Vec<FieldProblem>>, Error> {
+    let mut problems = Vec::new();
+    let category = state.catalog.category(&req.category);
+    if category.is_none() {
+        problems.push(problem(format!("{prefix}category"), "unknown category"));
+    }
+    let grid = match GridCode::parse(&req.grid) {
+        Ok(code) if !state.store.grid_exists(&code).await? => {
+            problems.push(problem(format!("{prefix}grid"), "unknown grid"));
+            None
+        }
+        Ok(code) => Some(code),
+        Err(_) => {
+            problems.push(problem(format!("{prefix}grid"), "not a grid code"));
+            None
+        }
+    };
+    if let Some(grid) = &grid
+        && !who.may_write_in(grid)
+    {
+        return Err(Error::Forbidden(
+            "the grid is outside your grids".to_owned(),
+        ));
+    }
+    if !state.store.purpose_exists(&req.purpose).await? {
+        problems.push(problem(format!("{prefix}purpose"), "unknown purpose"));
+    }
+    if req
+        .legal_basis
+        .as_ref()
+        .is_some_and(|b| b.trim().is_empty() || b.chars().count() > 500)
+    {
+        problems.push(problem(format!("{prefix}legal_basis"), "1–500 characters"));
+    }
+    let values = match category.map(|c| c.parse_fields(&req.fields)) {
+        Some(Ok(values)) => Some(values),
+        Some(Err(field_problems)) => {
+            problems.extend(prefix_problems(prefix, field_problems));
+            None
+        }
+        None => None,
+    };
+    match (category, grid, values) {
+        (Some(category), Some(grid), Some(values)) if problems.is_empty() => {
+            let draft = RecordDraft {
+                category,
+                grid,
+                purpose: req.purpose,
+                legal_basis: req.legal_basis,
+                collector: who.user_id.clone(),
+                values,
+            };
+            Ok(Ok(records::seal(&state.vault, draft)?))
+        }
+        _ => Ok(Err(problems)),
+    }
+}
+
+/// Create one record.
+#[utoipa::path(post, path = "/v1/records", tag = "records", request_body = CreateRecord,
+    security(("bearer" = [])),
+    responses((status = 201, body = RecordCreated), (status = 400), (status = 401), (status = 403),
+              (status = 413), (status = 422)))]
+pub async fn create_record(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(req): ApiJson<CreateRecord>,
+) -> Result<(StatusCode, Json<RecordCreated>), Error> {
+    writer_roles(&who)?;
+    let record = prepare(&state, &who, req, "")
+        .await?
+        .map_err(Error::Validation)?;
+    state
+        .store
+        .insert_records(std::slice::from_ref(&record), now_ms())
+        .await?;
+    tracing::info!(record_id = %record.id, category = %record.category, "record created");
+    Ok((
+        StatusCode::CREATED,
+        Json(RecordCreated {
+            id: record.id,
+            version: 1,
+        }),
+    ))
+}
+
+/// Create many records: all of them, or none with every problem listed.
+#[utoipa::path(post, path = "/v1/records/batch", tag = "records", request_body = CreateBatch,
+    security(("bearer" = [])),
+    responses((status = 201, body = BatchCreated), (status = 403), (status = 413), (status = 422)))]
+pub async fn create_batch(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(req): ApiJson<CreateBatch>,
+) -> Result<(StatusCode, Json<BatchCreated>), Error> {
+    writer_roles(&who)?;
+    if req.records.is_empty() || req.records.len() > MAX_BATCH {
+        return Err(Error::validation(
+            "records",
+            format!("between 1 and {MAX_BATCH} records"),
+        ));
+    }
+    let mut ready = Vec::with_capacity(req.records.len());
+    let mut problems = Vec::new();
+    for (i, item) in req.records.into_iter().enumerate() {
+        match prepare(&state, &who, item, &format!("records[{i}].")).await? {
+            Ok(record) => ready.push(record),
+            Err(p) => problems.extend(p),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Validation(problems));
+    }
+    state.store.insert_records(&ready, now_ms()).await?;
+    tracing::info!(count = ready.len(), "record batch created");
+    let records = ready
+        .into_iter()
+        .map(|r| RecordCreated {
+            id: r.id,
+            version: 1,
+        })
+        .collect();
+    Ok((StatusCode::CREATED, Json(BatchCreated { records })))
+}
+
+/// Load a live record the caller may see; records outside the caller's grids are "not found",
+/// so their existence is not revealed.
+async fn visible_record(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+) -> Result<StoredRecord, Error> {
+    let stored = state
+        .store
+        .record(id)
+        .await?
+        .ok_or(Error::NotFound("record"))?;
+    let grid = GridCode::parse(&stored.grid)
+        .map_err(|_| Error::Integrity(format!("record `{id}` has a malformed grid")))?;
+    if who.may_write_in(&grid) {
+        Ok(stored)
+    } else {
+        Err(Error::NotFound("record"))
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Read a record in clear (grid workers in their grids, admins).
+#[utoipa::path(get, path = "/v1/records/{id}", tag = "records", security(("bearer" = [])),
+    params(("id" = String, Path, description = "record id")),
+    responses((status = 200, body = RecordView), (status = 401), (status = 403), (status = 404),
+              (status = 500, description = "stored data failed its integrity check")))]
+pub async fn read_record(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<RecordView>, Error> {
+    writer_roles(&who)?;
+    let stored = visible_record(&state, &who, &id).await?;
+    let category = state
+        .catalog
+        .category(&stored.category)
+        .ok_or_else(|| Error::Integrity(format!("record `{id}` has an unknown category")))?;
+    let fields = records::open_all(&state.vault, category, &stored)?;
+    Ok(Json(RecordView {
+        id: stored.id,
+        category: stored.category,
+        grid: stored.grid,
+        version: stored.version,
+        purpose: stored.purpose,
+        legal_basis: stored.legal_basis,
+        collector: stored.collector,
+        created_at: rfc3339(stored.created_at),
+        updated_at: rfc3339(stored.updated_at),
+        fields,
+    }))
+}
+
+/// Change some fields of a record; the merged record is validated as a whole.
+#[utoipa::path(patch, path = "/v1/records/{id}", tag = "records", request_body = PatchRecord,
+    security(("bearer" = [])), params(("id" = String, Path, description = "record id")),
+    responses((status = 200, body = RecordCreated), (status = 404), (status = 409), (status = 422)))]
+pub async fn patch_record(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<PatchRecord>,
+) -> Result<Json<RecordCreated>, Error> {
+    writer_roles(&who)?;
+    if req.fields.is_empty() {
+        return Err(Error::validation("fields", "no field to change"));
+    }
+    let stored = visible_record(&state, &who, &id).await?;
+    if req.expected_version.is_some_and(|v| v != stored.version) {
+        return Err(Error::Conflict(
+            "the record has changed since that version".to_owned(),
+        ));
+    }
+    let category = state
+        .catalog
+        .category(&stored.category)
+        .ok_or_else(|| Error::Integrity(format!("record `{id}` has an unknown category")))?;
+    let changes = category
+        .parse_patch(&req.fields)
+        .map_err(Error::Validation)?;
+    // Validate the record as it will be: required fields present, cross-field rules hold.
+    let mut merged = records::open_all(&state.vault, category, &stored)?;
+    for (name, value) in &req.fields {
+        if value.is_null() {
+            merged.remove(name);
+        } else {
+            merged.insert(name.clone(), value.clone());
+        }
+    }
+    let merged_values = category.parse_fields(&merged).map_err(Error::Validation)?;
+    let cross = category.cross_check(&merged_values);
+    if !cross.is_empty() {
+        return Err(Error::Validation(cross));
+    }
+    let update = records::patch(&state.vault, category, &stored, &changes)?;
+    match state.store.update_record(&update, now_ms()).await? {
+        UpdateOutcome::Updated(version) => {
+            tracing::info!(record_id = %id, fields = ?changes.keys().collect::<Vec<_>>(), "record updated");
+            Ok(Json(RecordCreated { id, version }))
+        }
+        UpdateOutcome::NotFound => Err(Error::NotFound("record")),
+        UpdateOutcome::VersionMismatch => Err(Error::Conflict(
+            "the record changed concurrently; read it and retry".to_owned(),
+        )),
+    }
+}
+
+/// Erase a record by destroying its data key (crypto-shredding). Admins and DPOs only.
+#[utoipa::path(delete, path = "/v1/records/{id}", tag = "records", security(("bearer" = [])),
+    params(("id" = String, Path, description = "record id")),
+    responses((status = 204), (status = 403), (status = 404)))]
+pub async fn erase_record(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    who.require_any(&[Role::Admin, Role::Dpo])?;
+    if !state.store.erase_record(&id, now_ms()).await? {
+        return Err(Error::NotFound("record"));
+    }
+    // Best effort: push the overwritten pages out of the SQLite WAL too.
+    if let Err(e) = state.store.checkpoint_wal().await {
+        tracing::warn!(error = %e, "WAL checkpoint after erasure failed; it will happen later");
+    }
+    tracing::info!(record_id = %id, by = %who.user_id, "record erased (crypto-shredded)");
+    Ok(StatusCode::NO_CONTENT)
+}

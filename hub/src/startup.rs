@@ -1,0 +1,116 @@
+//! Building and running the application: open the database, unlock the vault, load TLS, bind
+//! the listener. `Application::build` binds (port 0 works, for tests) before `run` serves.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::auth::tokens::TokenIssuer;
+use crate::config::Settings;
+use crate::routes;
+use crate::state::AppState;
+use crate::storage::Store;
+use crate::tls;
+use crate::vault::Vault;
+use crate::vault::keyring::AgeFileStore;
+
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    tls: Arc<rustls::ServerConfig>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let vault = Vault::unlock(&AgeFileStore::in_dir(&settings.data_dir))
+            .context("cannot unlock the keyring")?;
+        let catalog = policy::Catalog::default_catalog();
+        for category in catalog.categories() {
+            vault
+                .active_kek_version(&category.name)
+                .with_context(|| format!("keyring has no key for category `{}`", category.name))?;
+        }
+        let location = settings.database()?;
+        let store = Store::open(&location)
+            .await
+            .context("cannot open the database")?;
+        let pki = settings.pki_dir();
+        let tls = tls::server_config(
+            &pki.join(tls::pki::SERVER_CERT),
+            &pki.join(tls::pki::SERVER_KEY),
+        )?;
+        let issuer = format!("gridhub/{}", settings.instance);
+        let tokens = TokenIssuer::new(&vault, issuer, settings.token_ttl_secs)
+            .map_err(|e| anyhow::anyhow!("cannot set up token signing: {e}"))?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            settings: Arc::new(settings),
+            store,
+            vault: Arc::new(vault),
+            tokens: Arc::new(tokens),
+            catalog,
+        };
+        Ok(Application {
+            listener,
+            addr,
+            state,
+            tls,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve until `shutdown` completes, then drain and close the database.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
+        let grace = Duration::from_secs(self.state.settings.shutdown_grace_secs);
+        let store = self.state.store.clone();
+        tracing::info!(
+            addr = %self.addr,
+            database = store.backend_name(),
+            "gridhub listening on https://{}", self.addr
+        );
+        let app = routes::router(self.state);
+        crate::server::serve(self.listener, self.tls, app, shutdown, grace).await;
+        store.close().await;
+        tracing::info!("stopped");
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,184 @@
+//! The repository layer: all SQL of the hub lives under this module. Two backends, SQLite (the
+//! embedded default, WAL, one file) and PostgreSQL, run the same statements (`$n` parameters
+//! work on both); each has its own migrations. On SQLite every write goes through a
+//! single-connection pool, so writers queue instead of failing with "database is locked", while
+//! reads use their own pool.
+
+mod grids;
+mod purposes;
+mod records;
+mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use grids::GridRow;
+pub use purposes::PurposeRow;
+pub use records::{BlindEntry, NewRecord, RecordUpdate, StoredRecord, UpdateOutcome};
+pub use users::{NewUser, UserRow};
+
+use crate::config::DatabaseLocation;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Query(#[from] sqlx::Error),
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// A handle on the hub's database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+/// Run `$body` with `$pool` bound to the backend's read pool (SQLite) or its one pool (PostgreSQL).
+/// The body is type-checked once per backend, so the same statement text serves both.
+macro_rules! on_read {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::storage::Backend::Sqlite { read: $pool, .. } => $body,
+            $crate::storage::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// As `on_read!`, with the serialised write pool on SQLite.
+macro_rules! on_write {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::storage::Backend::Sqlite { write: $pool, .. } => $body,
+            $crate::storage::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use {on_read, on_write};
+
+/// Unix epoch milliseconds now.
+pub fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Open (and create, for SQLite) the database and bring its schema up to date.
+    pub async fn open(location: &DatabaseLocation) -> Result<Store, StoreError> {
+        let store = match location {
+            DatabaseLocation::Sqlite(path) => Store::open_sqlite(path).await?,
+            DatabaseLocation::Postgres(url) => Store::open_postgres(url.expose_secret()).await?,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk when it returns (the ledger relies on this).
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            // Erased records' bytes are overwritten, not left in free pages.
+            .pragma("secure_delete", "ON");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(StoreError::Connect)?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(StoreError::Connect)?;
+        Ok(Store {
+            backend: Backend::Sqlite { read, write },
+        })
+    }
+
+    async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(StoreError::Connect)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(StoreError::Connect)?;
+        Ok(Store {
+            backend: Backend::Postgres(pool),
+        })
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite { write, .. } => SQLITE_MIGRATIONS.run(write).await,
+            Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        }
+        .map_err(StoreError::Migrate)?;
+        self.seed_purposes().await?;
+        Ok(())
+    }
+
+    /// Which backend this is, for logs and `/readyz`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Round-trip to the database.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        on_read!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|_| ()))
+    }
+
+    /// Close the pools (waits for checked-out connections).
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// SQLite only: move the WAL into the main file and truncate it, so bytes overwritten by
+    /// an erasure do not linger in the log. A no-op on PostgreSQL.
+    pub async fn checkpoint_wal(&self) -> Result<(), sqlx::Error> {
+        if let Backend::Sqlite { write, .. } = &self.backend {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(write)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// True when `e` is a unique-constraint violation.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}

@@ -1,0 +1,347 @@
+//! Record rows: metadata, the wrapped DEK, sealed fields and blind-index tokens. This module
+//! only ever sees ciphertext and HMAC tokens; plaintext exists in `crate::records` only.
+//! Erasure deletes the wrapped DEK, every sealed field and every token in one transaction.
+
+use sqlx::Row;
+
+use super::{Store, on_read, on_write};
+use crate::vault::{SealedField, WrappedDek};
+
+/// Rows per multi-row INSERT; keeps bind counts far below SQLite's and PostgreSQL's limits.
+const CHUNK: usize = 400;
+
+#[derive(Debug, Clone)]
+pub struct BlindEntry {
+    pub field: String,
+    pub token: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub id: String,
+    pub category: String,
+    pub grid: String,
+    pub purpose: String,
+    pub legal_basis: Option<String>,
+    pub collector: String,
+    /// JSON object of the category's non-encrypted fields.
+    pub plain_fields: String,
+    pub wrapped: WrappedDek,
+    pub sealed: Vec<SealedField>,
+    pub index: Vec<BlindEntry>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    pub id: String,
+    pub category: String,
+    pub grid: String,
+    pub version: i64,
+    pub purpose: String,
+    pub legal_basis: Option<String>,
+    pub collector: String,
+    pub plain_fields: String,
+    pub wrapped: WrappedDek,
+    pub sealed: Vec<SealedField>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A change to one record, applied only if its version is still `expected_version`.
+#[derive(Debug, Clone)]
+pub struct RecordUpdate {
+    pub id: String,
+    pub category: String,
+    pub expected_version: i64,
+    pub plain_fields: String,
+    pub upsert: Vec<SealedField>,
+    pub remove: Vec<String>,
+    /// Indexed fields whose tokens are replaced wholesale (an empty list clears the field).
+    pub reindex: Vec<(String, Vec<Vec<u8>>)>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    Updated(i64),
+    NotFound,
+    VersionMismatch,
+}
+
+fn version_u32(v: i64) -> Result<u32, sqlx::Error> {
+    u32::try_from(v).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+impl Store {
+    /// Insert records with their sealed fields and tokens: all of them or none.
+    pub async fn insert_records(&self, records: &[NewRecord], now: i64) -> Result<(), sqlx::Error> {
+        on_write!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for chunk in records.chunks(CHUNK / 4) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO records (id, category, grid, version, purpose, legal_basis, \
+                     collector, plain_fields, kek_version, wrapped_dek, created_at, updated_at) ",
+                );
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.id.clone())
+                        .push_bind(r.category.clone())
+                        .push_bind(r.grid.clone())
+                        .push_bind(1_i64)
+                        .push_bind(r.purpose.clone())
+                        .push_bind(r.legal_basis.clone())
+                        .push_bind(r.collector.clone())
+                        .push_bind(r.plain_fields.clone())
+                        .push_bind(i64::from(r.wrapped.kek_version))
+                        .push_bind(r.wrapped.bytes.clone())
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            let fields: Vec<(&str, &SealedField)> = records
+                .iter()
+                .flat_map(|r| r.sealed.iter().map(move |f| (r.id.as_str(), f)))
+                .collect();
+            for chunk in fields.chunks(CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO record_fields (record_id, field, kek_version, sealed) ",
+                );
+                qb.push_values(chunk, |mut b, (id, f)| {
+                    b.push_bind((*id).to_owned())
+                        .push_bind(f.field.clone())
+                        .push_bind(i64::from(f.kek_version))
+                        .push_bind(f.sealed.clone());
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            let tokens: Vec<(&NewRecord, &BlindEntry)> = records
+                .iter()
+                .flat_map(|r| r.index.iter().map(move |e| (r, e)))
+                .collect();
+            for chunk in tokens.chunks(CHUNK) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO blind_index (category, field, token, record_id) ",
+                );
+                qb.push_values(chunk, |mut b, (r, e)| {
+                    b.push_bind(r.category.clone())
+                        .push_bind(e.field.clone())
+                        .push_bind(e.token.clone())
+                        .push_bind(r.id.clone());
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            // Count KEK wraps (NIST SP 800-38D usage limit), per category and version.
+            let mut wraps: std::collections::BTreeMap<(&str, u32), i64> = Default::default();
+            for r in records {
+                *wraps
+                    .entry((r.category.as_str(), r.wrapped.kek_version))
+                    .or_default() += 1;
+            }
+            for ((category, version), n) in wraps {
+                sqlx::query(
+                    "INSERT INTO kek_usage (category, kek_version, wraps) VALUES ($1, $2, $3) \
+                     ON CONFLICT (category, kek_version) DO UPDATE SET wraps = kek_usage.wraps + $3",
+                )
+                .bind(category.to_owned())
+                .bind(i64::from(version))
+                .bind(n)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Total DEK wraps performed under one KEK version.
+    pub async fn kek_wraps(&self, category: &str, version: u32) -> Result<i64, sqlx::Error> {
+        on_read!(self, |pool| {
+            let row =
+                sqlx::query("SELECT wraps FROM kek_usage WHERE category = $1 AND kek_version = $2")
+                    .bind(category.to_owned())
+                    .bind(i64::from(version))
+                    .fetch_optional(pool)
+                    .await?;
+            match row {
+                Some(r) => r.try_get("wraps"),
+                None => Ok(0),
+            }
+        })
+    }
+
+    /// A live (not erased) record with its sealed fields.
+    pub async fn record(&self, id: &str) -> Result<Option<StoredRecord>, sqlx::Error> {
+        on_read!(self, |pool| {
+            let Some(row) = sqlx::query(
+                "SELECT id, category, grid, version, purpose, legal_basis, collector, plain_fields, \
+                 kek_version, wrapped_dek, created_at, updated_at \
+                 FROM records WHERE id = $1 AND erased_at IS NULL",
+            )
+            .bind(id.to_owned())
+            .fetch_optional(pool)
+            .await?
+            else {
+                return Ok(None);
+            };
+            let fields = sqlx::query(
+                "SELECT field, kek_version, sealed FROM record_fields WHERE record_id = $1 \
+                 ORDER BY field",
+            )
+            .bind(id.to_owned())
+            .fetch_all(pool)
+            .await?;
+            let sealed = fields
+                .iter()
+                .map(|f| {
+                    Ok(SealedField {
+                        field: f.try_get("field")?,
+                        kek_version: version_u32(f.try_get("kek_version")?)?,
+                        sealed: f.try_get("sealed")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let kek_version: Option<i64> = row.try_get("kek_version")?;
+            let wrapped: Option<Vec<u8>> = row.try_get("wrapped_dek")?;
+            let (Some(kek_version), Some(bytes)) = (kek_version, wrapped) else {
+                // A live record always has its key; treat a missing one as gone.
+                return Ok(None);
+            };
+            Ok(Some(StoredRecord {
+                id: row.try_get("id")?,
+                category: row.try_get("category")?,
+                grid: row.try_get("grid")?,
+                version: row.try_get("version")?,
+                purpose: row.try_get("purpose")?,
+                legal_basis: row.try_get("legal_basis")?,
+                collector: row.try_get("collector")?,
+                plain_fields: row.try_get("plain_fields")?,
+                wrapped: WrappedDek {
+                    kek_version: version_u32(kek_version)?,
+                    bytes,
+                },
+                sealed,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            }))
+        })
+    }
+
+    /// Apply an update if the record is live and still at the expected version.
+    pub async fn update_record(
+        &self,
+        u: &RecordUpdate,
+        now: i64,
+    ) -> Result<UpdateOutcome, sqlx::Error> {
+        on_write!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let bumped = sqlx::query(
+                "UPDATE records SET version = version + 1, plain_fields = $1, updated_at = $2 \
+                 WHERE id = $3 AND version = $4 AND erased_at IS NULL",
+            )
+            .bind(u.plain_fields.clone())
+            .bind(now)
+            .bind(u.id.clone())
+            .bind(u.expected_version)
+            .execute(&mut *tx)
+            .await?;
+            if bumped.rows_affected() == 0 {
+                let exists =
+                    sqlx::query("SELECT 1 AS one FROM records WHERE id = $1 AND erased_at IS NULL")
+                        .bind(u.id.clone())
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_some();
+                tx.rollback().await?;
+                return Ok(if exists {
+                    UpdateOutcome::VersionMismatch
+                } else {
+                    UpdateOutcome::NotFound
+                });
+            }
+            for f in &u.upsert {
+                sqlx::query(
+                    "INSERT INTO record_fields (record_id, field, kek_version, sealed) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (record_id, field) \
+                     DO UPDATE SET kek_version = excluded.kek_version, sealed = excluded.sealed",
+                )
+                .bind(u.id.clone())
+                .bind(f.field.clone())
+                .bind(i64::from(f.kek_version))
+                .bind(f.sealed.clone())
+                .execute(&mut *tx)
+                .await?;
+            }
+            for field in &u.remove {
+                sqlx::query("DELETE FROM record_fields WHERE record_id = $1 AND field = $2")
+                    .bind(u.id.clone())
+                    .bind(field.clone())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (field, tokens) in &u.reindex {
+                sqlx::query("DELETE FROM blind_index WHERE record_id = $1 AND field = $2")
+                    .bind(u.id.clone())
+                    .bind(field.clone())
+                    .execute(&mut *tx)
+                    .await?;
+                for token in tokens {
+                    sqlx::query(
+                        "INSERT INTO blind_index (category, field, token, record_id) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(u.category.clone())
+                    .bind(field.clone())
+                    .bind(token.clone())
+                    .bind(u.id.clone())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(UpdateOutcome::Updated(u.expected_version + 1))
+        })
+    }
+
+    /// Crypto-shred a record: its wrapped DEK, sealed fields, tokens and public fields are
+    /// deleted; the row stays as a tombstone (id, category, grid, times) so later reads say 404
+    /// and the erasure can be audited. Returns false if there was no live record.
+    pub async fn erase_record(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
+        on_write!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(
+                "UPDATE records SET wrapped_dek = NULL, kek_version = NULL, plain_fields = '{}', \
+                 erased_at = $1, updated_at = $1 WHERE id = $2 AND erased_at IS NULL",
+            )
+            .bind(now)
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query("DELETE FROM record_fields WHERE record_id = $1")
+                .bind(id.to_owned())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM blind_index WHERE record_id = $1")
+                .bind(id.to_owned())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Live records per category (for the demo and `/readyz` detail).
+    pub async fn count_records(&self, category: &str) -> Result<i64, sqlx::Error> {
+        on_read!(self, |pool| {
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS n FROM records WHERE category = $1 AND erased_at IS NULL",
+            )
+            .bind(category.to_owned())
+            .fetch_one(pool)
+            .await?;
+            row.try_get("n")
+        })
+    }
+}

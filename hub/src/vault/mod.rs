@@ -1,0 +1,297 @@
+//! The vault owns all key material of a running hub: it is built from the unsealed keyring and
+//! offers sealing/opening of record fields, blind-index tokens and the token-signing keys.
+//! Nothing outside this module sees a key's bytes, and no key is ever logged.
+
+pub mod envelope;
+pub mod keyring;
+
+use std::collections::{BTreeMap, HashMap};
+
+use ring::hmac;
+use ring::rand::SystemRandom;
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use zeroize::Zeroizing;
+
+use envelope::{Dek, EnvelopeError, Kek, NoncePool};
+use keyring::{KeyringError, KeyringFile, KeyringStore, decode_b64, decode_key};
+
+/// With random 96-bit nonces a key may seal at most 2^32 messages (NIST SP 800-38D §8.3).
+/// Gridhub refuses new wraps under a KEK past 90 % of that and asks for rotation.
+pub const KEK_WRAP_LIMIT: i64 = (u32::MAX as i64 / 10) * 9;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("no key for category `{0}`; run `gridhub keys rotate --category {0}`")]
+    NoCategoryKey(String),
+    #[error("key version {version} of category `{category}` is not in the keyring")]
+    NoKeyVersion { category: String, version: u32 },
+    #[error("field `{field}` of record `{record}` failed its integrity check")]
+    FieldIntegrity { record: String, field: String },
+    #[error("the data key of record `{0}` failed its integrity check")]
+    DekIntegrity(String),
+    #[error("cryptographic operation failed: {0}")]
+    Crypto(EnvelopeError),
+}
+
+/// A wrapped DEK as stored with its record.
+#[derive(Debug, Clone)]
+pub struct WrappedDek {
+    pub kek_version: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// One sealed field as stored: the KEK version is part of its associated data.
+#[derive(Debug, Clone)]
+pub struct SealedField {
+    pub field: String,
+    pub kek_version: u32,
+    pub sealed: Vec<u8>,
+}
+
+/// A token-signing key (Ed25519), for JWTs now and receipts/checkpoints later.
+pub struct SigningKey {
+    pub kid: String,
+    pkcs8: Zeroizing<Vec<u8>>,
+    pub public_key: Vec<u8>,
+}
+
+impl SigningKey {
+    /// The PKCS#8 document, for handing to the JWT encoder only.
+    pub(crate) fn pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+}
+
+struct CategoryKeks {
+    active: u32,
+    versions: BTreeMap<u32, Kek>,
+}
+
+/// The unlocked keyring.
+pub struct Vault {
+    rng: SystemRandom,
+    keks: HashMap<String, CategoryKeks>,
+    index_key: hmac::Key,
+    signing: Vec<SigningKey>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("categories", &self.keks.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A record's unwrapped DEK together with the record it belongs to.
+pub struct RecordKey<'v> {
+    vault: &'v Vault,
+    record_id: String,
+    kek_version: u32,
+    dek: Dek,
+}
+
+impl Vault {
+    pub fn unlock(store: &dyn KeyringStore) -> Result<Vault, KeyringError> {
+        Vault::from_keyring(&store.load()?)
+    }
+
+    pub fn from_keyring(file: &KeyringFile) -> Result<Vault, KeyringError> {
+        let mut keks = HashMap::new();
+        for (category, entries) in &file.keks {
+            let mut versions = BTreeMap::new();
+            for entry in entries {
+                let key = decode_key(&format!("KEK {category} v{}", entry.version), &entry.key)?;
+                versions.insert(entry.version, Kek::new(entry.version, &key));
+            }
+            let active = entries
+                .iter()
+                .filter(|e| !e.retired)
+                .map(|e| e.version)
+                .max()
+                .ok_or_else(|| {
+                    KeyringError::Malformed(format!("category `{category}` has no active KEK"))
+                })?;
+            keks.insert(category.clone(), CategoryKeks { active, versions });
+        }
+        let index_key = decode_key("index key", &file.index_key)?;
+        let mut signing = Vec::new();
+        for entry in &file.signing_keys {
+            let pkcs8 = decode_b64("signing key", &entry.pkcs8)?;
+            let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
+                .map_err(|_| KeyringError::Malformed("signing key is not Ed25519".to_owned()))?;
+            signing.push(SigningKey {
+                kid: entry.kid.clone(),
+                public_key: pair.public_key().as_ref().to_vec(),
+                pkcs8,
+            });
+        }
+        if signing.is_empty() {
+            return Err(KeyringError::Malformed("no signing key".to_owned()));
+        }
+        Ok(Vault {
+            rng: SystemRandom::new(),
+            keks,
+            index_key: hmac::Key::new(hmac::HMAC_SHA256, index_key.as_ref()),
+            signing,
+        })
+    }
+
+    fn kek(&self, category: &str, version: u32) -> Result<&Kek, VaultError> {
+        self.keks
+            .get(category)
+            .ok_or_else(|| VaultError::NoCategoryKey(category.to_owned()))?
+            .versions
+            .get(&version)
+            .ok_or_else(|| VaultError::NoKeyVersion {
+                category: category.to_owned(),
+                version,
+            })
+    }
+
+    /// The KEK version that wraps new DEKs of `category`.
+    pub fn active_kek_version(&self, category: &str) -> Result<u32, VaultError> {
+        self.keks
+            .get(category)
+            .map(|k| k.active)
+            .ok_or_else(|| VaultError::NoCategoryKey(category.to_owned()))
+    }
+
+    /// Seal a new record: fresh DEK, wrapped under the active KEK, and every field sealed.
+    pub fn seal_new_record(
+        &self,
+        category: &str,
+        record_id: &str,
+        fields: &[(&str, &[u8])],
+    ) -> Result<(WrappedDek, Vec<SealedField>), VaultError> {
+        let version = self.active_kek_version(category)?;
+        let kek = self.kek(category, version)?;
+        let mut pool =
+            NoncePool::with_key(&self.rng, fields.len() + 1).map_err(VaultError::Crypto)?;
+        let (dek, wrapped) = kek
+            .new_dek(&mut pool, category, record_id)
+            .map_err(VaultError::Crypto)?;
+        let key = RecordKey {
+            vault: self,
+            record_id: record_id.to_owned(),
+            kek_version: version,
+            dek,
+        };
+        let sealed = key.seal_with(&mut pool, fields)?;
+        Ok((
+            WrappedDek {
+                kek_version: version,
+                bytes: wrapped,
+            },
+            sealed,
+        ))
+    }
+
+    /// Unwrap a stored record's DEK; fails closed if the wrap was tampered with or moved.
+    pub fn record_key(
+        &self,
+        category: &str,
+        record_id: &str,
+        wrapped: &WrappedDek,
+    ) -> Result<RecordKey<'_>, VaultError> {
+        let kek = self.kek(category, wrapped.kek_version)?;
+        let dek = kek
+            .unwrap_dek(category, record_id, &wrapped.bytes)
+            .map_err(|_| VaultError::DekIntegrity(record_id.to_owned()))?;
+        Ok(RecordKey {
+            vault: self,
+            record_id: record_id.to_owned(),
+            kek_version: wrapped.kek_version,
+            dek,
+        })
+    }
+
+    /// Rewrap a record's DEK under the active KEK of its category (rotation).
+    pub fn rewrap(
+        &self,
+        category: &str,
+        record_id: &str,
+        wrapped: &WrappedDek,
+    ) -> Result<WrappedDek, VaultError> {
+        let old = self.kek(category, wrapped.kek_version)?;
+        let version = self.active_kek_version(category)?;
+        let new = self.kek(category, version)?;
+        let mut pool = NoncePool::new(&self.rng, 1).map_err(VaultError::Crypto)?;
+        let bytes = new
+            .rewrap_from(old, &mut pool, category, record_id, &wrapped.bytes)
+            .map_err(|_| VaultError::DekIntegrity(record_id.to_owned()))?;
+        Ok(WrappedDek {
+            kek_version: version,
+            bytes,
+        })
+    }
+
+    /// Blind-index token of a normalised term: `HMAC-SHA256(index_key, category‖field‖term)`.
+    /// Lookups compare tokens, so indexed values are found without decrypting anything.
+    pub fn blind_token(&self, category: &str, field: &str, term: &str) -> Vec<u8> {
+        let mut ctx = hmac::Context::with_key(&self.index_key);
+        ctx.update(category.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(field.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(term.as_bytes());
+        ctx.sign().as_ref().to_vec()
+    }
+
+    /// The newest signing key signs; all are published for verification.
+    pub fn signing_keys(&self) -> &[SigningKey] {
+        &self.signing
+    }
+
+    pub fn current_signing_key(&self) -> Option<&SigningKey> {
+        self.signing.last()
+    }
+}
+
+impl RecordKey<'_> {
+    pub fn kek_version(&self) -> u32 {
+        self.kek_version
+    }
+
+    /// Seal fields of this record (new values on create or update).
+    pub fn seal_fields(&self, fields: &[(&str, &[u8])]) -> Result<Vec<SealedField>, VaultError> {
+        let mut pool = NoncePool::new(&self.vault.rng, fields.len()).map_err(VaultError::Crypto)?;
+        self.seal_with(&mut pool, fields)
+    }
+
+    fn seal_with(
+        &self,
+        pool: &mut NoncePool,
+        fields: &[(&str, &[u8])],
+    ) -> Result<Vec<SealedField>, VaultError> {
+        fields
+            .iter()
+            .map(|(field, plain)| {
+                let sealed = self
+                    .dek
+                    .seal_field(pool, &self.record_id, field, self.kek_version, plain)
+                    .map_err(VaultError::Crypto)?;
+                Ok(SealedField {
+                    field: (*field).to_owned(),
+                    kek_version: self.kek_version,
+                    sealed,
+                })
+            })
+            .collect()
+    }
+
+    /// Open one stored field; fails closed on any tampering or relocation.
+    pub fn open_field(&self, field: &SealedField) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        self.dek
+            .open_field(
+                &self.record_id,
+                &field.field,
+                field.kek_version,
+                &field.sealed,
+            )
+            .map_err(|_| VaultError::FieldIntegrity {
+                record: self.record_id.clone(),
+                field: field.field.clone(),
+            })
+    }
+}
