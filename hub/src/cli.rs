@@ -3,7 +3,53 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::process::ExitCode;
+
 use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+
+/// Parse the command line and run it; the `gridhub` binary is this function.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Init {
+                data_dir,
+                admin_password,
+                database_url,
+                force,
+                instance,
+            } => commands::init(data_dir, admin_password, database_url, force, instance).await,
+            Command::Serve(args) => commands::serve(args).await,
+            Command::Demo {
+                data_dir,
+                residents,
+                listen,
+                database_url,
+                no_serve,
+            } => commands::demo(data_dir, residents, listen, database_url, no_serve).await,
+            Command::Keys { command } => commands::keys(command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 #[derive(Parser)]
 #[command(

@@ -1,1 +1,14 @@
+//! The black-box test binary: the real hub over real TLS, on SQLite and on PostgreSQL.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
+mod cli;
+mod crypto;
+mod errors;
+mod identity;
+mod plaintext;
+mod records;

@@ -1,1 +1,420 @@
-//! Test support.
+//! Test support: `spawn_app` starts the real hub (real TLS, real database) on port 0 in a fresh
+//! temporary data directory, on SQLite or on a fresh PostgreSQL database of its own, and hands
+//! back an HTTPS client that trusts the hub's dev CA.
+//!
+//! PostgreSQL: `GRIDHUB_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) must
+//! reach a server where the user may `CREATE DATABASE`. The PostgreSQL tests fail, never skip,
+//! when it cannot be reached.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+pub mod process;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gridhub::config::{Overrides, Settings};
+use gridhub::init::{InitOptions, init};
+use gridhub::startup::Application;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use serde_json::{Value, json};
+use sqlx::Connection;
+use tokio::sync::oneshot;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub const WORKER_PASSWORD: &str = "worker-password-for-tests";
+pub const DPO_PASSWORD: &str = "dpo-password-for-tests";
+
+/// The grid the test worker may write in, and one it may not.
+pub const WORKER_GRID: &str = "330110.001.001";
+pub const OTHER_GRID: &str = "330110.002.001";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generate one `#[tokio::test]` per backend for an `async fn(Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::Backend::Postgres).await
+            }
+        }
+    )+};
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("GRIDHUB_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Create a fresh PostgreSQL database; returns its URL.
+pub async fn fresh_pg_database() -> (String, String) {
+    let admin = pg_admin_url();
+    let name = format!("gridhub_t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL test server unreachable at {admin}: {e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    conn.close().await.ok();
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap_or(admin);
+    (format!("{base}/{name}"), name)
+}
+
+/// An HTTPS client trusting `ca.pem` (rustls with ring, like the server).
+pub fn client_for(ca_pem: &Path) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_pem).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .build()
+        .unwrap()
+}
+
+pub struct TestApp {
+    pub backend: Backend,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+    /// PostgreSQL URL of this app's own database, if on PostgreSQL.
+    pub database_url: Option<String>,
+    pub admin_token: String,
+    pub worker_token: String,
+    pub dpo_token: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.path().join("gridhub.db")
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/auth/login"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn token(&self, username: &str, password: &str) -> String {
+        let resp = self.login(username, password).await;
+        assert_eq!(resp.status(), 200, "login of {username} failed");
+        let body: Value = resp.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Run one SQL statement against this app's database, outside the hub (tamper tests).
+    pub async fn raw_execute(&self, sql: String) {
+        match self.backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", self.sqlite_path().display());
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+            }
+            Backend::Postgres => {
+                let url = self.database_url.clone().unwrap();
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+    }
+
+    /// Count rows of a query `SELECT COUNT(*) AS n …` against this app's database.
+    pub async fn raw_count(&self, sql: &'static str) -> i64 {
+        use sqlx::Row;
+        match self.backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", self.sqlite_path().display());
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                let n = sqlx::query(sql)
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap()
+                    .get("n");
+                conn.close().await.unwrap();
+                n
+            }
+            Backend::Postgres => {
+                let url = self.database_url.clone().unwrap();
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                let n = sqlx::query(sql)
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap()
+                    .get("n");
+                conn.close().await.unwrap();
+                n
+            }
+        }
+    }
+
+    /// The first column (bytes) of every row of `sql` against this app's database.
+    pub async fn raw_bytes(&self, sql: String) -> Vec<Vec<u8>> {
+        use sqlx::Row;
+        match self.backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", self.sqlite_path().display());
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+                rows.iter().map(|r| r.get::<Vec<u8>, _>(0)).collect()
+            }
+            Backend::Postgres => {
+                let url = self.database_url.clone().unwrap();
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+                rows.iter().map(|r| r.get::<Vec<u8>, _>(0)).collect()
+            }
+        }
+    }
+
+    /// Stop the server and wait for it to finish (graceful shutdown, pools closed).
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.server.take() {
+            handle.await.unwrap();
+        }
+        if let (Backend::Postgres, Some(url)) = (self.backend, &self.database_url) {
+            drop_pg_database(url).await;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.data_dir, dir)
+    }
+}
+
+async fn drop_pg_database(url: &str) {
+    let Some((_, name)) = url.rsplit_once('/') else {
+        return;
+    };
+    if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await;
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Start a hub with an admin, a DPO and a grid worker (grid `WORKER_GRID`), and a small grid
+/// tree: `330110` › `330110.001`, `330110.002` › `330110.001.001`, `330110.002.001`.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let data_dir = tempfile::tempdir().unwrap();
+    let database_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(fresh_pg_database().await.0),
+    };
+    init(InitOptions {
+        data_dir: data_dir.path().to_path_buf(),
+        admin_password: Some(ADMIN_PASSWORD.to_owned().into()),
+        database_url: database_url.clone().map(Into::into),
+        force: false,
+        instance: "gridhub-test".to_owned(),
+    })
+    .await
+    .expect("init");
+    let settings = Settings::load(
+        None,
+        Overrides {
+            data_dir: Some(data_dir.path().to_path_buf()),
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            database_url: None,
+        },
+    )
+    .expect("settings");
+    let app = Application::build(settings).await.expect("build app");
+    let port = app.port();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    let client = client_for(&data_dir.path().join("pki/ca.pem"));
+    let mut test = TestApp {
+        backend,
+        base: format!("https://localhost:{port}"),
+        client,
+        data_dir,
+        database_url,
+        admin_token: String::new(),
+        worker_token: String::new(),
+        dpo_token: String::new(),
+        shutdown: Some(tx),
+        server: Some(server),
+    };
+    test.admin_token = test.token("admin", ADMIN_PASSWORD).await;
+    for (code, name) in [
+        ("330110", "临江市"),
+        ("330110.001", "滨河区"),
+        ("330110.002", "西湖区"),
+        (WORKER_GRID, "望江街道"),
+        (OTHER_GRID, "北山街道"),
+    ] {
+        let resp = test
+            .post(
+                &test.admin_token,
+                "/v1/grids",
+                &json!({"code": code, "name": name, "kind": "physical"}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201, "create grid {code}");
+    }
+    for (username, password, role, grids) in [
+        ("worker", WORKER_PASSWORD, "grid_worker", vec![WORKER_GRID]),
+        ("dpo", DPO_PASSWORD, "dpo", vec![]),
+    ] {
+        let resp = test
+            .post(
+                &test.admin_token,
+                "/v1/admin/users",
+                &json!({"username": username, "password": password, "roles": [role], "grids": grids}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201, "create user {username}");
+    }
+    test.worker_token = test.token("worker", WORKER_PASSWORD).await;
+    test.dpo_token = test.token("dpo", DPO_PASSWORD).await;
+    test
+}
+
+/// A valid person record in `grid` (identity number with a correct GB 11643 check character).
+pub fn person(grid: &str, name: &str, id_number: &str, phone: &str) -> Value {
+    json!({
+        "category": "person",
+        "grid": grid,
+        "purpose": "population-registration",
+        "fields": {
+            "name": name,
+            "id_number": id_number,
+            "gender": if id_number.as_bytes()[16] % 2 == 1 { "male" } else { "female" },
+            "birth_date": format!("{}-{}-{}", &id_number[6..10], &id_number[10..12], &id_number[12..14]),
+            "phone": phone,
+            "address": format!("临江市滨河区望江街道{name}家1幢101室"),
+            "residence": "registered",
+            "tags": ["elderly_alone"],
+        }
+    })
+}
+
+/// Complete a 17-digit prefix into a valid identity number.
+pub fn id_number(first17: &str) -> String {
+    let check = policy::IdNumber::check_char(first17).expect("17 digits");
+    format!("{first17}{check}")
+}
+
+/// The error code of an error response, asserting the documented shape.
+pub async fn error_code(resp: reqwest::Response) -> (u16, String, Value) {
+    let status = resp.status().as_u16();
+    let header_id = resp
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .expect("x-request-id header");
+    let body: Value = resp.json().await.expect("JSON error body");
+    let err = &body["error"];
+    assert_eq!(
+        err["request_id"].as_str(),
+        Some(header_id.as_str()),
+        "request id in body and header"
+    );
+    assert!(err["message"].is_string());
+    (status, err["code"].as_str().expect("code").to_owned(), body)
+}

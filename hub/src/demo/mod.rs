@@ -20,7 +20,7 @@ use crate::vault::keyring::{AgeFileStore, write_private};
 /// Where the demo keeps the passwords it generated, so a second run can print them again.
 pub const CREDENTIALS_FILE: &str = "demo-credentials.txt";
 /// Seed for the synthetic data: the same city every time.
-const SEED: u64 = 20_261_124;
+pub const SEED: u64 = 20_261_124;
 /// Records sealed and written per transaction.
 const BATCH: usize = 1000;
 
