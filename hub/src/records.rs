@@ -110,7 +110,9 @@ pub fn open_all(
         .record_key(&category.name, &stored.id, &stored.wrapped)
         .map_err(vault_error)?;
     for sealed in &stored.sealed {
-        let plain = key.open_field(sealed).map_err(vault_error)?;
+        let plain = key
+            .open_field(sealed)
+            .map_err(|e| Error::Integrity(format!("record `{}`: {e}", stored.id)))?;
         let def = category.field(&sealed.field).ok_or_else(|| {
             Error::Integrity(format!(
                 "record holds a field `{}` its category does not define",

@@ -8,6 +8,7 @@
 
 mod cli;
 mod crypto;
+mod deploy;
 mod errors;
 mod identity;
 mod plaintext;

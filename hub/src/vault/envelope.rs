@@ -6,8 +6,9 @@
 //! Stored layout of both: `nonce (12) ‖ ciphertext ‖ tag (16)`; nonces are random.
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
+
+use super::random;
 
 /// Length of the AES-GCM tag appended to every ciphertext.
 pub const TAG_LEN: usize = 16;
@@ -28,6 +29,8 @@ pub enum EnvelopeError {
 /// Invariant: only built by `Kek::new_dek` / `Kek::unwrap_dek`, for one record.
 pub struct Dek {
     key: LessSafeKey,
+    /// The record this key belongs to; every field it seals or opens is bound to it.
+    record: RecordBinding,
 }
 
 impl std::fmt::Debug for Dek {
@@ -56,26 +59,96 @@ fn aes_key(bytes: &[u8; 32]) -> LessSafeKey {
     LessSafeKey::new(unbound)
 }
 
-fn dek_aad(category: &str, record_id: &str, kek_version: u32) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(32 + category.len() + record_id.len());
-    aad.extend_from_slice(b"gridhub/dek/v1\0");
-    aad.extend_from_slice(category.as_bytes());
-    aad.push(0);
-    aad.extend_from_slice(record_id.as_bytes());
-    aad.push(0);
-    aad.extend_from_slice(&kek_version.to_be_bytes());
-    aad
+/// Associated data up to this size is assembled on the stack (record ids and field names of
+/// any sane length fit); longer input falls back to the heap.
+const AAD_STACK: usize = 64;
+
+/// A record id in the form the associated data carries it: `0x00 ‖ 16 UUID bytes` for UUIDs
+/// (every id the hub issues), else `0x01 ‖ length ‖ bytes`. Computed once per record.
+#[derive(Clone)]
+pub enum RecordBinding {
+    Uuid([u8; 17]),
+    Other(Vec<u8>),
 }
 
-fn field_aad(record_id: &str, field: &str, kek_version: u32) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(32 + field.len() + record_id.len());
-    aad.extend_from_slice(b"gridhub/field/v1\0");
-    aad.extend_from_slice(record_id.as_bytes());
-    aad.push(0);
-    aad.extend_from_slice(field.as_bytes());
-    aad.push(0);
-    aad.extend_from_slice(&kek_version.to_be_bytes());
-    aad
+impl RecordBinding {
+    pub fn new(record_id: &str) -> RecordBinding {
+        match uuid::Uuid::try_parse(record_id) {
+            Ok(u) => {
+                let mut b = [0u8; 17];
+                for (dst, src) in b.iter_mut().skip(1).zip(u.as_bytes()) {
+                    *dst = *src;
+                }
+                RecordBinding::Uuid(b)
+            }
+            Err(_) => {
+                let bytes = record_id.as_bytes();
+                let len = u8::try_from(bytes.len()).unwrap_or(u8::MAX);
+                let mut b = Vec::with_capacity(2 + bytes.len());
+                b.push(1);
+                b.push(len);
+                b.extend_from_slice(bytes.get(..usize::from(len)).unwrap_or(bytes));
+                RecordBinding::Other(b)
+            }
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            RecordBinding::Uuid(b) => b,
+            RecordBinding::Other(b) => b,
+        }
+    }
+}
+
+/// Run `f` on the associated data binding a ciphertext to its context, encoded compactly (GHASH
+/// reads it on every operation, so every 16 bytes count):
+/// `0x01 ‖ kind ‖ kek_version (u32 BE) ‖ record binding ‖ name`, where `name` (the field, or the
+/// category for a wrapped DEK) runs to the end. Every part before `name` has a fixed or
+/// self-delimiting length, so the encoding is injective.
+fn with_aad<R>(
+    kind: u8,
+    record: &RecordBinding,
+    name: &str,
+    version: u32,
+    f: impl FnOnce(&[u8]) -> R,
+) -> R {
+    let version = version.to_be_bytes();
+    let parts: [&[u8]; 4] = [&[0x01, kind], &version, record.as_bytes(), name.as_bytes()];
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let mut stack = [0u8; AAD_STACK];
+    let mut heap = Vec::new();
+    let buf: &mut [u8] = match stack.get_mut(..total) {
+        Some(slice) => slice,
+        None => {
+            heap.resize(total, 0);
+            &mut heap
+        }
+    };
+    for (dst, src) in buf.iter_mut().zip(parts.iter().flat_map(|p| p.iter())) {
+        *dst = *src;
+    }
+    f(buf)
+}
+
+/// AAD of a wrapped DEK: (record, category, KEK version).
+fn with_dek_aad<R>(
+    category: &str,
+    record: &RecordBinding,
+    kek_version: u32,
+    f: impl FnOnce(&[u8]) -> R,
+) -> R {
+    with_aad(b'D', record, category, kek_version, f)
+}
+
+/// AAD of a field ciphertext: (record, field name, KEK version).
+fn with_field_aad<R>(
+    record: &RecordBinding,
+    field: &str,
+    kek_version: u32,
+    f: impl FnOnce(&[u8]) -> R,
+) -> R {
+    with_aad(b'F', record, field, kek_version, f)
 }
 
 /// Seal `plaintext` with `nonce`, producing `nonce ‖ ciphertext ‖ tag`.
@@ -112,50 +185,10 @@ fn open(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, Envelop
     Ok(buf)
 }
 
-/// Randomness for one record operation (nonces, and the DEK of a new record), fetched from
-/// the OS in a single call. Invariant: every byte is handed out at most once.
-pub struct NoncePool {
-    bytes: Zeroizing<Vec<u8>>,
-    next: usize,
-}
-
-impl NoncePool {
-    /// Room for `count` nonces and, when `with_key`, one 32-byte key.
-    pub fn new(rng: &SystemRandom, count: usize) -> Result<NoncePool, EnvelopeError> {
-        Self::sized(rng, count * NONCE_LEN)
-    }
-
-    pub fn with_key(rng: &SystemRandom, count: usize) -> Result<NoncePool, EnvelopeError> {
-        Self::sized(rng, 32 + count * NONCE_LEN)
-    }
-
-    fn sized(rng: &SystemRandom, len: usize) -> Result<NoncePool, EnvelopeError> {
-        let mut bytes = Zeroizing::new(vec![0u8; len]);
-        rng.fill(&mut bytes).map_err(|_| EnvelopeError::Random)?;
-        Ok(NoncePool { bytes, next: 0 })
-    }
-
-    fn take_key(&mut self) -> Result<Zeroizing<[u8; 32]>, EnvelopeError> {
-        let chunk = self
-            .bytes
-            .get(self.next..self.next + 32)
-            .ok_or(EnvelopeError::Random)?;
-        let mut key = Zeroizing::new([0u8; 32]);
-        key.copy_from_slice(chunk);
-        self.next += 32;
-        Ok(key)
-    }
-
-    fn take(&mut self) -> Result<[u8; NONCE_LEN], EnvelopeError> {
-        let chunk = self
-            .bytes
-            .get(self.next..self.next + NONCE_LEN)
-            .ok_or(EnvelopeError::Random)?;
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(chunk);
-        self.next += NONCE_LEN;
-        Ok(nonce)
-    }
+fn fresh_nonce() -> Result<[u8; NONCE_LEN], EnvelopeError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    random::fill(&mut nonce).map_err(|_| EnvelopeError::Random)?;
+    Ok(nonce)
 }
 
 impl Kek {
@@ -167,17 +200,25 @@ impl Kek {
     }
 
     /// Generate a DEK for a new record and wrap it under this KEK.
-    /// `nonces` must come from `NoncePool::with_key`.
     pub fn new_dek(
         &self,
-        nonces: &mut NoncePool,
         category: &str,
         record_id: &str,
     ) -> Result<(Dek, Vec<u8>), EnvelopeError> {
-        let raw = nonces.take_key()?;
-        let aad = dek_aad(category, record_id, self.version);
-        let wrapped = seal(&self.key, nonces.take()?, &aad, raw.as_ref())?;
-        Ok((Dek { key: aes_key(&raw) }, wrapped))
+        let record = RecordBinding::new(record_id);
+        let mut raw = Zeroizing::new([0u8; 32]);
+        random::fill(raw.as_mut()).map_err(|_| EnvelopeError::Random)?;
+        let nonce = fresh_nonce()?;
+        let wrapped = with_dek_aad(category, &record, self.version, |aad| {
+            seal(&self.key, nonce, aad, raw.as_ref())
+        })?;
+        Ok((
+            Dek {
+                key: aes_key(&raw),
+                record,
+            },
+            wrapped,
+        ))
     }
 
     /// Unwrap a record's DEK; fails if it was wrapped for another record, category or version.
@@ -187,18 +228,23 @@ impl Kek {
         record_id: &str,
         wrapped: &[u8],
     ) -> Result<Dek, EnvelopeError> {
-        let raw = self.unwrap_raw(category, record_id, wrapped)?;
-        Ok(Dek { key: aes_key(&raw) })
+        let record = RecordBinding::new(record_id);
+        let raw = self.unwrap_raw(category, &record, wrapped)?;
+        Ok(Dek {
+            key: aes_key(&raw),
+            record,
+        })
     }
 
     fn unwrap_raw(
         &self,
         category: &str,
-        record_id: &str,
+        record: &RecordBinding,
         wrapped: &[u8],
     ) -> Result<Zeroizing<[u8; 32]>, EnvelopeError> {
-        let aad = dek_aad(category, record_id, self.version);
-        let plain = Zeroizing::new(open(&self.key, &aad, wrapped)?);
+        let plain = Zeroizing::new(with_dek_aad(category, record, self.version, |aad| {
+            open(&self.key, aad, wrapped)
+        })?);
         let mut raw = Zeroizing::new([0u8; 32]);
         if plain.len() != raw.len() {
             return Err(EnvelopeError::Forged);
@@ -211,39 +257,44 @@ impl Kek {
     pub fn rewrap_from(
         &self,
         old: &Kek,
-        nonces: &mut NoncePool,
         category: &str,
         record_id: &str,
         wrapped: &[u8],
     ) -> Result<Vec<u8>, EnvelopeError> {
-        let raw = old.unwrap_raw(category, record_id, wrapped)?;
-        let aad = dek_aad(category, record_id, self.version);
-        seal(&self.key, nonces.take()?, &aad, raw.as_ref())
+        let record = RecordBinding::new(record_id);
+        let raw = old.unwrap_raw(category, &record, wrapped)?;
+        let nonce = fresh_nonce()?;
+        with_dek_aad(category, &record, self.version, |aad| {
+            seal(&self.key, nonce, aad, raw.as_ref())
+        })
     }
 }
 
 impl Dek {
+    /// Seal a field of this DEK's record.
     pub fn seal_field(
         &self,
-        nonces: &mut NoncePool,
-        record_id: &str,
         field: &str,
         kek_version: u32,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, EnvelopeError> {
-        let aad = field_aad(record_id, field, kek_version);
-        seal(&self.key, nonces.take()?, &aad, plaintext)
+        let nonce = fresh_nonce()?;
+        with_field_aad(&self.record, field, kek_version, |aad| {
+            seal(&self.key, nonce, aad, plaintext)
+        })
     }
 
+    /// Open a field of this DEK's record.
     pub fn open_field(
         &self,
-        record_id: &str,
         field: &str,
         kek_version: u32,
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
-        let aad = field_aad(record_id, field, kek_version);
-        open(&self.key, &aad, sealed).map(Zeroizing::new)
+        with_field_aad(&self.record, field, kek_version, |aad| {
+            open(&self.key, aad, sealed)
+        })
+        .map(Zeroizing::new)
     }
 }
 
@@ -259,39 +310,35 @@ mod tests {
 
     #[test]
     fn field_roundtrips() {
-        let rng = SystemRandom::new();
-        let mut n = NoncePool::with_key(&rng, 2).unwrap();
-        let (dek, wrapped) = kek(1).new_dek(&mut n, "person", "r1").unwrap();
-        let sealed = dek
-            .seal_field(&mut n, "r1", "name", 1, "张三".as_bytes())
-            .unwrap();
+        let (dek, wrapped) = kek(1).new_dek("person", "r1").unwrap();
+        let sealed = dek.seal_field("name", 1, "张三".as_bytes()).unwrap();
         let dek2 = kek(1).unwrap_dek("person", "r1", &wrapped).unwrap();
         assert_eq!(
-            dek2.open_field("r1", "name", 1, &sealed)
-                .unwrap()
-                .as_slice(),
+            dek2.open_field("name", 1, &sealed).unwrap().as_slice(),
             "张三".as_bytes()
         );
     }
 
     #[test]
     fn ciphertext_moved_to_another_field_record_or_version_fails() {
-        let rng = SystemRandom::new();
-        let mut n = NoncePool::with_key(&rng, 2).unwrap();
-        let (dek, wrapped) = kek(1).new_dek(&mut n, "person", "r1").unwrap();
-        let sealed = dek.seal_field(&mut n, "r1", "name", 1, b"x").unwrap();
+        let (dek, wrapped) = kek(1).new_dek("person", "r1").unwrap();
+        let sealed = dek.seal_field("name", 1, b"x").unwrap();
         assert_eq!(
-            dek.open_field("r1", "phone", 1, &sealed).unwrap_err(),
+            dek.open_field("phone", 1, &sealed).unwrap_err(),
             EnvelopeError::Forged
         );
         assert_eq!(
-            dek.open_field("r2", "name", 1, &sealed).unwrap_err(),
+            dek.open_field("name", 2, &sealed).unwrap_err(),
             EnvelopeError::Forged
         );
+        // The DEK of another record does not open it, nor does this DEK bound to another record.
+        let (other, _) = kek(1).new_dek("person", "r2").unwrap();
         assert_eq!(
-            dek.open_field("r1", "name", 2, &sealed).unwrap_err(),
+            other.open_field("name", 1, &sealed).unwrap_err(),
             EnvelopeError::Forged
         );
+        let rebound = kek(1).unwrap_dek("person", "r1", &wrapped).unwrap();
+        assert!(rebound.open_field("name", 1, &sealed).is_ok());
         assert!(kek(1).unwrap_dek("person", "r2", &wrapped).is_err());
         assert!(kek(1).unwrap_dek("place", "r1", &wrapped).is_err());
         assert!(kek(2).unwrap_dek("person", "r1", &wrapped).is_err());
@@ -300,13 +347,11 @@ mod tests {
     proptest! {
         #[test]
         fn any_flipped_bit_fails(pos in 0usize..64, bit in 0u8..8, text in ".{1,40}") {
-            let rng = SystemRandom::new();
-            let mut n = NoncePool::with_key(&rng, 2).unwrap();
-            let (dek, _) = kek(1).new_dek(&mut n, "person", "r").unwrap();
-            let mut sealed = dek.seal_field(&mut n, "r", "f", 1, text.as_bytes()).unwrap();
+            let (dek, _) = kek(1).new_dek("person", "r").unwrap();
+            let mut sealed = dek.seal_field("f", 1, text.as_bytes()).unwrap();
             let i = pos % sealed.len();
             sealed[i] ^= 1 << bit;
-            prop_assert!(dek.open_field("r", "f", 1, &sealed).is_err());
+            prop_assert!(dek.open_field("f", 1, &sealed).is_err());
         }
     }
 }

@@ -4,15 +4,15 @@
 
 pub mod envelope;
 pub mod keyring;
+pub mod random;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use ring::hmac;
-use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use zeroize::Zeroizing;
 
-use envelope::{Dek, EnvelopeError, Kek, NoncePool};
+use envelope::{Dek, EnvelopeError, Kek};
 use keyring::{KeyringError, KeyringFile, KeyringStore, decode_b64, decode_key};
 
 /// With random 96-bit nonces a key may seal at most 2^32 messages (NIST SP 800-38D §8.3).
@@ -25,8 +25,8 @@ pub enum VaultError {
     NoCategoryKey(String),
     #[error("key version {version} of category `{category}` is not in the keyring")]
     NoKeyVersion { category: String, version: u32 },
-    #[error("field `{field}` of record `{record}` failed its integrity check")]
-    FieldIntegrity { record: String, field: String },
+    #[error("field `{field}` failed its integrity check")]
+    FieldIntegrity { field: String },
     #[error("the data key of record `{0}` failed its integrity check")]
     DekIntegrity(String),
     #[error("cryptographic operation failed: {0}")]
@@ -69,8 +69,9 @@ struct CategoryKeks {
 
 /// The unlocked keyring.
 pub struct Vault {
-    rng: SystemRandom,
-    keks: HashMap<String, CategoryKeks>,
+    /// Category name → its KEKs. A short list scanned linearly: catalogs have a handful of
+    /// categories, and this beats hashing the name on every record operation.
+    keks: Vec<(String, CategoryKeks)>,
     index_key: hmac::Key,
     signing: Vec<SigningKey>,
 }
@@ -78,15 +79,16 @@ pub struct Vault {
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Vault")
-            .field("categories", &self.keks.keys().collect::<Vec<_>>())
+            .field(
+                "categories",
+                &self.keks.iter().map(|(c, _)| c).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
 
 /// A record's unwrapped DEK together with the record it belongs to.
-pub struct RecordKey<'v> {
-    vault: &'v Vault,
-    record_id: String,
+pub struct RecordKey {
     kek_version: u32,
     dek: Dek,
 }
@@ -97,7 +99,7 @@ impl Vault {
     }
 
     pub fn from_keyring(file: &KeyringFile) -> Result<Vault, KeyringError> {
-        let mut keks = HashMap::new();
+        let mut keks = Vec::new();
         for (category, entries) in &file.keks {
             let mut versions = BTreeMap::new();
             for entry in entries {
@@ -112,7 +114,7 @@ impl Vault {
                 .ok_or_else(|| {
                     KeyringError::Malformed(format!("category `{category}` has no active KEK"))
                 })?;
-            keks.insert(category.clone(), CategoryKeks { active, versions });
+            keks.push((category.clone(), CategoryKeks { active, versions }));
         }
         let index_key = decode_key("index key", &file.index_key)?;
         let mut signing = Vec::new();
@@ -130,16 +132,21 @@ impl Vault {
             return Err(KeyringError::Malformed("no signing key".to_owned()));
         }
         Ok(Vault {
-            rng: SystemRandom::new(),
             keks,
             index_key: hmac::Key::new(hmac::HMAC_SHA256, index_key.as_ref()),
             signing,
         })
     }
 
-    fn kek(&self, category: &str, version: u32) -> Result<&Kek, VaultError> {
+    fn category_keks(&self, category: &str) -> Option<&CategoryKeks> {
         self.keks
-            .get(category)
+            .iter()
+            .find(|(c, _)| c == category)
+            .map(|(_, k)| k)
+    }
+
+    fn kek(&self, category: &str, version: u32) -> Result<&Kek, VaultError> {
+        self.category_keks(category)
             .ok_or_else(|| VaultError::NoCategoryKey(category.to_owned()))?
             .versions
             .get(&version)
@@ -151,8 +158,7 @@ impl Vault {
 
     /// The KEK version that wraps new DEKs of `category`.
     pub fn active_kek_version(&self, category: &str) -> Result<u32, VaultError> {
-        self.keks
-            .get(category)
+        self.category_keks(category)
             .map(|k| k.active)
             .ok_or_else(|| VaultError::NoCategoryKey(category.to_owned()))
     }
@@ -166,18 +172,14 @@ impl Vault {
     ) -> Result<(WrappedDek, Vec<SealedField>), VaultError> {
         let version = self.active_kek_version(category)?;
         let kek = self.kek(category, version)?;
-        let mut pool =
-            NoncePool::with_key(&self.rng, fields.len() + 1).map_err(VaultError::Crypto)?;
         let (dek, wrapped) = kek
-            .new_dek(&mut pool, category, record_id)
+            .new_dek(category, record_id)
             .map_err(VaultError::Crypto)?;
         let key = RecordKey {
-            vault: self,
-            record_id: record_id.to_owned(),
             kek_version: version,
             dek,
         };
-        let sealed = key.seal_with(&mut pool, fields)?;
+        let sealed = key.seal_fields(fields)?;
         Ok((
             WrappedDek {
                 kek_version: version,
@@ -193,14 +195,12 @@ impl Vault {
         category: &str,
         record_id: &str,
         wrapped: &WrappedDek,
-    ) -> Result<RecordKey<'_>, VaultError> {
+    ) -> Result<RecordKey, VaultError> {
         let kek = self.kek(category, wrapped.kek_version)?;
         let dek = kek
             .unwrap_dek(category, record_id, &wrapped.bytes)
             .map_err(|_| VaultError::DekIntegrity(record_id.to_owned()))?;
         Ok(RecordKey {
-            vault: self,
-            record_id: record_id.to_owned(),
             kek_version: wrapped.kek_version,
             dek,
         })
@@ -216,9 +216,8 @@ impl Vault {
         let old = self.kek(category, wrapped.kek_version)?;
         let version = self.active_kek_version(category)?;
         let new = self.kek(category, version)?;
-        let mut pool = NoncePool::new(&self.rng, 1).map_err(VaultError::Crypto)?;
         let bytes = new
-            .rewrap_from(old, &mut pool, category, record_id, &wrapped.bytes)
+            .rewrap_from(old, category, record_id, &wrapped.bytes)
             .map_err(|_| VaultError::DekIntegrity(record_id.to_owned()))?;
         Ok(WrappedDek {
             kek_version: version,
@@ -248,49 +247,33 @@ impl Vault {
     }
 }
 
-impl RecordKey<'_> {
+impl RecordKey {
     pub fn kek_version(&self) -> u32 {
         self.kek_version
     }
 
     /// Seal fields of this record (new values on create or update).
     pub fn seal_fields(&self, fields: &[(&str, &[u8])]) -> Result<Vec<SealedField>, VaultError> {
-        let mut pool = NoncePool::new(&self.vault.rng, fields.len()).map_err(VaultError::Crypto)?;
-        self.seal_with(&mut pool, fields)
-    }
-
-    fn seal_with(
-        &self,
-        pool: &mut NoncePool,
-        fields: &[(&str, &[u8])],
-    ) -> Result<Vec<SealedField>, VaultError> {
-        fields
-            .iter()
-            .map(|(field, plain)| {
-                let sealed = self
-                    .dek
-                    .seal_field(pool, &self.record_id, field, self.kek_version, plain)
-                    .map_err(VaultError::Crypto)?;
-                Ok(SealedField {
-                    field: (*field).to_owned(),
-                    kek_version: self.kek_version,
-                    sealed,
-                })
-            })
-            .collect()
+        let mut out = Vec::with_capacity(fields.len());
+        for (field, plain) in fields {
+            let sealed = self
+                .dek
+                .seal_field(field, self.kek_version, plain)
+                .map_err(VaultError::Crypto)?;
+            out.push(SealedField {
+                field: (*field).to_owned(),
+                kek_version: self.kek_version,
+                sealed,
+            });
+        }
+        Ok(out)
     }
 
     /// Open one stored field; fails closed on any tampering or relocation.
     pub fn open_field(&self, field: &SealedField) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         self.dek
-            .open_field(
-                &self.record_id,
-                &field.field,
-                field.kek_version,
-                &field.sealed,
-            )
+            .open_field(&field.field, field.kek_version, &field.sealed)
             .map_err(|_| VaultError::FieldIntegrity {
-                record: self.record_id.clone(),
                 field: field.field.clone(),
             })
     }
