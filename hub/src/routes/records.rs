@@ -2,6 +2,8 @@
 //! crypto-shred. Handlers read parse → decide → act → respond; values are validated against the
 //! catalog and never echoed back in errors.
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -100,9 +102,38 @@ fn problem(field: String, text: &str) -> FieldProblem {
 
 /// Check one create request and seal it. Validation problems are collected (prefixed for batch
 /// items); a grid outside the caller's grids is a 403 for the whole request.
+/// Existence checks of grids and purposes, remembered for the length of one request so that a
+/// batch of thousands asks the database once per distinct value.
+#[derive(Default)]
+struct Lookups {
+    grids: HashMap<String, bool>,
+    purposes: HashMap<String, bool>,
+}
+
+impl Lookups {
+    async fn grid_exists(&mut self, state: &AppState, code: &GridCode) -> Result<bool, Error> {
+        if let Some(known) = self.grids.get(code.as_str()) {
+            return Ok(*known);
+        }
+        let exists = state.store.grid_exists(code).await?;
+        self.grids.insert(code.as_str().to_owned(), exists);
+        Ok(exists)
+    }
+
+    async fn purpose_exists(&mut self, state: &AppState, id: &str) -> Result<bool, Error> {
+        if let Some(known) = self.purposes.get(id) {
+            return Ok(*known);
+        }
+        let exists = state.store.purpose_exists(id).await?;
+        self.purposes.insert(id.to_owned(), exists);
+        Ok(exists)
+    }
+}
+
 async fn prepare(
     state: &AppState,
     who: &Principal,
+    lookups: &mut Lookups,
     req: CreateRecord,
     prefix: &str,
 ) -> Result<Result<NewRecord, Vec<FieldProblem>>, Error> {
@@ -112,7 +143,7 @@ async fn prepare(
         problems.push(problem(format!("{prefix}category"), "unknown category"));
     }
     let grid = match GridCode::parse(&req.grid) {
-        Ok(code) if !state.store.grid_exists(&code).await? => {
+        Ok(code) if !lookups.grid_exists(state, &code).await? => {
             problems.push(problem(format!("{prefix}grid"), "unknown grid"));
             None
         }
@@ -129,7 +160,7 @@ async fn prepare(
             "the grid is outside your grids".to_owned(),
         ));
     }
-    if !state.store.purpose_exists(&req.purpose).await? {
+    if !lookups.purpose_exists(state, &req.purpose).await? {
         problems.push(problem(format!("{prefix}purpose"), "unknown purpose"));
     }
     if req
@@ -174,7 +205,7 @@ pub async fn create_record(
     ApiJson(req): ApiJson<CreateRecord>,
 ) -> Result<(StatusCode, Json<RecordCreated>), Error> {
     writer_roles(&who)?;
-    let record = prepare(&state, &who, req, "")
+    let record = prepare(&state, &who, &mut Lookups::default(), req, "")
         .await?
         .map_err(Error::Validation)?;
     state
@@ -209,8 +240,9 @@ pub async fn create_batch(
     }
     let mut ready = Vec::with_capacity(req.records.len());
     let mut problems = Vec::new();
+    let mut lookups = Lookups::default();
     for (i, item) in req.records.into_iter().enumerate() {
-        match prepare(&state, &who, item, &format!("records[{i}].")).await? {
+        match prepare(&state, &who, &mut lookups, item, &format!("records[{i}].")).await? {
             Ok(record) => ready.push(record),
             Err(p) => problems.extend(p),
         }
