@@ -5,7 +5,7 @@ use std::process::Command;
 use gridhub_tests::client_for;
 use gridhub_tests::process::{drain, signal, start_server, wait_bounded};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gridhub");
+const BIN: &str = env!("CARGO_BIN_EXE_gridhub-under-test");
 
 fn init(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
     Command::new(BIN)

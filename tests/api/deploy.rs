@@ -14,7 +14,7 @@ use gridhub::config::{Overrides, Settings};
 use gridhub_tests::client_for;
 use gridhub_tests::process::{signal, wait_bounded};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gridhub");
+const BIN: &str = env!("CARGO_BIN_EXE_gridhub-under-test");
 const CONFIG: &str = "config/gridhub.toml";
 /// Files whose `command:` (compose) or `args:` (Kubernetes) lines are `gridhub` arguments, written
 /// as JSON-style flow sequences. A Kubernetes `command:` replaces the entrypoint, so is not one.

@@ -9,7 +9,7 @@ use gridhub_tests::process::{signal, start_server, wait_bounded};
 use gridhub_tests::{client_for, id_number};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gridhub");
+const BIN: &str = env!("CARGO_BIN_EXE_gridhub-under-test");
 const RESIDENTS: usize = 400;
 
 /// Values of encrypted free-form fields (text, identity numbers, phones, dates) of a record.
