@@ -40,6 +40,9 @@ pub fn main() -> ExitCode {
                 no_serve,
             } => commands::demo(data_dir, residents, listen, database_url, no_serve).await,
             Command::Keys { command } => commands::keys(command).await,
+            Command::Audit {
+                command: AuditCommand::Verify(args),
+            } => commands::audit_verify(args).await,
         }
     });
     match result {
@@ -98,6 +101,11 @@ pub enum Command {
         #[arg(long)]
         no_serve: bool,
     },
+    /// Audit ledger tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Key management.
     Keys {
         #[command(subcommand)]
@@ -117,6 +125,42 @@ pub struct ServeArgs {
     pub listen: Option<SocketAddr>,
     #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every leaf and the root from the stored entries, check every checkpoint's
+    /// signature; exit 1 naming the first bad index.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false, id = "source")]
+pub struct VerifySource {
+    /// Verify the database of this data directory (SQLite, or its configured PostgreSQL).
+    #[arg(long, env = "GRIDHUB_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Verify a running hub over HTTPS (needs a DPO or admin token).
+    #[arg(long)]
+    pub url: Option<String>,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub source: VerifySource,
+    #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// CA certificate to trust for --url.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// Bearer token for --url.
+    #[arg(long, env = "GRIDHUB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The ledger's verifier key (C2SP vkey); default: from the keyring (--data-dir) or the
+    /// hub's /v1/audit/public-key (--url, trusted on first use).
+    #[arg(long)]
+    pub vkey: Option<String>,
 }
 
 #[derive(Subcommand)]

@@ -6,11 +6,16 @@ use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::cli::{KeysCommand, ServeArgs};
+use crate::cli::{KeysCommand, ServeArgs, VerifyArgs};
 use crate::config::{Overrides, Settings};
 use crate::init::{InitOptions, init as init_dir, is_initialised};
+use crate::ledger::note::{NoteSigner, Verifier};
+use crate::ledger::sources::{HttpSource, StoreSource};
+use crate::ledger::verify::{LedgerSource, verify};
+use crate::startup::ledger_origin;
 use crate::startup::{Application, shutdown_signal};
 use crate::storage::Store;
+use crate::vault::Vault;
 use crate::vault::keyring::{AgeFileStore, KeyringStore};
 use crate::{demo, telemetry};
 
@@ -185,5 +190,91 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+    }
+}
+
+pub async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
+    if let Some(dir) = args.source.data_dir {
+        let settings = Settings::load(
+            None,
+            Overrides {
+                data_dir: Some(dir.clone()),
+                listen: None,
+                database_url: args.database_url,
+            },
+        )?;
+        let origin = ledger_origin(&settings.instance);
+        let vkey = match args.vkey {
+            Some(v) => v,
+            None => {
+                let vault = Vault::unlock(&AgeFileStore::in_dir(&dir))?;
+                let pkcs8 = vault
+                    .ledger_key_pkcs8()
+                    .ok_or_else(|| anyhow::anyhow!("the keyring has no ledger key"))?;
+                NoteSigner::from_pkcs8(&origin, pkcs8)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .verifier_key()
+            }
+        };
+        let store = Store::open(&settings.database()?).await?;
+        let total = store.ledger_size().await?;
+        let result = run_verify(&mut StoreSource(&store), &vkey, &origin, total).await;
+        store.close().await;
+        result
+    } else if let Some(url) = args.source.url {
+        let source = HttpSource::new(&url, args.ca.as_deref(), args.token)?;
+        let vkey = match args.vkey {
+            Some(v) => v,
+            None => {
+                let v = source
+                    .verifier_key()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                eprintln!("note: trusting the key the hub publishes ({v}); pass --vkey to pin it");
+                v
+            }
+        };
+        let origin = vkey.split('+').next().unwrap_or_default().to_owned();
+        let mut source = source;
+        run_verify(&mut source, &vkey, &origin, 0).await
+    } else {
+        anyhow::bail!("give --data-dir DIR or --url URL")
+    }
+}
+
+async fn run_verify(
+    source: &mut impl LedgerSource,
+    vkey: &str,
+    origin: &str,
+    total: u64,
+) -> anyhow::Result<()> {
+    let verifier =
+        Verifier::from_vkey(vkey).map_err(|e| anyhow::anyhow!("bad verifier key: {e}"))?;
+    let bar = if total > 0 {
+        indicatif::ProgressBar::new(total)
+    } else {
+        indicatif::ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "verifying [{bar:40}] {pos}/{len} entries ({per_sec})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let outcome = verify(source, &verifier, origin, |done| bar.set_position(done)).await;
+    bar.finish_and_clear();
+    match outcome {
+        Ok(report) => {
+            println!(
+                "ledger intact: {} entries, {} signed checkpoints verified, root {} ({:.0} entries/s)",
+                report.entries,
+                report.checkpoints,
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, report.root),
+                report.entries as f64 / report.seconds.max(1e-9)
+            );
+            Ok(())
+        }
+        Err(failure) => anyhow::bail!("ledger verification failed: {failure}"),
     }
 }

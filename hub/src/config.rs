@@ -39,6 +39,9 @@ pub struct Settings {
     /// How long graceful shutdown waits for in-flight requests.
     #[serde(default = "defaults::shutdown_grace_secs")]
     pub shutdown_grace_secs: u64,
+    /// How often a signed checkpoint of the audit ledger is issued (also on demand).
+    #[serde(default = "defaults::checkpoint_interval_secs")]
+    pub checkpoint_interval_secs: u64,
     /// Log format: `pretty` or `json`.
     #[serde(default = "defaults::log_format")]
     pub log_format: LogFormat,
@@ -73,6 +76,9 @@ mod defaults {
     pub fn shutdown_grace_secs() -> u64 {
         10
     }
+    pub fn checkpoint_interval_secs() -> u64 {
+        10
+    }
     pub fn log_format() -> LogFormat {
         LogFormat::Pretty
     }
@@ -99,7 +105,8 @@ pub enum ConfigError {
 
 /// The settings that `GRIDHUB_<KEY>` may set. Other `GRIDHUB_*` variables (test helpers, the
 /// log filter) are not settings and are left alone.
-const ENV_KEYS: [&str; 9] = [
+const ENV_KEYS: [&str; 10] = [
+    "checkpoint_interval_secs",
     "data_dir",
     "listen",
     "database_url",
@@ -164,6 +171,11 @@ impl Settings {
                 "`token_ttl_secs` must be between 30 and 3600".to_owned(),
             ));
         }
+        if !(1..=3600).contains(&self.checkpoint_interval_secs) {
+            return Err(ConfigError::Invalid(
+                "`checkpoint_interval_secs` must be between 1 and 3600".to_owned(),
+            ));
+        }
         self.database()?;
         Ok(())
     }
@@ -203,6 +215,7 @@ pub fn initial_config_text(instance: &str) -> String {
          token_ttl_secs = 300\n\
          request_timeout_secs = 30\n\
          shutdown_grace_secs = 10\n\
+         checkpoint_interval_secs = 10\n\
          log_format = \"pretty\"\n"
     )
 }

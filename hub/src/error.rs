@@ -53,6 +53,9 @@ pub enum Error {
     Storage(#[source] sqlx::Error),
     #[error("the request took too long and was abandoned")]
     Timeout,
+    /// The audit ledger could not record the operation, so it did not happen (fail closed).
+    #[error("the audit ledger is unavailable; nothing was done")]
+    AuditUnavailable,
     #[error("internal error")]
     Internal(String),
 }
@@ -83,6 +86,7 @@ impl Error {
             Error::Integrity(_) => (StatusCode::INTERNAL_SERVER_ERROR, "integrity_failed"),
             Error::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
             Error::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            Error::AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -172,5 +176,17 @@ impl From<QueryRejection> for Error {
 impl From<PathRejection> for Error {
     fn from(_: PathRejection) -> Self {
         Error::BadRequest("invalid path parameter".to_owned())
+    }
+}
+
+impl From<crate::ledger::LedgerError> for Error {
+    fn from(e: crate::ledger::LedgerError) -> Self {
+        use crate::ledger::LedgerError;
+        match e {
+            LedgerError::Unavailable => Error::AuditUnavailable,
+            LedgerError::BadRequest(m) => Error::BadRequest(m),
+            LedgerError::Storage(e) => Error::Storage(e),
+            LedgerError::Integrity(m) => Error::Integrity(m),
+        }
     }
 }

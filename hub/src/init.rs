@@ -9,8 +9,11 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::password;
 use crate::config::{CONFIG_FILE, DatabaseLocation, initial_config_text};
+use crate::ledger::{Actor, Decision, EntryDraft};
+use crate::startup::open_ledger;
 use crate::storage::{NewUser, Store, now_ms};
 use crate::tls::pki;
+use crate::vault::Vault;
 use crate::vault::keyring::{
     AgeFileStore, KEYRING_IDENTITY, KeyringFile, KeyringStore, SEALED_KEYRING,
 };
@@ -124,6 +127,29 @@ pub async fn init(opts: InitOptions) -> anyhow::Result<InitReport> {
             "the database already has an `admin` user; point --database-url at a fresh database or use --force on it"
         );
     }
+    // The ledger's first entries: the keys this hub was born with and its first admin.
+    let vault = Vault::unlock(&store)?;
+    let ledger = open_ledger(&vault, db.clone(), &opts.instance).await?;
+    let mut keys = EntryDraft::new(
+        Actor::system(),
+        "keys.create",
+        Decision::Allow,
+        "init".to_owned(),
+    );
+    keys.reason = Some(
+        "keyring created: KEK v1 for every catalog category, token and ledger signing keys"
+            .to_owned(),
+    );
+    ledger.append(keys).await?;
+    let mut user = EntryDraft::new(
+        Actor::system(),
+        "user.create",
+        Decision::Allow,
+        "init".to_owned(),
+    );
+    user.reason = Some(format!("user {} with roles admin", admin.id));
+    ledger.append(user).await?;
+    ledger.checkpoint().await?;
     db.close().await;
     Ok(InitReport {
         admin_username: admin.username,

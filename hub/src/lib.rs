@@ -9,6 +9,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod init;
+pub mod ledger;
 pub mod records;
 pub mod routes;
 pub mod server;

@@ -10,6 +10,8 @@ use tokio::net::TcpListener;
 
 use crate::auth::tokens::TokenIssuer;
 use crate::config::Settings;
+use crate::ledger::Ledger;
+use crate::ledger::note::NoteSigner;
 use crate::routes;
 use crate::state::AppState;
 use crate::storage::Store;
@@ -46,6 +48,8 @@ impl Application {
         let issuer = format!("gridhub/{}", settings.instance);
         let tokens = TokenIssuer::new(&vault, issuer, settings.token_ttl_secs)
             .map_err(|e| anyhow::anyhow!("cannot set up token signing: {e}"))?;
+        let ledger = open_ledger(&vault, store.clone(), &settings.instance).await?;
+        ledger.spawn_checkpointer(Duration::from_secs(settings.checkpoint_interval_secs));
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -56,6 +60,7 @@ impl Application {
             vault: Arc::new(vault),
             tokens: Arc::new(tokens),
             catalog,
+            ledger,
         };
         Ok(Application {
             listener,
@@ -91,6 +96,24 @@ impl Application {
         store.close().await;
         tracing::info!("stopped");
     }
+}
+
+/// The ledger's origin line in checkpoints, also its signing key's name.
+pub fn ledger_origin(instance: &str) -> String {
+    format!("gridhub/{instance}")
+}
+
+/// Open the ledger of this hub with its signing key from the vault.
+pub async fn open_ledger(vault: &Vault, store: Store, instance: &str) -> anyhow::Result<Ledger> {
+    let origin = ledger_origin(instance);
+    let pkcs8 = vault
+        .ledger_key_pkcs8()
+        .context("the keyring has no ledger signing key")?;
+    let signer =
+        NoteSigner::from_pkcs8(&origin, pkcs8).map_err(|e| anyhow::anyhow!("ledger key: {e}"))?;
+    Ledger::open(store, signer, origin)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the audit ledger: {e}"))
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -6,10 +6,12 @@
     clippy::indexing_slicing
 )]
 
+mod audit_cli;
 mod cli;
 mod crypto;
 mod deploy;
 mod errors;
 mod identity;
+mod ledger;
 mod plaintext;
 mod records;

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{Principal, Role, password};
-use crate::error::Error;
+use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
+use crate::ledger::{Actor, Decision, EntryDraft};
 use crate::state::AppState;
 use crate::storage::{NewUser, now_ms};
 
@@ -53,7 +54,16 @@ pub async fn create_user(
     principal: Principal,
     ApiJson(req): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<UserCreated>), Error> {
-    principal.require_any(&[Role::Admin])?;
+    if let Err(e) = principal.require_any(&[Role::Admin]) {
+        return Err(state
+            .deny(
+                Actor::user(&principal.user_id),
+                "user.create",
+                "role not permitted",
+                e,
+            )
+            .await);
+    }
     let mut problems = Vec::new();
     if !valid_username(&req.username) {
         problems.push(problem(
@@ -100,6 +110,18 @@ pub async fn create_user(
         roles: req.roles,
         grids: grids.iter().map(|g| g.as_str().to_owned()).collect(),
     };
+    let mut entry = EntryDraft::new(
+        Actor::user(&principal.user_id),
+        "user.create",
+        Decision::Allow,
+        current_request_id(),
+    );
+    entry.reason = Some(format!(
+        "user {} with roles {}",
+        user.id,
+        user.roles.join(",")
+    ));
+    state.audit(entry).await?;
     if !state.store.insert_user(&user, now_ms()).await? {
         return Err(Error::Conflict("username is taken".to_owned()));
     }

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::password;
-use crate::error::Error;
+use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
+use crate::ledger::{Actor, Decision, EntryDraft};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -49,11 +50,28 @@ pub async fn login(
         .map_err(|e| Error::Internal(format!("password check task failed: {e}")))?;
     let user = match (ok, user) {
         (true, Some(user)) => user,
-        _ => {
+        (_, known) => {
             tracing::info!(outcome = "failure", "login");
-            return Err(Error::Unauthenticated);
+            // Name the account only if it exists: a mistyped username may be anything.
+            let actor = known.map(|u| Actor::user(&u.id)).unwrap_or_default();
+            return Err(state
+                .deny(
+                    actor,
+                    "auth.login",
+                    "wrong username or password",
+                    Error::Unauthenticated,
+                )
+                .await);
         }
     };
+    state
+        .audit(EntryDraft::new(
+            Actor::user(&user.id),
+            "auth.login",
+            Decision::Allow,
+            current_request_id(),
+        ))
+        .await?;
     let token = state
         .tokens
         .issue(&user.id, "user")

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{Principal, Role};
-use crate::error::Error;
+use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
+use crate::ledger::{Actor, Decision, EntryDraft};
 use crate::state::AppState;
 use crate::storage::{GridRow, now_ms};
 
@@ -63,7 +64,16 @@ pub async fn create_grid(
     who: Principal,
     ApiJson(req): ApiJson<Grid>,
 ) -> Result<(StatusCode, Json<Grid>), Error> {
-    who.require_any(&[Role::Admin])?;
+    if let Err(e) = who.require_any(&[Role::Admin]) {
+        return Err(state
+            .deny(
+                Actor::user(&who.user_id),
+                "grid.create",
+                "role not permitted",
+                e,
+            )
+            .await);
+    }
     let code = GridCode::parse(&req.code).map_err(|e| Error::validation("code", e.to_string()))?;
     let mut problems = Vec::new();
     let name_chars = req.name.trim().chars().count();
@@ -100,6 +110,14 @@ pub async fn create_grid(
         name: req.name.trim().to_owned(),
         kind: req.kind,
     };
+    let mut entry = EntryDraft::new(
+        Actor::user(&who.user_id),
+        "grid.create",
+        Decision::Allow,
+        current_request_id(),
+    );
+    entry.reason = Some(format!("grid {}", row.code));
+    state.audit(entry).await?;
     if !state
         .store
         .insert_grids(std::slice::from_ref(&row), now_ms())

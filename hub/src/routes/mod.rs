@@ -3,6 +3,7 @@
 //! JSON error of `crate::error`, including 404/405 and oversize bodies.
 
 mod admin;
+mod audit;
 mod auth;
 mod catalog;
 mod grids;
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .merge(catalog::router())
         .merge(purposes::router())
         .merge(records::router())
+        .merge(audit::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(limit))

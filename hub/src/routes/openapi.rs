@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::state::AppState;
 
-use super::{admin, auth, catalog, grids, health, purposes, records};
+use super::{admin, audit, auth, catalog, grids, health, purposes, records};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,12 +24,15 @@ use super::{admin, auth, catalog, grids, health, purposes, records};
         purposes::list_purposes, purposes::create_purpose,
         records::create_record, records::create_batch, records::read_record,
         records::patch_record, records::erase_record,
+        audit::entries, audit::checkpoint, audit::public_key, audit::inclusion,
+        audit::consistency, audit::subject,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "identity", description = "Login, tokens, users"),
         (name = "reference", description = "Grids, catalog, purposes"),
         (name = "records", description = "Grid-side records, encrypted field by field"),
+        (name = "audit", description = "The audit ledger: entries, checkpoints, proofs"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{Principal, Role};
-use crate::error::Error;
+use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
+use crate::ledger::{Actor, Decision, EntryDraft};
 use crate::state::AppState;
 use crate::storage::PurposeRow;
 
@@ -69,7 +70,16 @@ pub async fn create_purpose(
     who: Principal,
     ApiJson(req): ApiJson<Purpose>,
 ) -> Result<(StatusCode, Json<Purpose>), Error> {
-    who.require_any(&[Role::Admin])?;
+    if let Err(e) = who.require_any(&[Role::Admin]) {
+        return Err(state
+            .deny(
+                Actor::user(&who.user_id),
+                "purpose.create",
+                "role not permitted",
+                e,
+            )
+            .await);
+    }
     let mut problems = Vec::new();
     if !valid_id(&req.id) {
         problems.push(FieldProblem {
@@ -97,6 +107,14 @@ pub async fn create_purpose(
         description: req.description,
         legal_basis: req.legal_basis,
     };
+    let mut entry = EntryDraft::new(
+        Actor::user(&who.user_id),
+        "purpose.create",
+        Decision::Allow,
+        current_request_id(),
+    );
+    entry.reason = Some(format!("purpose {}", row.id));
+    state.audit(entry).await?;
     if !state.store.insert_purpose(&row).await? {
         return Err(Error::Conflict("a purpose with this id exists".to_owned()));
     }

@@ -15,10 +15,15 @@ use utoipa::ToSchema;
 
 use crate::auth::{Principal, Role};
 use crate::error::Error;
+use crate::error::current_request_id;
 use crate::extract::ApiJson;
+use crate::ledger::{Actor, Decision, EntryDraft, Receipt, RecordRef};
 use crate::records::{self, RecordDraft, prefix_problems};
 use crate::state::AppState;
 use crate::storage::{NewRecord, StoredRecord, UpdateOutcome, now_ms};
+
+/// Header carrying the ledger index of an erasure (204 has no body for a receipt).
+pub const AUDIT_INDEX_HEADER: &str = "gridhub-audit-index";
 
 /// Largest batch accepted by `POST /v1/records/batch`.
 pub const MAX_BATCH: usize = 5000;
@@ -56,11 +61,21 @@ pub struct CreateBatch {
 pub struct RecordCreated {
     id: String,
     version: i64,
+    /// Signed receipt of the ledger entry that recorded this write.
+    receipt: Receipt,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordWritten {
+    id: String,
+    version: i64,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct BatchCreated {
-    records: Vec<RecordCreated>,
+    records: Vec<RecordWritten>,
+    /// Signed receipt of the one ledger entry that recorded the whole batch.
+    receipt: Receipt,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -89,8 +104,69 @@ pub struct RecordView {
     fields: Map<String, Value>,
 }
 
-fn writer_roles(who: &Principal) -> Result<(), Error> {
-    who.require_any(&[Role::Admin, Role::GridWorker])
+/// Role check for grid-side record access; a refusal is audited.
+async fn require_roles(
+    state: &AppState,
+    who: &Principal,
+    action: &str,
+    roles: &[Role],
+) -> Result<(), Error> {
+    match who.require_any(roles) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(state
+            .deny(Actor::user(&who.user_id), action, "role not permitted", e)
+            .await),
+    }
+}
+
+async fn writer_roles(state: &AppState, who: &Principal, action: &str) -> Result<(), Error> {
+    require_roles(state, who, action, &[Role::Admin, Role::GridWorker]).await
+}
+
+/// The ledger entry of a write: which records, which fields, never their values.
+fn write_entry(
+    who: &Principal,
+    action: &str,
+    records: Vec<RecordRef>,
+    category: &str,
+) -> EntryDraft {
+    EntryDraft::new(
+        Actor::user(&who.user_id),
+        action,
+        Decision::Allow,
+        current_request_id(),
+    )
+    .category(category)
+    .records(records)
+}
+
+fn written(record: &NewRecord) -> RecordRef {
+    let mut fields: Vec<(String, &'static str)> = record
+        .sealed
+        .iter()
+        .map(|f| (f.field.clone(), "written"))
+        .collect();
+    if let Ok(serde_json::Value::Object(plain)) =
+        serde_json::from_str::<Value>(&record.plain_fields)
+    {
+        fields.extend(plain.keys().map(|k| (k.clone(), "written")));
+    }
+    RecordRef::new(&record.id, fields)
+}
+
+/// After the ledger recorded a write that then failed, say so in the ledger too (best effort).
+async fn record_failure(state: &AppState, who: &Principal, action: &str, ids: Vec<RecordRef>) {
+    let draft = EntryDraft::new(
+        Actor::user(&who.user_id),
+        action,
+        Decision::Deny,
+        current_request_id(),
+    )
+    .reason("storage failed after the entry was recorded; nothing was written")
+    .records(ids);
+    if let Err(e) = state.audit(draft).await {
+        tracing::error!(error = %e, "cannot record a failed write in the ledger");
+    }
 }
 
 fn problem(field: String, text: &str) -> FieldProblem {
@@ -156,9 +232,15 @@ async fn prepare(
     if let Some(grid) = &grid
         && !who.may_write_in(grid)
     {
-        return Err(Error::Forbidden(
-            "the grid is outside your grids".to_owned(),
-        ));
+        let error = Error::Forbidden("the grid is outside your grids".to_owned());
+        return Err(state
+            .deny(
+                Actor::user(&who.user_id),
+                "record.create",
+                "grid outside the caller's grids",
+                error,
+            )
+            .await);
     }
     if !lookups.purpose_exists(state, &req.purpose).await? {
         problems.push(problem(format!("{prefix}purpose"), "unknown purpose"));
@@ -204,20 +286,40 @@ pub async fn create_record(
     who: Principal,
     ApiJson(req): ApiJson<CreateRecord>,
 ) -> Result<(StatusCode, Json<RecordCreated>), Error> {
-    writer_roles(&who)?;
+    writer_roles(&state, &who, "record.create").await?;
     let record = prepare(&state, &who, &mut Lookups::default(), req, "")
         .await?
         .map_err(Error::Validation)?;
-    state
+    // Audit first: if the ledger cannot record the write, nothing is written.
+    let receipt = state
+        .audit_with_receipt(write_entry(
+            &who,
+            "record.create",
+            vec![written(&record)],
+            &record.category,
+        ))
+        .await?;
+    if let Err(e) = state
         .store
         .insert_records(std::slice::from_ref(&record), now_ms())
-        .await?;
+        .await
+    {
+        record_failure(
+            &state,
+            &who,
+            "record.create",
+            vec![RecordRef::new(&record.id, [])],
+        )
+        .await;
+        return Err(e.into());
+    }
     tracing::info!(record_id = %record.id, category = %record.category, "record created");
     Ok((
         StatusCode::CREATED,
         Json(RecordCreated {
             id: record.id,
             version: 1,
+            receipt,
         }),
     ))
 }
@@ -231,7 +333,7 @@ pub async fn create_batch(
     who: Principal,
     ApiJson(req): ApiJson<CreateBatch>,
 ) -> Result<(StatusCode, Json<BatchCreated>), Error> {
-    writer_roles(&who)?;
+    writer_roles(&state, &who, "record.create").await?;
     if req.records.is_empty() || req.records.len() > MAX_BATCH {
         return Err(Error::validation(
             "records",
@@ -250,16 +352,28 @@ pub async fn create_batch(
     if !problems.is_empty() {
         return Err(Error::Validation(problems));
     }
-    state.store.insert_records(&ready, now_ms()).await?;
+    let category = ready
+        .first()
+        .map(|r| r.category.clone())
+        .unwrap_or_default();
+    let refs = ready.iter().map(written).collect();
+    let receipt = state
+        .audit_with_receipt(write_entry(&who, "record.create", refs, &category))
+        .await?;
+    if let Err(e) = state.store.insert_records(&ready, now_ms()).await {
+        let ids = ready.iter().map(|r| RecordRef::new(&r.id, [])).collect();
+        record_failure(&state, &who, "record.create", ids).await;
+        return Err(e.into());
+    }
     tracing::info!(count = ready.len(), "record batch created");
     let records = ready
         .into_iter()
-        .map(|r| RecordCreated {
+        .map(|r| RecordWritten {
             id: r.id,
             version: 1,
         })
         .collect();
-    Ok((StatusCode::CREATED, Json(BatchCreated { records })))
+    Ok((StatusCode::CREATED, Json(BatchCreated { records, receipt })))
 }
 
 /// Load a live record the caller may see; records outside the caller's grids are "not found",
@@ -279,6 +393,15 @@ async fn visible_record(
     if who.may_write_in(&grid) {
         Ok(stored)
     } else {
+        let denied = EntryDraft::new(
+            Actor::user(&who.user_id),
+            "record.access",
+            Decision::Deny,
+            current_request_id(),
+        )
+        .reason("record outside the caller's grids")
+        .records(vec![RecordRef::new(id, [])]);
+        state.audit(denied).await?;
         Err(Error::NotFound("record"))
     }
 }
@@ -303,13 +426,23 @@ pub async fn read_record(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<RecordView>, Error> {
-    writer_roles(&who)?;
+    writer_roles(&state, &who, "record.read").await?;
     let stored = visible_record(&state, &who, &id).await?;
     let category = state
         .catalog
         .category(&stored.category)
         .ok_or_else(|| Error::Integrity(format!("record `{id}` has an unknown category")))?;
     let fields = records::open_all(&state.vault, category, &stored)?;
+    // Audit before release: the clear view leaves only once the ledger holds the read.
+    let read = RecordRef::new(&stored.id, fields.keys().map(|k| (k.clone(), "clear")));
+    state
+        .audit(write_entry(
+            &who,
+            "record.read",
+            vec![read],
+            &stored.category,
+        ))
+        .await?;
     Ok(Json(RecordView {
         id: stored.id,
         category: stored.category,
@@ -334,7 +467,7 @@ pub async fn patch_record(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PatchRecord>,
 ) -> Result<Json<RecordCreated>, Error> {
-    writer_roles(&who)?;
+    writer_roles(&state, &who, "record.update").await?;
     if req.fields.is_empty() {
         return Err(Error::validation("fields", "no field to change"));
     }
@@ -366,10 +499,38 @@ pub async fn patch_record(
         return Err(Error::Validation(cross));
     }
     let update = records::patch(&state.vault, category, &stored, &changes)?;
-    match state.store.update_record(&update, now_ms()).await? {
+    let touched = RecordRef::new(
+        &id,
+        changes
+            .iter()
+            .map(|(k, v)| (k.clone(), if v.is_some() { "written" } else { "removed" })),
+    );
+    let receipt = state
+        .audit_with_receipt(write_entry(
+            &who,
+            "record.update",
+            vec![touched],
+            &stored.category,
+        ))
+        .await?;
+    let outcome = match state.store.update_record(&update, now_ms()).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            record_failure(&state, &who, "record.update", vec![RecordRef::new(&id, [])]).await;
+            return Err(e.into());
+        }
+    };
+    if outcome != UpdateOutcome::Updated(stored.version + 1) {
+        record_failure(&state, &who, "record.update", vec![RecordRef::new(&id, [])]).await;
+    }
+    match outcome {
         UpdateOutcome::Updated(version) => {
             tracing::info!(record_id = %id, fields = ?changes.keys().collect::<Vec<_>>(), "record updated");
-            Ok(Json(RecordCreated { id, version }))
+            Ok(Json(RecordCreated {
+                id,
+                version,
+                receipt,
+            }))
         }
         UpdateOutcome::NotFound => Err(Error::NotFound("record")),
         UpdateOutcome::VersionMismatch => Err(Error::Conflict(
@@ -386,9 +547,28 @@ pub async fn erase_record(
     State(state): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
-) -> Result<StatusCode, Error> {
-    who.require_any(&[Role::Admin, Role::Dpo])?;
-    if !state.store.erase_record(&id, now_ms()).await? {
+) -> Result<impl axum::response::IntoResponse, Error> {
+    require_roles(&state, &who, "record.erase", &[Role::Admin, Role::Dpo]).await?;
+    let Some(stored) = state.store.record(&id).await? else {
+        return Err(Error::NotFound("record"));
+    };
+    let appended = state
+        .audit(write_entry(
+            &who,
+            "record.erase",
+            vec![RecordRef::new(&id, [])],
+            &stored.category,
+        ))
+        .await?;
+    let erased = match state.store.erase_record(&id, now_ms()).await {
+        Ok(erased) => erased,
+        Err(e) => {
+            record_failure(&state, &who, "record.erase", vec![RecordRef::new(&id, [])]).await;
+            return Err(e.into());
+        }
+    };
+    if !erased {
+        record_failure(&state, &who, "record.erase", vec![RecordRef::new(&id, [])]).await;
         return Err(Error::NotFound("record"));
     }
     // Best effort: push the overwritten pages out of the SQLite WAL too.
@@ -396,5 +576,6 @@ pub async fn erase_record(
         tracing::warn!(error = %e, "WAL checkpoint after erasure failed; it will happen later");
     }
     tracing::info!(record_id = %id, by = %who.user_id, "record erased (crypto-shredded)");
-    Ok(StatusCode::NO_CONTENT)
+    let index = axum::http::HeaderValue::from(appended.index);
+    Ok((StatusCode::NO_CONTENT, [(AUDIT_INDEX_HEADER, index)]))
 }

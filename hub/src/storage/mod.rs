@@ -5,6 +5,7 @@
 //! reads use their own pool.
 
 mod grids;
+mod ledger;
 mod purposes;
 mod records;
 mod users;
@@ -20,6 +21,7 @@ use sqlx::sqlite::{
 };
 
 pub use grids::GridRow;
+pub use ledger::{EntryFilter, LedgerPageRow, LedgerRow, StoredCheckpoint};
 pub use purposes::PurposeRow;
 pub use records::{BlindEntry, NewRecord, RecordUpdate, StoredRecord, UpdateOutcome};
 pub use users::{NewUser, UserRow};

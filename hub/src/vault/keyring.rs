@@ -47,6 +47,9 @@ pub struct KeyringFile {
     pub index_key: String,
     pub pseudonym_key: String,
     pub signing_keys: Vec<SigningKeyEntry>,
+    /// Signs ledger checkpoints and receipts (Ed25519); separate from the token keys.
+    #[serde(default)]
+    pub ledger_key: Option<SigningKeyEntry>,
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -128,6 +131,7 @@ impl KeyringFile {
             index_key: B64.encode(&random_key(&rng)?[..]),
             pseudonym_key: B64.encode(&random_key(&rng)?[..]),
             signing_keys: vec![new_signing_key(&rng, now)?],
+            ledger_key: Some(new_signing_key(&rng, now)?),
         })
     }
 

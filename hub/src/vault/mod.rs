@@ -74,6 +74,7 @@ pub struct Vault {
     keks: Vec<(String, CategoryKeks)>,
     index_key: hmac::Key,
     signing: Vec<SigningKey>,
+    ledger_pkcs8: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -128,6 +129,10 @@ impl Vault {
                 pkcs8,
             });
         }
+        let ledger_pkcs8 = match &file.ledger_key {
+            Some(entry) => Some(decode_b64("ledger key", &entry.pkcs8)?),
+            None => None,
+        };
         if signing.is_empty() {
             return Err(KeyringError::Malformed("no signing key".to_owned()));
         }
@@ -135,6 +140,7 @@ impl Vault {
             keks,
             index_key: hmac::Key::new(hmac::HMAC_SHA256, index_key.as_ref()),
             signing,
+            ledger_pkcs8,
         })
     }
 
@@ -240,6 +246,11 @@ impl Vault {
     /// The newest signing key signs; all are published for verification.
     pub fn signing_keys(&self) -> &[SigningKey] {
         &self.signing
+    }
+
+    /// The ledger's Ed25519 key (PKCS#8), handed only to the ledger's note signer.
+    pub(crate) fn ledger_key_pkcs8(&self) -> Option<&[u8]> {
+        self.ledger_pkcs8.as_deref().map(Vec::as_slice)
     }
 
     pub fn current_signing_key(&self) -> Option<&SigningKey> {

@@ -1,0 +1,250 @@
+//! Ledger entries and their canonical form: compact JSON with keys in lexicographic order
+//! (structs below declare their fields alphabetically, maps are `BTreeMap`s), no floats, no
+//! insignificant whitespace. Invariant: an entry names records by id and fields by name only;
+//! no personal value is ever put in one.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::merkle::Hash;
+use super::rfc3339_ms;
+use crate::storage::LedgerRow;
+
+/// Who acted. Fields in alphabetical order (canonical form).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Actor {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+impl Actor {
+    pub fn user(id: &str) -> Actor {
+        Actor {
+            user: Some(id.to_owned()),
+            ..Actor::default()
+        }
+    }
+
+    pub fn system() -> Actor {
+        Actor {
+            user: Some("system".to_owned()),
+            ..Actor::default()
+        }
+    }
+
+    /// One string for the `actor` filter column.
+    fn key(&self) -> String {
+        self.client
+            .clone()
+            .or_else(|| self.user.clone())
+            .unwrap_or_else(|| "anonymous".to_owned())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Allow,
+    Deny,
+}
+
+impl Decision {
+    fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allow => "allow",
+            Decision::Deny => "deny",
+        }
+    }
+}
+
+/// A record an entry concerns, with what happened to each field (`written`, `removed`,
+/// `clear`, …). Fields in alphabetical order (canonical form).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RecordRef {
+    pub fields: BTreeMap<String, String>,
+    pub id: String,
+}
+
+impl RecordRef {
+    pub fn new(id: &str, fields: impl IntoIterator<Item = (String, &'static str)>) -> RecordRef {
+        RecordRef {
+            id: id.to_owned(),
+            fields: fields.into_iter().map(|(k, v)| (k, v.to_owned())).collect(),
+        }
+    }
+}
+
+/// What a caller asks the ledger to record; the ledger adds `index` and `time`.
+#[derive(Debug, Clone)]
+pub struct EntryDraft {
+    pub actor: Actor,
+    pub action: String,
+    pub category: Option<String>,
+    pub purpose: Option<String>,
+    pub case: Option<String>,
+    pub decision: Decision,
+    pub reason: Option<String>,
+    pub grants: Vec<String>,
+    pub records: Vec<RecordRef>,
+    pub request_id: String,
+}
+
+/// The canonical entry: fields in alphabetical order.
+#[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
+pub struct CanonicalEntry {
+    pub action: String,
+    pub actor: Actor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    pub decision: Decision,
+    pub grants: Vec<String>,
+    pub index: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub records: Vec<RecordRef>,
+    pub request_id: String,
+    pub time: String,
+}
+
+impl EntryDraft {
+    /// An entry with no category, purpose, case, grants or records.
+    pub fn new(actor: Actor, action: &str, decision: Decision, request_id: String) -> EntryDraft {
+        EntryDraft {
+            actor,
+            action: action.to_owned(),
+            category: None,
+            purpose: None,
+            case: None,
+            decision,
+            reason: None,
+            grants: Vec::new(),
+            records: Vec::new(),
+            request_id,
+        }
+    }
+
+    pub fn reason(mut self, reason: &str) -> EntryDraft {
+        self.reason = Some(reason.to_owned());
+        self
+    }
+
+    pub fn category(mut self, category: &str) -> EntryDraft {
+        self.category = Some(category.to_owned());
+        self
+    }
+
+    pub fn purpose(mut self, purpose: &str) -> EntryDraft {
+        self.purpose = Some(purpose.to_owned());
+        self
+    }
+
+    pub fn records(mut self, records: Vec<RecordRef>) -> EntryDraft {
+        self.records = records;
+        self
+    }
+
+    fn to_canonical(&self, index: u64, time_ms: i64) -> CanonicalEntry {
+        CanonicalEntry {
+            action: self.action.clone(),
+            actor: self.actor.clone(),
+            case: self.case.clone(),
+            category: self.category.clone(),
+            decision: self.decision,
+            grants: self.grants.clone(),
+            index,
+            purpose: self.purpose.clone(),
+            reason: self.reason.clone(),
+            records: self.records.clone(),
+            request_id: self.request_id.clone(),
+            time: rfc3339_ms(time_ms),
+        }
+    }
+
+    /// The exact text that is hashed.
+    pub fn canonical(&self, index: u64, time_ms: i64) -> String {
+        // Serialising plain structs, strings and integers cannot fail.
+        serde_json::to_string(&self.to_canonical(index, time_ms)).unwrap_or_default()
+    }
+
+    pub(super) fn row(&self, index: u64, time_ms: i64, canonical: String, leaf: Hash) -> LedgerRow {
+        LedgerRow {
+            index: i64::try_from(index).unwrap_or(i64::MAX),
+            time_ms,
+            actor: self.actor.key(),
+            action: self.action.clone(),
+            purpose: self.purpose.clone(),
+            case_id: self.case.clone(),
+            decision: self.decision.as_str().to_owned(),
+            canonical,
+            leaf_hash: leaf.to_vec(),
+            subjects: self.records.iter().map(|r| r.id.clone()).collect(),
+        }
+    }
+}
+
+/// Parse canonical text back and check it is canonical (re-serialising gives the same bytes).
+pub fn parse_canonical(text: &str) -> Result<CanonicalEntry, String> {
+    let entry: CanonicalEntry =
+        serde_json::from_str(text).map_err(|_| "entry is not valid entry JSON".to_owned())?;
+    let again =
+        serde_json::to_string(&entry).map_err(|_| "entry does not re-serialise".to_owned())?;
+    if again != text {
+        return Err("entry is not in canonical form".to_owned());
+    }
+    Ok(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft() -> EntryDraft {
+        EntryDraft::new(
+            Actor::user("u1"),
+            "record.create",
+            Decision::Allow,
+            "req-1".to_owned(),
+        )
+        .category("person")
+        .purpose("population-registration")
+        .records(vec![RecordRef::new(
+            "r1",
+            [
+                ("phone".to_owned(), "written"),
+                ("name".to_owned(), "written"),
+            ],
+        )])
+    }
+
+    #[test]
+    fn canonical_form_has_sorted_keys_and_no_whitespace() {
+        let text = draft().canonical(7, 1_700_000_000_123);
+        assert_eq!(
+            text,
+            r#"{"action":"record.create","actor":{"user":"u1"},"category":"person","decision":"allow","grants":[],"index":7,"purpose":"population-registration","records":[{"fields":{"name":"written","phone":"written"},"id":"r1"}],"request_id":"req-1","time":"2023-11-14T22:13:20.123Z"}"#
+        );
+        assert_eq!(parse_canonical(&text).unwrap().index, 7);
+    }
+
+    #[test]
+    fn non_canonical_text_is_refused() {
+        let text = draft().canonical(1, 0);
+        let spaced = text.replace(":", ": ");
+        assert!(parse_canonical(&spaced).is_err());
+        let head = r#"{"action":"record.create","#;
+        let rest = text.strip_prefix(head).unwrap().strip_suffix('}').unwrap();
+        let reordered = format!(r#"{{{rest},"action":"record.create"}}"#);
+        assert!(parse_canonical(&reordered).is_err());
+    }
+}

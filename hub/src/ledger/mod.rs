@@ -1,0 +1,354 @@
+//! The audit ledger: an append-only Merkle log (RFC 9162) of every decision and state change.
+//! One writer task sequences appends and group-commits them (many entries, one transaction); an
+//! append returns only after its transaction is durable, and a failed append reports
+//! `LedgerError::Unavailable` so the operation that needed it can fail closed. Nothing here
+//! updates or deletes an entry.
+
+pub mod entry;
+pub mod merkle;
+pub mod note;
+pub mod sources;
+pub mod verify;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Serialize;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+pub use entry::{Actor, Decision, EntryDraft, RecordRef};
+use merkle::{Frontier, Hash};
+use note::{Checkpoint, NoteSigner};
+
+use crate::storage::{Store, StoredCheckpoint, now_ms};
+
+/// Most entries committed in one transaction.
+const MAX_BATCH: usize = 4096;
+/// Appends waiting for the writer; beyond this callers wait (back-pressure).
+const QUEUE: usize = 16_384;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The entry could not be made durable; the caller must not proceed.
+    #[error("the audit ledger cannot record this operation")]
+    Unavailable,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("ledger storage error: {0}")]
+    Storage(#[from] sqlx::Error),
+    #[error("ledger integrity error: {0}")]
+    Integrity(String),
+}
+
+/// Where an appended entry landed.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub index: u64,
+    pub leaf_hash: Hash,
+    pub time_ms: i64,
+}
+
+/// A signed statement that an entry was integrated (API.md `receipt`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Receipt {
+    pub index: u64,
+    pub leaf_hash: String,
+    pub integrated_time: String,
+    pub key_id: String,
+    pub signature: String,
+}
+
+struct Head {
+    frontier: Frontier,
+    /// Time of the newest entry: times never go backwards even if the wall clock does.
+    last_time: i64,
+}
+
+struct Job {
+    draft: EntryDraft,
+    reply: oneshot::Sender<Result<Appended, LedgerError>>,
+}
+
+struct Inner {
+    store: Store,
+    signer: NoteSigner,
+    origin: String,
+    head: RwLock<Head>,
+    checkpoint_lock: Mutex<()>,
+}
+
+/// Handle on the ledger; cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+    sender: mpsc::Sender<Job>,
+}
+
+pub fn rfc3339_ms(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&fmt).unwrap_or_default()
+}
+
+async fn load_head(store: &Store) -> Result<Head, LedgerError> {
+    let size = store.ledger_size().await?;
+    let positions = Frontier::positions(size);
+    let nodes = store.ledger_nodes(&positions).await?;
+    let hashes = positions
+        .iter()
+        .map(|p| nodes.get(p).copied())
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| LedgerError::Integrity(format!("tree nodes for size {size} are missing")))?;
+    let frontier = Frontier::from_parts(size, hashes)
+        .ok_or_else(|| LedgerError::Integrity("frontier does not match the size".to_owned()))?;
+    Ok(Head {
+        frontier,
+        last_time: store.ledger_last_time().await?,
+    })
+}
+
+impl Ledger {
+    /// Load the tree head from the database and start the writer task.
+    pub async fn open(
+        store: Store,
+        signer: NoteSigner,
+        origin: String,
+    ) -> Result<Ledger, LedgerError> {
+        let head = load_head(&store).await?;
+        let inner = Arc::new(Inner {
+            store,
+            signer,
+            origin,
+            head: RwLock::new(head),
+            checkpoint_lock: Mutex::new(()),
+        });
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        tokio::spawn(run_writer(inner.clone(), receiver));
+        Ok(Ledger { inner, sender })
+    }
+
+    /// Append one entry; returns once it is durable. Fails closed.
+    pub async fn append(&self, draft: EntryDraft) -> Result<Appended, LedgerError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Job { draft, reply })
+            .await
+            .map_err(|_| LedgerError::Unavailable)?;
+        answer.await.map_err(|_| LedgerError::Unavailable)?
+    }
+
+    pub fn size(&self) -> u64 {
+        self.inner
+            .head
+            .read()
+            .map(|h| h.frontier.size())
+            .unwrap_or(0)
+    }
+
+    fn size_and_root(&self) -> (u64, Hash) {
+        match self.inner.head.read() {
+            Ok(h) => (h.frontier.size(), h.frontier.root()),
+            Err(_) => (0, merkle::empty_root()),
+        }
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.inner.origin
+    }
+
+    pub fn signer(&self) -> &NoteSigner {
+        &self.inner.signer
+    }
+
+    /// A signed receipt for an appended entry.
+    pub fn receipt(&self, a: &Appended) -> Receipt {
+        let leaf = B64.encode(a.leaf_hash);
+        let time = rfc3339_ms(a.time_ms);
+        let message = note::receipt_message(a.index, &a.leaf_hash, &time);
+        let signature = self.inner.signer.sign_raw(message.as_bytes());
+        Receipt {
+            index: a.index,
+            leaf_hash: leaf,
+            integrated_time: time,
+            key_id: hex(&self.inner.signer.key_hash()),
+            signature: B64.encode(signature),
+        }
+    }
+
+    /// Sign and store a checkpoint of the current tree if it grew since the last one; return
+    /// the newest checkpoint note. Sizes only ever grow.
+    pub async fn checkpoint(&self) -> Result<String, LedgerError> {
+        let _guard = self.inner.checkpoint_lock.lock().await;
+        let latest = self.inner.store.latest_checkpoint().await?;
+        let (size, root) = self.size_and_root();
+        let size_i = i64::try_from(size).unwrap_or(i64::MAX);
+        match latest {
+            Some(c) if c.size >= size_i => Ok(c.note),
+            _ => {
+                let body = Checkpoint {
+                    origin: self.inner.origin.clone(),
+                    size,
+                    root,
+                }
+                .body();
+                let note = self
+                    .inner
+                    .signer
+                    .sign_note(&body)
+                    .map_err(|e| LedgerError::Integrity(e.to_string()))?;
+                self.inner
+                    .store
+                    .insert_checkpoint(&StoredCheckpoint {
+                        size: size_i,
+                        root: root.to_vec(),
+                        note: note.clone(),
+                        time_ms: now_ms(),
+                    })
+                    .await?;
+                Ok(note)
+            }
+        }
+    }
+
+    /// Checkpoint every `every` until the process ends.
+    pub fn spawn_checkpointer(&self, every: Duration) {
+        let ledger = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = ledger.checkpoint().await {
+                    tracing::warn!(error = %e, "periodic checkpoint failed");
+                }
+            }
+        });
+    }
+
+    async fn range_hashes(
+        &self,
+        ranges: &[(u64, u64)],
+        extra: &[merkle::NodeId],
+    ) -> Result<(Vec<Hash>, std::collections::HashMap<merkle::NodeId, Hash>), LedgerError> {
+        let mut wanted = merkle::nodes_for(ranges);
+        wanted.extend_from_slice(extra);
+        let nodes = self.inner.store.ledger_nodes(&wanted).await?;
+        let lookup = |id: merkle::NodeId| nodes.get(&id).copied();
+        let hashes = ranges
+            .iter()
+            .map(|(lo, hi)| merkle::range_hash(*lo, *hi, &lookup))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| LedgerError::Integrity(e.to_string()))?;
+        Ok((hashes, nodes))
+    }
+
+    /// RFC 9162 inclusion proof of entry `index` in the tree of `size` entries.
+    pub async fn inclusion_proof(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> Result<(Hash, Vec<Hash>), LedgerError> {
+        if size > self.size() {
+            return Err(LedgerError::BadRequest(format!(
+                "the ledger has fewer than {size} entries"
+            )));
+        }
+        let ranges = merkle::inclusion_ranges(index, size)
+            .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
+        let leaf_id = merkle::NodeId { level: 0, index };
+        let (proof, nodes) = self.range_hashes(&ranges, &[leaf_id]).await?;
+        let leaf = nodes
+            .get(&leaf_id)
+            .copied()
+            .ok_or_else(|| LedgerError::Integrity(format!("leaf {index} is missing")))?;
+        Ok((leaf, proof))
+    }
+
+    /// RFC 9162 consistency proof between tree sizes `from` and `to`.
+    pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, LedgerError> {
+        if to > self.size() {
+            return Err(LedgerError::BadRequest(format!(
+                "the ledger has fewer than {to} entries"
+            )));
+        }
+        let ranges = merkle::consistency_ranges(from, to)
+            .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
+        Ok(self.range_hashes(&ranges, &[]).await?.0)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The writer: drain whatever is queued (up to `MAX_BATCH`), number and hash it, commit it in one
+/// transaction, then answer every caller. While one batch commits, the next one queues up.
+async fn run_writer(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while receiver.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let batch = std::mem::take(&mut jobs);
+        let (mut frontier, last_time) = match inner.head.read() {
+            Ok(h) => (h.frontier.clone(), h.last_time),
+            Err(_) => {
+                fail_all(batch);
+                continue;
+            }
+        };
+        // INVARIANT (monotonic time): entries are never dated before an earlier entry.
+        let time_ms = now_ms().max(last_time);
+        let mut rows = Vec::with_capacity(batch.len());
+        let mut nodes = Vec::with_capacity(batch.len() * 2);
+        let mut appended = Vec::with_capacity(batch.len());
+        for job in &batch {
+            let index = frontier.size();
+            let canonical = job.draft.canonical(index, time_ms);
+            let leaf = merkle::leaf_hash(canonical.as_bytes());
+            nodes.extend(frontier.push(leaf));
+            rows.push(job.draft.row(index, time_ms, canonical, leaf));
+            appended.push(Appended {
+                index,
+                leaf_hash: leaf,
+                time_ms,
+            });
+        }
+        match inner.store.append_ledger(&rows, &nodes).await {
+            Ok(()) => {
+                if let Ok(mut head) = inner.head.write() {
+                    head.frontier = frontier;
+                    head.last_time = time_ms;
+                }
+                for (job, a) in batch.into_iter().zip(appended) {
+                    let _ = job.reply.send(Ok(a));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, entries = batch.len(), "ledger append failed; operations refused");
+                fail_all(batch);
+                // The commit may or may not have happened: take the truth from the database.
+                match load_head(&inner.store).await {
+                    Ok(head) => {
+                        if let Ok(mut h) = inner.head.write() {
+                            *h = head;
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot reload the ledger head"),
+                }
+            }
+        }
+    }
+}
+
+fn fail_all(batch: Vec<Job>) {
+    for job in batch {
+        let _ = job.reply.send(Err(LedgerError::Unavailable));
+    }
+}

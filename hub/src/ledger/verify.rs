@@ -1,0 +1,177 @@
+//! Offline verification of a ledger (`gridhub audit verify`): recompute every leaf from its
+//! stored canonical text and the tree root at every checkpoint size, check each checkpoint's
+//! signature, and report the first index where anything disagrees. Pure over a `LedgerSource`,
+//! so the same code checks a database or a remote hub.
+
+use std::time::Instant;
+
+use super::entry::parse_canonical;
+use super::merkle::{self, Frontier, Hash};
+use super::note::{Checkpoint, Verifier};
+
+/// One entry as read back: index, canonical text, stored leaf hash, stored level-0 node.
+pub struct SourceEntry {
+    pub index: i64,
+    pub canonical: String,
+    pub leaf_hash: Option<Vec<u8>>,
+    pub node: Option<Vec<u8>>,
+}
+
+/// Where entries and checkpoints come from.
+#[allow(async_fn_in_trait)]
+pub trait LedgerSource {
+    /// Signed checkpoint notes, any order.
+    async fn checkpoints(&mut self) -> Result<Vec<String>, String>;
+    /// Up to `limit` entries with index ≥ `from`, in index order.
+    async fn page(&mut self, from: i64, limit: i64) -> Result<Vec<SourceEntry>, String>;
+}
+
+#[derive(Debug)]
+pub struct VerifyReport {
+    pub entries: u64,
+    pub checkpoints: usize,
+    pub root: Hash,
+    pub seconds: f64,
+}
+
+/// Why verification failed; `index` is the first entry that is wrong, when one is.
+#[derive(Debug, PartialEq, Eq)]
+pub struct VerifyFailure {
+    pub index: Option<u64>,
+    pub problem: String,
+}
+
+impl std::fmt::Display for VerifyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.index {
+            Some(i) => write!(f, "entry {i}: {}", self.problem),
+            None => f.write_str(&self.problem),
+        }
+    }
+}
+
+fn fail(index: Option<u64>, problem: impl Into<String>) -> VerifyFailure {
+    VerifyFailure {
+        index,
+        problem: problem.into(),
+    }
+}
+
+const PAGE: i64 = 20_000;
+
+/// Verify everything `source` holds. `progress(done)` is called after every page.
+pub async fn verify(
+    source: &mut impl LedgerSource,
+    verifier: &Verifier,
+    origin: &str,
+    mut progress: impl FnMut(u64),
+) -> Result<VerifyReport, VerifyFailure> {
+    let started = Instant::now();
+    let mut checkpoints = Vec::new();
+    for note in source.checkpoints().await.map_err(|e| fail(None, e))? {
+        let body = verifier.verify_note(&note).map_err(|e| {
+            fail(
+                None,
+                format!("a checkpoint's signature does not verify: {e}"),
+            )
+        })?;
+        let cp = Checkpoint::parse(body)
+            .map_err(|e| fail(None, format!("a checkpoint is malformed: {e}")))?;
+        if cp.origin != origin {
+            return Err(fail(
+                None,
+                format!(
+                    "a checkpoint names origin `{}`, expected `{origin}`",
+                    cp.origin
+                ),
+            ));
+        }
+        checkpoints.push(cp);
+    }
+    checkpoints.sort_by_key(|c| c.size);
+    let mut next_cp = 0usize;
+    let mut frontier = Frontier::new();
+    // A checkpoint of size 0 covers the empty tree.
+    while let Some(cp) = checkpoints.get(next_cp).filter(|c| c.size == 0) {
+        if cp.root != merkle::empty_root() {
+            return Err(fail(
+                None,
+                "the checkpoint of size 0 does not sign the empty tree",
+            ));
+        }
+        next_cp += 1;
+    }
+    loop {
+        let from = i64::try_from(frontier.size()).unwrap_or(i64::MAX);
+        let page = source.page(from, PAGE).await.map_err(|e| fail(None, e))?;
+        if page.is_empty() {
+            break;
+        }
+        for e in page {
+            let expected = frontier.size();
+            if e.index != i64::try_from(expected).unwrap_or(-1) {
+                return Err(fail(
+                    Some(expected),
+                    format!("entry is missing (the next stored entry is {})", e.index),
+                ));
+            }
+            let entry = parse_canonical(&e.canonical).map_err(|p| fail(Some(expected), p))?;
+            if entry.index != expected {
+                return Err(fail(
+                    Some(expected),
+                    format!("entry claims index {} (moved or swapped)", entry.index),
+                ));
+            }
+            let leaf = merkle::leaf_hash(e.canonical.as_bytes());
+            if e.leaf_hash.as_deref().is_some_and(|h| h != leaf) {
+                return Err(fail(
+                    Some(expected),
+                    "stored text does not match its leaf hash (altered)",
+                ));
+            }
+            if e.node.as_deref().is_some_and(|h| h != leaf) {
+                return Err(fail(
+                    Some(expected),
+                    "stored tree node does not match the entry (altered)",
+                ));
+            }
+            frontier.push(leaf);
+            while let Some(cp) = checkpoints
+                .get(next_cp)
+                .filter(|c| c.size == frontier.size())
+            {
+                if cp.root != frontier.root() {
+                    let first = next_cp
+                        .checked_sub(1)
+                        .and_then(|i| checkpoints.get(i))
+                        .map_or(0, |c| c.size);
+                    return Err(fail(
+                        Some(first),
+                        format!(
+                            "entries {first}..{} do not match the signed checkpoint of size {}",
+                            cp.size, cp.size
+                        ),
+                    ));
+                }
+                next_cp += 1;
+            }
+        }
+        progress(frontier.size());
+    }
+    if let Some(cp) = checkpoints.get(next_cp) {
+        return Err(fail(
+            Some(frontier.size()),
+            format!(
+                "log truncated: a checkpoint signs {} entries but only {} are stored",
+                cp.size,
+                frontier.size()
+            ),
+        ));
+    }
+    Ok(VerifyReport {
+        entries: frontier.size(),
+        checkpoints: checkpoints.len(),
+        root: frontier.root(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

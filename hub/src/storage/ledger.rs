@@ -1,0 +1,326 @@
+//! Ledger rows: entries, subjects, perfect-subtree nodes and checkpoints. Append-only: nothing
+//! here updates or deletes a ledger row. All rows of one group commit go in one transaction.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use super::{Store, on_read, on_write};
+use crate::ledger::merkle::{Hash, NodeId};
+
+/// One entry as stored.
+#[derive(Debug, Clone)]
+pub struct LedgerRow {
+    pub index: i64,
+    pub time_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub purpose: Option<String>,
+    pub case_id: Option<String>,
+    pub decision: String,
+    pub canonical: String,
+    pub leaf_hash: Vec<u8>,
+    pub subjects: Vec<String>,
+}
+
+/// Filters of `GET /v1/audit/entries`; `None` means "any".
+#[derive(Debug, Default, Clone)]
+pub struct EntryFilter {
+    pub start: i64,
+    pub end: i64,
+    pub actor: Option<String>,
+    pub purpose: Option<String>,
+    pub case_id: Option<String>,
+    pub decision: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub limit: i64,
+}
+
+pub struct LedgerPageRow {
+    pub index: i64,
+    pub canonical: String,
+    pub leaf_hash: Vec<u8>,
+    pub node: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredCheckpoint {
+    pub size: i64,
+    pub root: Vec<u8>,
+    pub note: String,
+    pub time_ms: i64,
+}
+
+fn to_hash(bytes: &[u8]) -> Result<Hash, sqlx::Error> {
+    bytes
+        .try_into()
+        .map_err(|_| sqlx::Error::Decode("stored hash is not 32 bytes".into()))
+}
+
+impl Store {
+    /// Append entries and the perfect nodes they complete, in one transaction.
+    pub async fn append_ledger(
+        &self,
+        rows: &[LedgerRow],
+        nodes: &[(NodeId, Hash)],
+    ) -> Result<(), sqlx::Error> {
+        on_write!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for chunk in rows.chunks(300) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "INSERT INTO ledger_entries (idx, time_ms, actor, action, purpose, case_id, decision, canonical, leaf_hash) ",
+                );
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(r.index)
+                        .push_bind(r.time_ms)
+                        .push_bind(r.actor.clone())
+                        .push_bind(r.action.clone())
+                        .push_bind(r.purpose.clone())
+                        .push_bind(r.case_id.clone())
+                        .push_bind(r.decision.clone())
+                        .push_bind(r.canonical.clone())
+                        .push_bind(r.leaf_hash.clone());
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            let subjects: Vec<(i64, &String)> = rows
+                .iter()
+                .flat_map(|r| r.subjects.iter().map(move |s| (r.index, s)))
+                .collect();
+            for chunk in subjects.chunks(1000) {
+                let mut qb =
+                    sqlx::QueryBuilder::new("INSERT INTO ledger_subjects (record_id, idx) ");
+                qb.push_values(chunk, |mut b, (idx, id)| {
+                    b.push_bind((*id).clone()).push_bind(*idx);
+                });
+                qb.push(" ON CONFLICT DO NOTHING");
+                qb.build().execute(&mut *tx).await?;
+            }
+            for chunk in nodes.chunks(1000) {
+                let mut qb =
+                    sqlx::QueryBuilder::new("INSERT INTO ledger_nodes (level, idx, hash) ");
+                qb.push_values(chunk, |mut b, (id, hash)| {
+                    b.push_bind(i32::from(id.level))
+                        .push_bind(i64::try_from(id.index).unwrap_or(i64::MAX))
+                        .push_bind(hash.to_vec());
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Number of entries (indexes are 0..size with no gap while the ledger is intact).
+    pub async fn ledger_size(&self) -> Result<u64, sqlx::Error> {
+        on_read!(self, |pool| {
+            let row = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ledger_entries")
+                .fetch_one(pool)
+                .await?;
+            let n: i64 = row.try_get("n")?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    /// The time of the newest entry, so a restarted hub never issues an earlier one.
+    pub async fn ledger_last_time(&self) -> Result<i64, sqlx::Error> {
+        on_read!(self, |pool| {
+            let row = sqlx::query("SELECT COALESCE(MAX(time_ms), 0) AS t FROM ledger_entries")
+                .fetch_one(pool)
+                .await?;
+            row.try_get("t")
+        })
+    }
+
+    /// Fetch perfect nodes by position; missing ones are absent from the map.
+    pub async fn ledger_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, sqlx::Error> {
+        let mut out = HashMap::with_capacity(ids.len());
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        on_read!(self, |pool| {
+            for chunk in ids.chunks(200) {
+                let mut qb =
+                    sqlx::QueryBuilder::new("SELECT level, idx, hash FROM ledger_nodes WHERE ");
+                for (i, id) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        qb.push(" OR ");
+                    }
+                    qb.push("(level = ")
+                        .push_bind(i32::from(id.level))
+                        .push(" AND idx = ")
+                        .push_bind(i64::try_from(id.index).unwrap_or(i64::MAX))
+                        .push(")");
+                }
+                for row in qb.build().fetch_all(pool).await? {
+                    let level: i32 = row.try_get("level")?;
+                    let idx: i64 = row.try_get("idx")?;
+                    let hash: Vec<u8> = row.try_get("hash")?;
+                    let id = NodeId {
+                        level: u8::try_from(level).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                        index: u64::try_from(idx).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    };
+                    out.insert(id, to_hash(&hash)?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Entries matching `f`, by index, at most `f.limit`.
+    pub async fn ledger_entries(&self, f: &EntryFilter) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        on_read!(self, |pool| {
+            let mut qb =
+                sqlx::QueryBuilder::new("SELECT idx, canonical FROM ledger_entries WHERE idx >= ");
+            qb.push_bind(f.start).push(" AND idx < ").push_bind(f.end);
+            if let Some(v) = &f.actor {
+                qb.push(" AND actor = ").push_bind(v.clone());
+            }
+            if let Some(v) = &f.purpose {
+                qb.push(" AND purpose = ").push_bind(v.clone());
+            }
+            if let Some(v) = &f.case_id {
+                qb.push(" AND case_id = ").push_bind(v.clone());
+            }
+            if let Some(v) = &f.decision {
+                qb.push(" AND decision = ").push_bind(v.clone());
+            }
+            if let Some(v) = f.since_ms {
+                qb.push(" AND time_ms >= ").push_bind(v);
+            }
+            if let Some(v) = f.until_ms {
+                qb.push(" AND time_ms < ").push_bind(v);
+            }
+            qb.push(" ORDER BY idx LIMIT ").push_bind(f.limit);
+            let rows = qb.build().fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("idx")?, r.try_get("canonical")?)))
+                .collect()
+        })
+    }
+
+    /// Entries concerning one record, by index.
+    pub async fn ledger_entries_for_subject(
+        &self,
+        record_id: &str,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        on_read!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT e.idx AS idx, e.canonical AS canonical FROM ledger_subjects s \
+                 JOIN ledger_entries e ON e.idx = s.idx WHERE s.record_id = $1 ORDER BY e.idx LIMIT $2",
+            )
+            .bind(record_id.to_owned())
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("idx")?, r.try_get("canonical")?)))
+                .collect()
+        })
+    }
+
+    /// A page of entries for verification: index, canonical text, stored leaf hash, and the
+    /// stored level-0 tree node of the same index (if any).
+    pub async fn ledger_page(
+        &self,
+        from: i64,
+        limit: i64,
+    ) -> Result<Vec<LedgerPageRow>, sqlx::Error> {
+        on_read!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT e.idx AS idx, e.canonical AS canonical, e.leaf_hash AS leaf_hash, n.hash AS node \
+                 FROM ledger_entries e LEFT JOIN ledger_nodes n ON n.level = 0 AND n.idx = e.idx \
+                 WHERE e.idx >= $1 ORDER BY e.idx LIMIT $2",
+            )
+            .bind(from)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(LedgerPageRow {
+                        index: r.try_get("idx")?,
+                        canonical: r.try_get("canonical")?,
+                        leaf_hash: r.try_get("leaf_hash")?,
+                        node: r.try_get("node")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Store a checkpoint unless one of this size or larger exists; returns whether it was new.
+    pub async fn insert_checkpoint(&self, c: &StoredCheckpoint) -> Result<bool, sqlx::Error> {
+        on_write!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let row = sqlx::query("SELECT COALESCE(MAX(size), -1) AS s FROM ledger_checkpoints")
+                .fetch_one(&mut *tx)
+                .await?;
+            let largest: i64 = row.try_get("s")?;
+            if c.size <= largest {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query("INSERT INTO ledger_checkpoints (size, root, note, time_ms) VALUES ($1, $2, $3, $4)")
+                .bind(c.size)
+                .bind(c.root.clone())
+                .bind(c.note.clone())
+                .bind(c.time_ms)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// All stored checkpoints, smallest first.
+    pub async fn checkpoints(&self) -> Result<Vec<StoredCheckpoint>, sqlx::Error> {
+        on_read!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT size, root, note, time_ms FROM ledger_checkpoints ORDER BY size",
+            )
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(StoredCheckpoint {
+                        size: r.try_get("size")?,
+                        root: r.try_get("root")?,
+                        note: r.try_get("note")?,
+                        time_ms: r.try_get("time_ms")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, sqlx::Error> {
+        on_read!(self, |pool| {
+            let row = sqlx::query("SELECT size, root, note, time_ms FROM ledger_checkpoints ORDER BY size DESC LIMIT 1")
+                .fetch_optional(pool)
+                .await?;
+            row.map(|r| {
+                Ok(StoredCheckpoint {
+                    size: r.try_get("size")?,
+                    root: r.try_get("root")?,
+                    note: r.try_get("note")?,
+                    time_ms: r.try_get("time_ms")?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    /// One entry's stored leaf hash.
+    pub async fn ledger_leaf_hash(&self, index: i64) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        on_read!(self, |pool| {
+            let row = sqlx::query("SELECT leaf_hash FROM ledger_entries WHERE idx = $1")
+                .bind(index)
+                .fetch_optional(pool)
+                .await?;
+            row.map(|r| r.try_get("leaf_hash")).transpose()
+        })
+    }
+}

@@ -1,0 +1,444 @@
+//! The audit ledger seen from outside: receipts, checkpoints and proofs checked with an
+//! independent verifier written here from RFC 9162 and the C2SP note spec (not the hub's code),
+//! fail-closed writes, and the monotonic clock.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use gridhub_tests::{
+    Backend, TestApp, WORKER_GRID, error_code, id_number, on_both_backends, person, spawn_app,
+};
+use ring::digest::SHA256;
+use serde_json::Value;
+
+type Hash = [u8; 32];
+
+fn sha(parts: &[&[u8]]) -> Hash {
+    let mut ctx = ring::digest::Context::new(&SHA256);
+    for p in parts {
+        ctx.update(p);
+    }
+    ctx.finish().as_ref().try_into().unwrap()
+}
+
+fn leaf(entry: &[u8]) -> Hash {
+    sha(&[&[0], entry])
+}
+
+fn node(l: &Hash, r: &Hash) -> Hash {
+    sha(&[&[1], l, r])
+}
+
+/// RFC 9162 §2.1.3.2.
+fn verify_inclusion(index: u64, size: u64, leaf_hash: Hash, proof: &[Hash], root: &Hash) -> bool {
+    if index >= size {
+        return false;
+    }
+    let (mut fnum, mut snum) = (index, size - 1);
+    let mut r = leaf_hash;
+    for p in proof {
+        if snum == 0 {
+            return false;
+        }
+        if fnum & 1 == 1 || fnum == snum {
+            r = node(p, &r);
+            if fnum & 1 == 0 {
+                while fnum & 1 == 0 && fnum != 0 {
+                    fnum >>= 1;
+                    snum >>= 1;
+                }
+            }
+        } else {
+            r = node(&r, p);
+        }
+        fnum >>= 1;
+        snum >>= 1;
+    }
+    snum == 0 && &r == root
+}
+
+/// RFC 9162 §2.1.4.2.
+fn verify_consistency(
+    first: u64,
+    second: u64,
+    first_root: &Hash,
+    second_root: &Hash,
+    proof: &[Hash],
+) -> bool {
+    if first == second {
+        return proof.is_empty() && first_root == second_root;
+    }
+    if first == 0 || first > second || proof.is_empty() {
+        return false;
+    }
+    let mut path: Vec<Hash> = proof.to_vec();
+    if first.is_power_of_two() {
+        path.insert(0, *first_root);
+    }
+    let (mut fnum, mut snum) = (first - 1, second - 1);
+    while fnum & 1 == 1 {
+        fnum >>= 1;
+        snum >>= 1;
+    }
+    let (mut fr, mut sr) = (path[0], path[0]);
+    for c in &path[1..] {
+        if snum == 0 {
+            return false;
+        }
+        if fnum & 1 == 1 || fnum == snum {
+            fr = node(c, &fr);
+            sr = node(c, &sr);
+            if fnum & 1 == 0 {
+                while fnum & 1 == 0 && fnum != 0 {
+                    fnum >>= 1;
+                    snum >>= 1;
+                }
+            }
+        } else {
+            sr = node(&sr, c);
+        }
+        fnum >>= 1;
+        snum >>= 1;
+    }
+    &fr == first_root && &sr == second_root && snum == 0
+}
+
+/// A checkpoint checked by hand against the C2SP rules: Ed25519 over the note text, key hash
+/// = SHA-256(name ‖ 0x0A ‖ 0x01 ‖ key)[..4]. Returns (size, root).
+fn check_checkpoint(note: &str, key_name: &str, public_key: &[u8]) -> (u64, Hash) {
+    let (text, sigs) = note
+        .split_once("\n\n")
+        .expect("blank line before signatures");
+    let text = format!("{text}\n");
+    let key_hash = &sha(&[key_name.as_bytes(), b"\n", &[1], public_key])[..4];
+    let mut verified = false;
+    for line in sigs.lines() {
+        let rest = line
+            .strip_prefix("\u{2014} ")
+            .expect("signature line starts with an em dash");
+        let (name, b64) = rest.rsplit_once(' ').unwrap();
+        let raw = B64.decode(b64).unwrap();
+        if name == key_name && &raw[..4] == key_hash {
+            ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public_key)
+                .verify(text.as_bytes(), &raw[4..])
+                .expect("checkpoint signature verifies");
+            verified = true;
+        }
+    }
+    assert!(verified, "no signature line of the ledger key");
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap(), key_name, "origin");
+    let size: u64 = lines.next().unwrap().parse().unwrap();
+    let root: Hash = B64
+        .decode(lines.next().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    (size, root)
+}
+
+fn hash_of(v: &Value) -> Hash {
+    B64.decode(v.as_str().unwrap()).unwrap().try_into().unwrap()
+}
+
+async fn public_key(app: &TestApp) -> (String, Vec<u8>) {
+    let pk: Value = app
+        .client
+        .get(app.url("/v1/audit/public-key"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let name = pk["key_name"].as_str().unwrap().to_owned();
+    let key = B64.decode(pk["public_key"].as_str().unwrap()).unwrap();
+    let vkey = pk["verifier"].as_str().unwrap();
+    assert!(vkey.starts_with(&format!("{name}+")));
+    (name, key)
+}
+
+async fn checkpoint(app: &TestApp) -> String {
+    let resp = app
+        .client
+        .get(app.url("/v1/audit/checkpoint"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    resp.text().await.unwrap()
+}
+
+async fn create(app: &TestApp, name: &str, first17: &str, phone: &str) -> Value {
+    let resp = app
+        .post(
+            &app.worker_token,
+            "/v1/records",
+            &person(WORKER_GRID, name, &id_number(first17), phone),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    resp.json().await.unwrap()
+}
+
+on_both_backends!(
+    receipts_checkpoints_and_proofs_verify_independently,
+    ledger_failure_means_nothing_is_written
+);
+
+async fn receipts_checkpoints_and_proofs_verify_independently(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (key_name, key) = public_key(&app).await;
+    let first_note = checkpoint(&app).await;
+    let (size1, root1) = check_checkpoint(&first_note, &key_name, &key);
+
+    let created = create(&app, "张三", "33010219900101123", "13811112222").await;
+    let receipt = &created["receipt"];
+    let index = receipt["index"].as_u64().unwrap();
+    // The receipt is signed by the ledger key over the documented message.
+    let message = format!(
+        "gridhub-receipt/v1\n{index}\n{}\n{}\n",
+        receipt["leaf_hash"].as_str().unwrap(),
+        receipt["integrated_time"].as_str().unwrap()
+    );
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &key)
+        .verify(
+            message.as_bytes(),
+            &B64.decode(receipt["signature"].as_str().unwrap()).unwrap(),
+        )
+        .expect("receipt signature verifies");
+    for i in 0..5 {
+        create(
+            &app,
+            "李四",
+            &format!("33010219910201{i}34"),
+            &format!("1390000000{i}"),
+        )
+        .await;
+    }
+    let note = checkpoint(&app).await;
+    let (size2, root2) = check_checkpoint(&note, &key_name, &key);
+    assert!(size2 > index && size2 > size1);
+
+    // The entry behind the receipt: its canonical text hashes to the receipt's leaf hash and
+    // names the record and its fields, never a value.
+    let page: Value = app
+        .get(
+            &app.dpo_token,
+            &format!("/v1/audit/entries?start={index}&limit=1"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entry = &page["entries"][0];
+    let canonical = entry["canonical"].as_str().unwrap();
+    assert_eq!(leaf(canonical.as_bytes()), hash_of(&receipt["leaf_hash"]));
+    assert_eq!(entry["entry"]["action"], "record.create");
+    assert_eq!(entry["entry"]["records"][0]["id"], created["id"]);
+    assert_eq!(entry["entry"]["records"][0]["fields"]["phone"], "written");
+    for secret in ["张三", "13811112222", "330102199001011"] {
+        assert!(!canonical.contains(secret), "personal value in the ledger");
+    }
+
+    // Inclusion of every entry in the newest tree, checked by the RFC algorithm above.
+    for i in 0..size2 {
+        let proof: Value = app
+            .client
+            .get(app.url(&format!(
+                "/v1/audit/proofs/inclusion?index={i}&size={size2}"
+            )))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let path: Vec<Hash> = proof["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(hash_of)
+            .collect();
+        assert!(
+            verify_inclusion(i, size2, hash_of(&proof["leaf_hash"]), &path, &root2),
+            "inclusion of {i}"
+        );
+        // A proof for the wrong index does not verify.
+        if size2 > 1 {
+            assert!(
+                !verify_inclusion(
+                    (i + 1) % size2,
+                    size2,
+                    hash_of(&proof["leaf_hash"]),
+                    &path,
+                    &root2
+                ) || path.is_empty()
+            );
+        }
+    }
+    // Consistency between the two checkpoints.
+    let proof: Value = app
+        .client
+        .get(app.url(&format!(
+            "/v1/audit/proofs/consistency?from={size1}&to={size2}"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path: Vec<Hash> = proof["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(hash_of)
+        .collect();
+    assert!(verify_consistency(size1, size2, &root1, &root2, &path));
+    assert!(
+        !verify_consistency(size1, size2, &root2, &root1, &path),
+        "swapped roots refused"
+    );
+
+    // Out-of-range proofs are clear errors.
+    let resp = app
+        .client
+        .get(app.url(&format!(
+            "/v1/audit/proofs/inclusion?index={size2}&size={size2}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(resp).await.0, 400);
+    let resp = app
+        .client
+        .get(app.url(&format!(
+            "/v1/audit/proofs/inclusion?index=0&size={}",
+            size2 + 1000
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(resp).await.0, 400);
+
+    // The subject view lists the record's entries; workers may not search the ledger.
+    let id = created["id"].as_str().unwrap();
+    let subject: Value = app
+        .get(&app.dpo_token, &format!("/v1/audit/subjects/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        subject["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["index"] == index)
+    );
+    assert_eq!(
+        app.get(&app.worker_token, "/v1/audit/entries")
+            .await
+            .status(),
+        403
+    );
+    // Denials are entries too.
+    let grid = serde_json::json!({"code": "330110.001.001.077", "name": "x", "kind": "physical"});
+    assert_eq!(
+        app.post(&app.worker_token, "/v1/grids", &grid)
+            .await
+            .status(),
+        403
+    );
+    let denied: Value = app
+        .get(&app.dpo_token, "/v1/audit/entries?decision=deny&limit=1000")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = denied["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["entry"]["action"] == "grid.create" && e["entry"]["decision"] == "deny"),
+        "{denied}"
+    );
+    app.stop().await;
+}
+
+/// Make the ledger's store refuse inserts (a trigger in the database), then try to write.
+async fn ledger_failure_means_nothing_is_written(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let before = app.raw_count("SELECT COUNT(*) AS n FROM records").await;
+    let entries_before = app
+        .raw_count("SELECT COUNT(*) AS n FROM ledger_entries")
+        .await;
+    match backend {
+        Backend::Sqlite => {
+            app.raw_execute(
+                "CREATE TRIGGER fail_ledger BEFORE INSERT ON ledger_entries BEGIN SELECT RAISE(ABORT, 'injected'); END".to_owned(),
+            )
+            .await
+        }
+        Backend::Postgres => {
+            app.raw_execute(
+                "CREATE FUNCTION fail_ledger() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$ LANGUAGE plpgsql"
+                    .to_owned(),
+            )
+            .await;
+            app.raw_execute(
+                "CREATE TRIGGER fail_ledger BEFORE INSERT ON ledger_entries FOR EACH ROW EXECUTE FUNCTION fail_ledger()".to_owned(),
+            )
+            .await;
+        }
+    }
+    let body = person(
+        WORKER_GRID,
+        "王五",
+        &id_number("33010219800303345"),
+        "13733334444",
+    );
+    let (status, code, err) =
+        error_code(app.post(&app.worker_token, "/v1/records", &body).await).await;
+    assert_eq!((status, code.as_str()), (503, "audit_unavailable"), "{err}");
+    let batch = serde_json::json!({"records": [body.clone()]});
+    let (status, code, _) = error_code(
+        app.post(&app.worker_token, "/v1/records/batch", &batch)
+            .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (503, "audit_unavailable"));
+    assert_eq!(
+        app.raw_count("SELECT COUNT(*) AS n FROM records").await,
+        before,
+        "nothing written"
+    );
+    assert_eq!(
+        app.raw_count("SELECT COUNT(*) AS n FROM ledger_entries")
+            .await,
+        entries_before
+    );
+
+    app.raw_execute("DROP TRIGGER fail_ledger".to_owned().replace(
+        "fail_ledger",
+        if backend == Backend::Postgres {
+            "fail_ledger ON ledger_entries"
+        } else {
+            "fail_ledger"
+        },
+    ))
+    .await;
+    let created = create(&app, "王五", "33010219800303345", "13733334444").await;
+    // Indexes stay contiguous: the refused batch consumed none.
+    assert_eq!(
+        created["receipt"]["index"].as_i64().unwrap(),
+        entries_before
+    );
+    app.stop().await;
+}
