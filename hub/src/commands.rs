@@ -218,7 +218,7 @@ pub async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
         };
         let store = Store::open(&settings.database()?).await?;
         let total = store.ledger_size().await?;
-        let result = run_verify(&mut StoreSource(&store), &vkey, &origin, total).await;
+        let result = run_verify(&mut StoreSource::new(&store), &vkey, &origin, total).await;
         store.close().await;
         result
     } else if let Some(url) = args.source.url {

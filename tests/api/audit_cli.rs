@@ -302,3 +302,55 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_entry() {
     signal(&server.child, "TERM");
     assert!(wait_bounded(server.child).success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_over_https_checks_a_running_hub() {
+    let app = busy_app().await;
+    let ca = app.data_dir.path().join("pki/ca.pem");
+    let run = |extra: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "audit",
+            "verify",
+            "--url",
+            &app.base,
+            "--token",
+            &app.dpo_token,
+            "--ca",
+        ])
+        .arg(&ca)
+        .args(extra);
+        cmd
+    };
+    let out = tokio::task::spawn_blocking({
+        let mut cmd = run(&[]);
+        move || cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("ledger intact"), "{text}");
+    // Pinned to a key the hub does not hold: the checkpoint does not verify.
+    let pkcs8 =
+        ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let other =
+        gridhub::ledger::note::NoteSigner::from_pkcs8("gridhub/gridhub-test", pkcs8.as_ref())
+            .unwrap()
+            .verifier_key();
+    let out = tokio::task::spawn_blocking({
+        let mut cmd = run(&["--vkey", &other]);
+        move || cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        !out.status.success(),
+        "a foreign key must not verify the hub's checkpoints"
+    );
+    app.stop().await;
+}

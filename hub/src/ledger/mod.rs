@@ -10,6 +10,7 @@ pub mod note;
 pub mod sources;
 pub mod verify;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -77,6 +78,9 @@ struct Inner {
     origin: String,
     head: RwLock<Head>,
     checkpoint_lock: Mutex<()>,
+    /// Group-commit statistics: transactions committed and entries in them.
+    commits: AtomicU64,
+    committed: AtomicU64,
 }
 
 /// Handle on the ledger; cheap to clone.
@@ -126,6 +130,8 @@ impl Ledger {
             origin,
             head: RwLock::new(head),
             checkpoint_lock: Mutex::new(()),
+            commits: AtomicU64::new(0),
+            committed: AtomicU64::new(0),
         });
         let (sender, receiver) = mpsc::channel(QUEUE);
         tokio::spawn(run_writer(inner.clone(), receiver));
@@ -140,6 +146,14 @@ impl Ledger {
             .await
             .map_err(|_| LedgerError::Unavailable)?;
         answer.await.map_err(|_| LedgerError::Unavailable)?
+    }
+
+    /// (transactions, entries) committed since start: their ratio is the group-commit batch size.
+    pub fn commit_stats(&self) -> (u64, u64) {
+        (
+            self.inner.commits.load(Ordering::Relaxed),
+            self.inner.committed.load(Ordering::Relaxed),
+        )
     }
 
     pub fn size(&self) -> u64 {
@@ -294,7 +308,24 @@ pub fn hex(bytes: &[u8]) -> String {
 /// transaction, then answer every caller. While one batch commits, the next one queues up.
 async fn run_writer(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
+    let mut last_batch = 1usize;
     while receiver.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        // Group commit: callers of the previous batch are just now being answered and will
+        // append again at once. If that batch was bigger than what is queued, yield a few times
+        // (no timer: tokio's sleeps are millisecond-grained) so their entries join this commit.
+        let mut idle = 0;
+        while jobs.len() < last_batch && idle < 4 {
+            tokio::task::yield_now().await;
+            let before = jobs.len();
+            while jobs.len() < MAX_BATCH {
+                match receiver.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            idle = if jobs.len() == before { idle + 1 } else { 0 };
+        }
+        last_batch = jobs.len();
         let batch = std::mem::take(&mut jobs);
         let (mut frontier, last_time) = match inner.head.read() {
             Ok(h) => (h.frontier.clone(), h.last_time),
@@ -312,7 +343,13 @@ async fn run_writer(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Job>) {
             let index = frontier.size();
             let canonical = job.draft.canonical(index, time_ms);
             let leaf = merkle::leaf_hash(canonical.as_bytes());
-            nodes.extend(frontier.push(leaf));
+            // Leaves are stored with their entries; only interior nodes go to `ledger_nodes`.
+            nodes.extend(
+                frontier
+                    .push(leaf)
+                    .into_iter()
+                    .filter(|(id, _)| id.level > 0),
+            );
             rows.push(job.draft.row(index, time_ms, canonical, leaf));
             appended.push(Appended {
                 index,
@@ -322,6 +359,10 @@ async fn run_writer(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Job>) {
         }
         match inner.store.append_ledger(&rows, &nodes).await {
             Ok(()) => {
+                inner.commits.fetch_add(1, Ordering::Relaxed);
+                inner
+                    .committed
+                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
                 if let Ok(mut head) = inner.head.write() {
                     head.frontier = frontier;
                     head.last_time = time_ms;

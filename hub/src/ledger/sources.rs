@@ -10,12 +10,49 @@ use rustls_pki_types::pem::PemObject;
 use super::verify::{LedgerSource, SourceEntry};
 use crate::storage::Store;
 
-pub struct StoreSource<'a>(pub &'a Store);
+type PageTask = tokio::task::JoinHandle<Result<Vec<SourceEntry>, String>>;
 
-impl LedgerSource for StoreSource<'_> {
+/// Pages read ahead, each on its own read connection, while the verifier hashes.
+const READ_AHEAD: i64 = 1;
+
+/// A database. While the verifier hashes one page, the next ones are already being read.
+pub struct StoreSource {
+    store: Store,
+    prefetch: std::collections::VecDeque<(i64, PageTask)>,
+}
+
+impl StoreSource {
+    pub fn new(store: &Store) -> StoreSource {
+        StoreSource {
+            store: store.clone(),
+            prefetch: std::collections::VecDeque::new(),
+        }
+    }
+
+    fn fetch(&self, from: i64, limit: i64) -> PageTask {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let rows = store
+                .ledger_page(from, limit)
+                .await
+                .map_err(|e| format!("cannot read entries: {e}"))?;
+            Ok(rows
+                .into_iter()
+                .map(|r| SourceEntry {
+                    index: r.index,
+                    canonical: r.canonical,
+                    leaf_hash: Some(r.leaf_hash),
+                    node: r.node,
+                })
+                .collect())
+        })
+    }
+}
+
+impl LedgerSource for StoreSource {
     async fn checkpoints(&mut self) -> Result<Vec<String>, String> {
         let all = self
-            .0
+            .store
             .checkpoints()
             .await
             .map_err(|e| format!("cannot read checkpoints: {e}"))?;
@@ -23,20 +60,25 @@ impl LedgerSource for StoreSource<'_> {
     }
 
     async fn page(&mut self, from: i64, limit: i64) -> Result<Vec<SourceEntry>, String> {
-        let rows = self
-            .0
-            .ledger_page(from, limit)
-            .await
-            .map_err(|e| format!("cannot read entries: {e}"))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| SourceEntry {
-                index: r.index,
-                canonical: r.canonical,
-                leaf_hash: Some(r.leaf_hash),
-                node: r.node,
-            })
-            .collect())
+        // Read-ahead assumes contiguous indexes; after a gap it starts over from `from`.
+        let task = match self.prefetch.pop_front() {
+            Some((at, task)) if at == from => task,
+            _ => {
+                for (_, stale) in self.prefetch.drain(..) {
+                    stale.abort();
+                }
+                self.fetch(from, limit)
+            }
+        };
+        let mut next = self
+            .prefetch
+            .back()
+            .map_or(from + limit, |(at, _)| at + limit);
+        while (self.prefetch.len() as i64) < READ_AHEAD {
+            self.prefetch.push_back((next, self.fetch(next, limit)));
+            next += limit;
+        }
+        task.await.map_err(|e| format!("page reader failed: {e}"))?
     }
 }
 

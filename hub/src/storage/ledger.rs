@@ -133,14 +133,31 @@ impl Store {
         })
     }
 
-    /// Fetch perfect nodes by position; missing ones are absent from the map.
+    /// Fetch perfect nodes by position; missing ones are absent from the map. Leaves (level 0)
+    /// are the entries' own leaf hashes; interior nodes come from `ledger_nodes`.
     pub async fn ledger_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, sqlx::Error> {
         let mut out = HashMap::with_capacity(ids.len());
-        if ids.is_empty() {
-            return Ok(out);
-        }
+        let (leaves, interior): (Vec<&NodeId>, Vec<&NodeId>) =
+            ids.iter().partition(|id| id.level == 0);
+        let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         on_read!(self, |pool| {
-            for chunk in ids.chunks(200) {
+            for chunk in leaves.chunks(200) {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "SELECT idx, leaf_hash FROM ledger_entries WHERE idx IN (",
+                );
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(as_i64(id.index));
+                }
+                qb.push(")");
+                for row in qb.build().fetch_all(pool).await? {
+                    let idx: i64 = row.try_get("idx")?;
+                    let hash: Vec<u8> = row.try_get("leaf_hash")?;
+                    let index = u64::try_from(idx).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                    out.insert(NodeId { level: 0, index }, to_hash(&hash)?);
+                }
+            }
+            for chunk in interior.chunks(200) {
                 let mut qb =
                     sqlx::QueryBuilder::new("SELECT level, idx, hash FROM ledger_nodes WHERE ");
                 for (i, id) in chunk.iter().enumerate() {
@@ -150,7 +167,7 @@ impl Store {
                     qb.push("(level = ")
                         .push_bind(i32::from(id.level))
                         .push(" AND idx = ")
-                        .push_bind(i64::try_from(id.index).unwrap_or(i64::MAX))
+                        .push_bind(as_i64(id.index))
                         .push(")");
                 }
                 for row in qb.build().fetch_all(pool).await? {
@@ -221,8 +238,7 @@ impl Store {
         })
     }
 
-    /// A page of entries for verification: index, canonical text, stored leaf hash, and the
-    /// stored level-0 tree node of the same index (if any).
+    /// A page of entries for verification: index, canonical text, stored leaf hash.
     pub async fn ledger_page(
         &self,
         from: i64,
@@ -230,9 +246,7 @@ impl Store {
     ) -> Result<Vec<LedgerPageRow>, sqlx::Error> {
         on_read!(self, |pool| {
             let rows = sqlx::query(
-                "SELECT e.idx AS idx, e.canonical AS canonical, e.leaf_hash AS leaf_hash, n.hash AS node \
-                 FROM ledger_entries e LEFT JOIN ledger_nodes n ON n.level = 0 AND n.idx = e.idx \
-                 WHERE e.idx >= $1 ORDER BY e.idx LIMIT $2",
+                "SELECT idx, canonical, leaf_hash FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2",
             )
             .bind(from)
             .bind(limit)
@@ -244,7 +258,7 @@ impl Store {
                         index: r.try_get("idx")?,
                         canonical: r.try_get("canonical")?,
                         leaf_hash: r.try_get("leaf_hash")?,
-                        node: r.try_get("node")?,
+                        node: None,
                     })
                 })
                 .collect()

@@ -102,7 +102,9 @@ impl Store {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             // Erased records' bytes are overwritten, not left in free pages.
-            .pragma("secure_delete", "ON");
+            .pragma("secure_delete", "ON")
+            // Statement journals of multi-row inserts stay in memory, not in temp files.
+            .pragma("temp_store", "MEMORY");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())

@@ -1,0 +1,230 @@
+//! Audit ledger figures: durable appends/s with 64 concurrent writers (group commit) and
+//! single-writer latency on SQLite and PostgreSQL; `audit verify` speed on a 1 000 000-entry
+//! ledger against this machine's SHA-256 ceiling measured in the same run; inclusion-proof
+//! latency at 1 000 000 entries.
+//! Run: `cargo bench -p gridhub-hub --bench ledger` (PostgreSQL from `GRIDHUB_TEST_PG_URL`,
+//! default `postgres://postgres@127.0.0.1:5432/postgres`; `LEDGER_BENCH_ENTRIES` to change 1M).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a benchmark binary: failing loudly is the point"
+)]
+
+use std::time::{Duration, Instant};
+
+use gridhub::config::DatabaseLocation;
+use gridhub::ledger::merkle::{self, Frontier};
+use gridhub::ledger::note::NoteSigner;
+use gridhub::ledger::sources::StoreSource;
+use gridhub::ledger::{Actor, Decision, EntryDraft, Ledger, RecordRef};
+use gridhub::storage::Store;
+use sqlx::Connection;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const WRITERS: usize = 64;
+
+fn draft(i: u64) -> EntryDraft {
+    let fields = [
+        "address",
+        "birth_date",
+        "gender",
+        "id_number",
+        "name",
+        "phone",
+        "residence",
+        "tags",
+        "worker_notes",
+    ]
+    .map(|f| (f.to_owned(), "written"));
+    EntryDraft::new(
+        Actor::user("0193f1d2-0000-7000-8000-00000000beef"),
+        "record.create",
+        Decision::Allow,
+        format!("bench-{i}"),
+    )
+    .category("person")
+    .purpose("population-registration")
+    .records(vec![RecordRef::new(
+        &uuid::Uuid::now_v7().to_string(),
+        fields,
+    )])
+}
+
+fn signer() -> NoteSigner {
+    let pkcs8 =
+        ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    NoteSigner::from_pkcs8("gridhub/bench", pkcs8.as_ref()).unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// `total` appends from `WRITERS` concurrent tasks; returns appends/s.
+async fn concurrent(ledger: &Ledger, total: u64, offset: u64) -> f64 {
+    let started = Instant::now();
+    let per = total / WRITERS as u64;
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS as u64 {
+        let ledger = ledger.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per {
+                ledger.append(draft(offset + w * per + i)).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    (per * WRITERS as u64) as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn single(ledger: &Ledger, n: u64) -> Vec<Duration> {
+    let mut lat = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let t = Instant::now();
+        ledger.append(draft(10_000_000 + i)).await.unwrap();
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    lat
+}
+
+async fn appends(label: &str, store: Store) -> Ledger {
+    let ledger = Ledger::open(store, signer(), "gridhub/bench".to_owned())
+        .await
+        .unwrap();
+    concurrent(&ledger, 6_400, 0).await; // warm-up
+    let (c0, e0) = ledger.commit_stats();
+    let rate = concurrent(&ledger, 128_000, 1_000_000).await;
+    let (c1, e1) = ledger.commit_stats();
+    let batch = (e1 - e0) as f64 / (c1 - c0).max(1) as f64;
+    let lat = single(&ledger, 500).await;
+    println!(
+        "{label:<10} {rate:>10.0} appends/s ({WRITERS} writers, {batch:.1} entries per commit)   single writer: p50 {:>7.2} ms  p99 {:>7.2} ms  ({:.0}/s)",
+        percentile(&lat, 0.5).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3,
+        lat.len() as f64 / lat.iter().map(Duration::as_secs_f64).sum::<f64>()
+    );
+    ledger
+}
+
+#[tokio::main]
+async fn main() {
+    let entries: u64 = std::env::var("LEDGER_BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    println!(
+        "durable appends (SQLite WAL synchronous=FULL; PostgreSQL 15 fsync on), {} bytes per entry",
+        draft(0).canonical(0, 0).len()
+    );
+    let sqlite = Store::open(&DatabaseLocation::Sqlite(dir.path().join("bench.db")))
+        .await
+        .unwrap();
+    let ledger = appends("sqlite", sqlite.clone()).await;
+
+    let admin = std::env::var("GRIDHUB_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let name = format!("gridhub_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("PostgreSQL for the bench");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let pg = Store::open(&DatabaseLocation::Postgres(url.into()))
+        .await
+        .unwrap();
+    let pg_ledger = appends("postgres", pg.clone()).await;
+    drop(pg_ledger);
+    pg.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    // Grow the SQLite ledger to `entries` and checkpoint it.
+    let have = ledger.size();
+    if entries > have {
+        let t = Instant::now();
+        concurrent(
+            &ledger,
+            (entries - have).div_ceil(WRITERS as u64) * WRITERS as u64,
+            20_000_000,
+        )
+        .await;
+        println!(
+            "grew the SQLite ledger to {} entries in {:.1} s",
+            ledger.size(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let note = ledger.checkpoint().await.unwrap();
+    let size = ledger.size();
+
+    // Verification, as `gridhub audit verify --data-dir` runs it.
+    let verifier =
+        gridhub::ledger::note::Verifier::from_vkey(&ledger.signer().verifier_key()).unwrap();
+    let t = Instant::now();
+    let report = gridhub::ledger::verify::verify(
+        &mut StoreSource::new(&sqlite),
+        &verifier,
+        "gridhub/bench",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let verify_s = t.elapsed().as_secs_f64();
+    assert_eq!(report.entries, size);
+
+    // Ceiling: SHA-256 of the same leaves plus the same number of interior nodes, in memory.
+    let texts: Vec<String> = (0..size.min(200_000))
+        .map(|i| draft(i).canonical(i, 1_700_000_000_000))
+        .collect();
+    let t = Instant::now();
+    let mut frontier = Frontier::new();
+    for i in 0..size {
+        frontier.push(merkle::leaf_hash(
+            texts[(i % texts.len() as u64) as usize].as_bytes(),
+        ));
+    }
+    std::hint::black_box(frontier.root());
+    let ceiling_s = t.elapsed().as_secs_f64();
+    println!(
+        "verify {size} entries: {:>9.0} entries/s   SHA-256 ceiling (same leaves + nodes, in memory): {:>9.0} entries/s ({:.0} %)",
+        size as f64 / verify_s,
+        size as f64 / ceiling_s,
+        100.0 * ceiling_s / verify_s
+    );
+
+    // Inclusion proofs at this size.
+    let mut lat = Vec::new();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..2000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let index = x % size;
+        let t = Instant::now();
+        let (_leaf, proof) = ledger.inclusion_proof(index, size).await.unwrap();
+        lat.push(t.elapsed());
+        std::hint::black_box(proof);
+    }
+    lat.sort();
+    println!(
+        "inclusion proof at {size}: p50 {:.3} ms  p99 {:.3} ms",
+        percentile(&lat, 0.5).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3
+    );
+    std::hint::black_box(note);
+}
