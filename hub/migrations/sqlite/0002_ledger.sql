@@ -16,12 +16,13 @@ CREATE TABLE ledger_entries (
 CREATE INDEX ledger_entries_by_time ON ledger_entries (time_ms);
 CREATE INDEX ledger_entries_by_actor ON ledger_entries (actor);
 
--- Which records each entry concerns (subject access, DPO views).
+-- Which records each entry concerns (subject access, DPO views). WITHOUT ROWID: the key is the
+-- row, one B-tree instead of two, fewer pages written per commit.
 CREATE TABLE ledger_subjects (
     record_id TEXT NOT NULL,
     idx       INTEGER NOT NULL,
     PRIMARY KEY (record_id, idx)
-);
+) WITHOUT ROWID;
 
 -- Hashes of every perfect subtree (level 0 = leaves), so proofs read O(log n) rows.
 CREATE TABLE ledger_nodes (
@@ -29,7 +30,7 @@ CREATE TABLE ledger_nodes (
     idx   INTEGER NOT NULL,
     hash  BLOB NOT NULL,
     PRIMARY KEY (level, idx)
-);
+) WITHOUT ROWID;
 
 -- Signed checkpoints (C2SP signed notes), never for a size smaller than an earlier one.
 CREATE TABLE ledger_checkpoints (
