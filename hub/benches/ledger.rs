@@ -172,6 +172,60 @@ async fn main() {
     let note = ledger.checkpoint().await.unwrap();
     let size = ledger.size();
 
+    if std::env::var_os("LEDGER_PROBE").is_some() {
+        let t = Instant::now();
+        let mut n = 0usize;
+        let mut from = 0i64;
+        loop {
+            let page = sqlite.ledger_page(from, 50_000).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            n += page.len();
+            from = page.last().unwrap().index + 1;
+        }
+        println!(
+            "probe: reading {n} entries alone: {:.0} entries/s",
+            n as f64 / t.elapsed().as_secs_f64()
+        );
+        use sqlx::Row;
+        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        for (label, sql) in [
+            (
+                "group_concat",
+                "SELECT COUNT(*) AS n, group_concat(canonical, char(10)) AS t, group_concat(hex(leaf_hash), '') AS l FROM (SELECT canonical, leaf_hash FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2)",
+            ),
+            (
+                "group_concat ordered",
+                "SELECT COUNT(*) AS n, group_concat(canonical, char(10) ORDER BY idx) AS t, group_concat(hex(leaf_hash), '' ORDER BY idx) AS l FROM (SELECT idx, canonical, leaf_hash FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2)",
+            ),
+        ] {
+            let t = Instant::now();
+            let mut from = 0i64;
+            let mut n = 0i64;
+            loop {
+                let row = sqlx::query(sql)
+                    .bind(from)
+                    .bind(50_000i64)
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+                let got: i64 = row.get("n");
+                if got == 0 {
+                    break;
+                }
+                let text: String = row.get("t");
+                std::hint::black_box(text.len());
+                n += got;
+                from += got;
+            }
+            println!(
+                "probe: {label}: {:.0} entries/s",
+                n as f64 / t.elapsed().as_secs_f64()
+            );
+        }
+    }
     // Verification, as `gridhub audit verify --data-dir` runs it.
     let verifier =
         gridhub::ledger::note::Verifier::from_vkey(&ledger.signer().verifier_key()).unwrap();
