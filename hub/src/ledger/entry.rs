@@ -117,6 +117,27 @@ pub struct CanonicalEntry {
     pub time: String,
 }
 
+/// `CanonicalEntry` borrowed from a draft: same fields, same order, same text.
+#[derive(Serialize)]
+struct CanonicalView<'a> {
+    action: &'a str,
+    actor: &'a Actor,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<&'a str>,
+    decision: Decision,
+    grants: &'a [String],
+    index: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    purpose: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    records: &'a [RecordRef],
+    request_id: &'a str,
+    time: &'a str,
+}
+
 impl EntryDraft {
     /// An entry with no category, purpose, case, grants or records.
     pub fn new(actor: Actor, action: &str, decision: Decision, request_id: String) -> EntryDraft {
@@ -154,27 +175,30 @@ impl EntryDraft {
         self
     }
 
-    fn to_canonical(&self, index: u64, time_ms: i64) -> CanonicalEntry {
-        CanonicalEntry {
-            action: self.action.clone(),
-            actor: self.actor.clone(),
-            case: self.case.clone(),
-            category: self.category.clone(),
-            decision: self.decision,
-            grants: self.grants.clone(),
-            index,
-            purpose: self.purpose.clone(),
-            reason: self.reason.clone(),
-            records: self.records.clone(),
-            request_id: self.request_id.clone(),
-            time: rfc3339_ms(time_ms),
-        }
-    }
-
     /// The exact text that is hashed.
     pub fn canonical(&self, index: u64, time_ms: i64) -> String {
+        self.canonical_at(index, &rfc3339_ms(time_ms))
+    }
+
+    /// As `canonical`, with the time already formatted (one batch shares one time). Serialises
+    /// a borrowed view, so nothing is cloned; `CanonicalEntry` parses the same text back.
+    pub fn canonical_at(&self, index: u64, time: &str) -> String {
+        let view = CanonicalView {
+            action: &self.action,
+            actor: &self.actor,
+            case: self.case.as_deref(),
+            category: self.category.as_deref(),
+            decision: self.decision,
+            grants: &self.grants,
+            index,
+            purpose: self.purpose.as_deref(),
+            reason: self.reason.as_deref(),
+            records: &self.records,
+            request_id: &self.request_id,
+            time,
+        };
         // Serialising plain structs, strings and integers cannot fail.
-        serde_json::to_string(&self.to_canonical(index, time_ms)).unwrap_or_default()
+        serde_json::to_string(&view).unwrap_or_default()
     }
 
     pub(super) fn row(&self, index: u64, time_ms: i64, canonical: String, leaf: Hash) -> LedgerRow {

@@ -339,9 +339,10 @@ async fn run_writer(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Job>) {
         let mut rows = Vec::with_capacity(batch.len());
         let mut nodes = Vec::with_capacity(batch.len() * 2);
         let mut appended = Vec::with_capacity(batch.len());
+        let time = rfc3339_ms(time_ms);
         for job in &batch {
             let index = frontier.size();
-            let canonical = job.draft.canonical(index, time_ms);
+            let canonical = job.draft.canonical_at(index, &time);
             let leaf = merkle::leaf_hash(canonical.as_bytes());
             // Leaves are stored with their entries; only interior nodes go to `ledger_nodes`.
             nodes.extend(
