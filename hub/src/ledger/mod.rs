@@ -10,6 +10,7 @@ pub mod note;
 pub mod sources;
 pub mod verify;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -20,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 pub use entry::{Actor, Decision, EntryDraft, RecordRef};
-use merkle::{Frontier, Hash};
+use merkle::{Frontier, Hash, NodeId};
 use note::{Checkpoint, NoteSigner};
 
 use crate::storage::{Store, StoredCheckpoint, now_ms};
@@ -99,10 +100,75 @@ pub fn rfc3339_ms(ms: i64) -> String {
     t.format(&fmt).unwrap_or_default()
 }
 
+/// Interior nodes are stored only at levels that are multiples of this ("tiles"): about one row
+/// per 16 entries instead of one per entry. A node at another level is derived from at most
+/// 2^(TILE_LEVELS-1) = 8 stored nodes (or leaves) below it, so proofs stay O(log n) reads.
+const TILE_LEVELS: u8 = 4;
+
+/// The hashes of `wanted` perfect nodes, fetching stored ones and deriving the others.
+async fn resolve_nodes(
+    store: &Store,
+    wanted: &[NodeId],
+) -> Result<HashMap<NodeId, Hash>, LedgerError> {
+    // INVARIANT (tiles): level 0 (leaves, kept with their entries) and every multiple of
+    // TILE_LEVELS are stored for every complete subtree; see the writer's filter.
+    let base_of = |id: &NodeId| id.level - id.level % TILE_LEVELS;
+    let mut need = std::collections::BTreeSet::new();
+    for id in wanted {
+        let base = base_of(id);
+        let span = 1u64 << (id.level - base);
+        for k in 0..span {
+            need.insert(NodeId {
+                level: base,
+                index: id.index * span + k,
+            });
+        }
+    }
+    let fetched = store
+        .ledger_nodes(&need.into_iter().collect::<Vec<_>>())
+        .await?;
+    let mut out = HashMap::with_capacity(wanted.len());
+    for id in wanted {
+        let base = base_of(id);
+        let span = 1u64 << (id.level - base);
+        let mut layer = (0..span)
+            .map(|k| {
+                fetched
+                    .get(&NodeId {
+                        level: base,
+                        index: id.index * span + k,
+                    })
+                    .copied()
+            })
+            .collect::<Option<Vec<Hash>>>()
+            .ok_or_else(|| {
+                LedgerError::Integrity(format!(
+                    "tree node {id} cannot be derived: stored nodes are missing"
+                ))
+            })?;
+        while layer.len() > 1 {
+            layer = layer
+                .chunks(2)
+                .map(|pair| match pair {
+                    [l, r] => merkle::node_hash(l, r),
+                    [one] => *one,
+                    _ => merkle::empty_root(),
+                })
+                .collect();
+        }
+        let hash = layer
+            .first()
+            .copied()
+            .ok_or_else(|| LedgerError::Integrity(format!("tree node {id} is empty")))?;
+        out.insert(*id, hash);
+    }
+    Ok(out)
+}
+
 async fn load_head(store: &Store) -> Result<Head, LedgerError> {
     let size = store.ledger_size().await?;
     let positions = Frontier::positions(size);
-    let nodes = store.ledger_nodes(&positions).await?;
+    let nodes = resolve_nodes(store, &positions).await?;
     let hashes = positions
         .iter()
         .map(|p| nodes.get(p).copied())
@@ -251,7 +317,7 @@ impl Ledger {
     ) -> Result<(Vec<Hash>, std::collections::HashMap<merkle::NodeId, Hash>), LedgerError> {
         let mut wanted = merkle::nodes_for(ranges);
         wanted.extend_from_slice(extra);
-        let nodes = self.inner.store.ledger_nodes(&wanted).await?;
+        let nodes = resolve_nodes(&self.inner.store, &wanted).await?;
         let lookup = |id: merkle::NodeId| nodes.get(&id).copied();
         let hashes = ranges
             .iter()
@@ -349,7 +415,7 @@ async fn run_writer(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Job>) {
                 frontier
                     .push(leaf)
                     .into_iter()
-                    .filter(|(id, _)| id.level > 0),
+                    .filter(|(id, _)| id.level > 0 && id.level % TILE_LEVELS == 0),
             );
             rows.push(job.draft.row(index, time_ms, canonical, leaf));
             appended.push(Appended {
