@@ -327,6 +327,26 @@ async fn receipts_checkpoints_and_proofs_verify_independently(backend: Backend) 
         .unwrap();
     assert_eq!(error_code(resp).await.0, 400);
 
+    // The offline verifier reads this database (SQLite file or PostgreSQL) and agrees.
+    let out = tokio::task::spawn_blocking({
+        let dir = app.data_dir.path().to_path_buf();
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_gridhub-under-test"))
+                .args(["audit", "verify", "--data-dir"])
+                .arg(dir)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains("ledger intact"),
+        "{text}"
+    );
+
     // The subject view lists the record's entries; workers may not search the ledger.
     let id = created["id"].as_str().unwrap();
     let subject: Value = app

@@ -62,7 +62,7 @@ const PAGE: i64 = 50_000;
 /// JSON a quote inside a string is escaped, so the unescaped `,"index":` followed by a digit can
 /// only be the entry's own key (a catalog field called `index` maps to a string, not a number).
 /// The leaf hash binds the bytes; this only catches entries moved between positions.
-fn claimed_index(canonical: &str) -> Option<u64> {
+pub(crate) fn claimed_index(canonical: &str) -> Option<u64> {
     let start = canonical.find(",\"index\":")? + 9;
     let digits: &str = canonical.get(start..)?;
     let end = digits

@@ -37,6 +37,15 @@ pub struct EntryFilter {
     pub limit: i64,
 }
 
+/// A run of entries read in one row; see `Store::ledger_chunk`.
+pub struct LedgerChunk {
+    /// The index the chunk was asked from (its first entry, if the log has no gap there).
+    pub first: i64,
+    pub count: i64,
+    pub texts: String,
+    pub leaves_hex: String,
+}
+
 pub struct LedgerPageRow {
     pub index: i64,
     pub canonical: String,
@@ -262,6 +271,47 @@ impl Store {
                     })
                 })
                 .collect()
+        })
+    }
+
+    /// Up to `limit` entries from `from` in one row: their count, canonical texts joined by
+    /// newlines (canonical JSON never holds a raw newline) and leaf hashes in hex, so a verifier
+    /// reading millions of entries pays the driver's per-row cost once per chunk. The
+    /// concatenation follows the ordered subquery; callers must check each entry's own index
+    /// (a chunk out of order is re-read row by row, never trusted).
+    pub async fn ledger_chunk(
+        &self,
+        from: i64,
+        limit: i64,
+    ) -> Result<Option<LedgerChunk>, sqlx::Error> {
+        let sql = match self.backend {
+            super::Backend::Sqlite { .. } => {
+                "SELECT COUNT(*) AS n, group_concat(canonical, char(10)) AS texts, \
+                 group_concat(hex(leaf_hash), '') AS leaves FROM \
+                 (SELECT canonical, leaf_hash FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2)"
+            }
+            super::Backend::Postgres(_) => {
+                "SELECT COUNT(*) AS n, string_agg(canonical, chr(10) ORDER BY idx) AS texts, \
+                 string_agg(encode(leaf_hash, 'hex'), '' ORDER BY idx) AS leaves FROM \
+                 (SELECT idx, canonical, leaf_hash FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2) AS page"
+            }
+        };
+        on_read!(self, |pool| {
+            let row = sqlx::query(sql)
+                .bind(from)
+                .bind(limit)
+                .fetch_one(pool)
+                .await?;
+            let count: i64 = row.try_get("n")?;
+            if count == 0 {
+                return Ok(None);
+            }
+            Ok(Some(LedgerChunk {
+                first: from,
+                count,
+                texts: row.try_get("texts")?,
+                leaves_hex: row.try_get("leaves")?,
+            }))
         })
     }
 

@@ -21,7 +21,7 @@ use sqlx::sqlite::{
 };
 
 pub use grids::GridRow;
-pub use ledger::{EntryFilter, LedgerPageRow, LedgerRow, StoredCheckpoint};
+pub use ledger::{EntryFilter, LedgerChunk, LedgerPageRow, LedgerRow, StoredCheckpoint};
 pub use purposes::PurposeRow;
 pub use records::{BlindEntry, NewRecord, RecordUpdate, StoredRecord, UpdateOutcome};
 pub use users::{NewUser, UserRow};
