@@ -7,7 +7,8 @@ use std::process::Command;
 
 use gridhub_tests::process::{signal, start_server, wait_bounded};
 use gridhub_tests::{
-    Backend, TestApp, WORKER_GRID, WORKER_PASSWORD, client_for, id_number, person, spawn_app,
+    Backend, TestApp, WORKER_GRID, WORKER_PASSWORD, client_for, id_number, login_at, person,
+    spawn_app,
 };
 use serde_json::Value;
 
@@ -140,16 +141,7 @@ async fn times_may_repeat_when_the_clock_steps_back_but_indexes_never_do() {
     let server = start_server(BIN, dir.path());
     let client = client_for(&dir.path().join("pki/ca.pem"));
     let base = format!("https://localhost:{}", server.port);
-    let login: Value = client
-        .post(format!("{base}/v1/auth/login"))
-        .json(&serde_json::json!({"username": "worker", "password": WORKER_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_owned();
+    let token = login_at(&client, &base, "worker", WORKER_PASSWORD).await;
     let mut last_index = -1;
     for i in 0..3 {
         let body = person(
@@ -193,16 +185,7 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_entry() {
     let server = start_server(BIN, dir.path());
     let client = client_for(&dir.path().join("pki/ca.pem"));
     let base = format!("https://localhost:{}", server.port);
-    let login: Value = client
-        .post(format!("{base}/v1/auth/login"))
-        .json(&serde_json::json!({"username": "worker", "password": WORKER_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_owned();
+    let token = login_at(&client, &base, "worker", WORKER_PASSWORD).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Value)>();
     let mut writers = Vec::new();
     for w in 0..8u32 {
@@ -254,16 +237,7 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_entry() {
     assert!(ok, "ledger after SIGKILL: {text}");
     let server = start_server(BIN, dir.path());
     let base = format!("https://localhost:{}", server.port);
-    let admin: Value = client
-        .post(format!("{base}/v1/auth/login"))
-        .json(&serde_json::json!({"username": "admin", "password": gridhub_tests::ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin = admin["access_token"].as_str().unwrap().to_owned();
+    let admin = login_at(&client, &base, "admin", gridhub_tests::ADMIN_PASSWORD).await;
     for (id, receipt) in &acknowledged {
         let index = receipt["index"].as_i64().unwrap();
         let page: Value = client

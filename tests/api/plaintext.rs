@@ -6,7 +6,7 @@ use std::process::Command;
 
 use gridhub::demo::{SEED, synth};
 use gridhub_tests::process::{signal, start_server, wait_bounded};
-use gridhub_tests::{client_for, id_number};
+use gridhub_tests::{client_for, id_number, login_at};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridhub-under-test");
@@ -108,16 +108,7 @@ async fn no_plaintext_of_encrypted_fields_in_sqlite_files() {
         .clone();
     let client = client_for(&dir.join("pki/ca.pem"));
     let base = format!("https://localhost:{}", server.port);
-    let login: Value = client
-        .post(format!("{base}/v1/auth/login"))
-        .json(&json!({"username": "worker", "password": worker_pw}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_owned();
+    let token = login_at(&client, &base, "worker", &worker_pw).await;
     for (i, name) in ["欧阳明月", "司马长风", "诸葛青云"].iter().enumerate() {
         let idn = id_number(&format!("330102197707{:02}88{i}", i + 1));
         let phone = format!("1995555000{i}");

@@ -81,6 +81,24 @@ pub async fn fresh_pg_database() -> (String, String) {
     (format!("{base}/{name}"), name)
 }
 
+/// Log in at a hub that is not a `TestApp` (a spawned binary); returns the access token.
+pub async fn login_at(
+    client: &reqwest::Client,
+    base: &str,
+    username: &str,
+    password: &str,
+) -> String {
+    let resp = client
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "login of {username} failed");
+    let body: Value = resp.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
 /// An HTTPS client trusting `ca.pem` (rustls with ring, like the server).
 pub fn client_for(ca_pem: &Path) -> reqwest::Client {
     let mut roots = rustls::RootCertStore::empty();
