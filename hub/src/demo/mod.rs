@@ -12,7 +12,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::password;
 use crate::config::Settings;
+use crate::ledger::{Actor, Decision, EntryDraft, RecordRef};
 use crate::records::{self, RecordDraft};
+use crate::startup::open_ledger;
 use crate::storage::{GridRow, NewUser, Store, now_ms};
 use crate::vault::Vault;
 use crate::vault::keyring::{AgeFileStore, write_private};
@@ -76,6 +78,16 @@ pub async fn seed(
             },
         })
         .collect();
+    // The demo writes through the same audit rule as the API: ledger entry first.
+    let ledger = open_ledger(&vault, store.clone(), &settings.instance).await?;
+    let mut entry = EntryDraft::new(
+        Actor::system(),
+        "grid.create",
+        Decision::Allow,
+        "demo".to_owned(),
+    );
+    entry.reason = Some(format!("{} demo grids", rows.len()));
+    ledger.append(entry).await?;
     store.insert_grids(&rows, now_ms()).await?;
 
     let mut users = Vec::new();
@@ -101,6 +113,14 @@ pub async fn seed(
             roles: vec![roles.to_owned()],
             grids: user_grids,
         };
+        let mut entry = EntryDraft::new(
+            Actor::system(),
+            "user.create",
+            Decision::Allow,
+            "demo".to_owned(),
+        );
+        entry.reason = Some(format!("user {} with roles {roles}", user.id));
+        ledger.append(entry).await?;
         store.insert_user(&user, now_ms()).await?;
         users.push(DemoUser {
             username,
@@ -154,10 +174,27 @@ pub async fn seed(
                 },
             )?);
         }
+        let refs = sealed
+            .iter()
+            .map(|r| {
+                let fields = r.sealed.iter().map(|f| (f.field.clone(), "written"));
+                RecordRef::new(&r.id, fields)
+            })
+            .collect();
+        let entry = EntryDraft::new(
+            Actor::system(),
+            "record.import",
+            Decision::Allow,
+            "demo".to_owned(),
+        )
+        .reason("synthetic demo data")
+        .records(refs);
+        ledger.append(entry).await?;
         store.insert_records(&sealed, now_ms()).await?;
         bar.inc(chunk.len() as u64);
     }
     bar.finish_with_message("seeded");
+    ledger.checkpoint().await?;
     store.close().await;
     Ok(SeedReport {
         seeded: true,
