@@ -132,7 +132,15 @@ async fn no_plaintext_of_encrypted_fields_in_sqlite_files() {
     assert!(wait_bounded(server.child).success());
     scan(dir, &secrets);
     // The seeding went through the ledger like any write, and the ledger verifies.
-    let out = Command::new(BIN).args(["audit", "verify", "--data-dir"]).arg(dir).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
