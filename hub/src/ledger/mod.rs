@@ -360,10 +360,6 @@ impl Ledger {
             .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
         Ok(self.range_hashes(&ranges, &[]).await?.0)
     }
-
-    pub fn store(&self) -> &Store {
-        &self.inner.store
-    }
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -48,7 +48,6 @@ impl StoreSource {
                     index: r.index,
                     canonical: r.canonical,
                     leaf_hash: Some(r.leaf_hash),
-                    node: r.node,
                 })
                 .collect())
         })
@@ -87,7 +86,6 @@ fn split_chunk(c: &crate::storage::LedgerChunk) -> Option<Vec<SourceEntry>> {
             index,
             canonical: text.to_owned(),
             leaf_hash: Some(leaf),
-            node: None,
         });
     }
     (out.len() == count).then_some(out)
@@ -226,7 +224,6 @@ impl LedgerSource for HttpSource {
                         .ok_or_else(|| "entry without canonical text".to_owned())?
                         .to_owned(),
                     leaf_hash: None,
-                    node: None,
                 })
             })
             .collect()

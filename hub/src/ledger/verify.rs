@@ -8,12 +8,11 @@ use std::time::Instant;
 use super::merkle::{self, Frontier, Hash};
 use super::note::{Checkpoint, Verifier};
 
-/// One entry as read back: index, canonical text, stored leaf hash, stored level-0 node.
+/// One entry as read back: index, canonical text and (from a database) its stored leaf hash.
 pub struct SourceEntry {
     pub index: i64,
     pub canonical: String,
     pub leaf_hash: Option<Vec<u8>>,
-    pub node: Option<Vec<u8>>,
 }
 
 /// Where entries and checkpoints come from.
@@ -140,12 +139,6 @@ pub async fn verify(
                 return Err(fail(
                     Some(expected),
                     "stored text does not match its leaf hash (altered)",
-                ));
-            }
-            if e.node.as_deref().is_some_and(|h| h != leaf) {
-                return Err(fail(
-                    Some(expected),
-                    "stored tree node does not match the entry (altered)",
                 ));
             }
             frontier.push(leaf);

@@ -50,7 +50,6 @@ pub struct LedgerPageRow {
     pub index: i64,
     pub canonical: String,
     pub leaf_hash: Vec<u8>,
-    pub node: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -267,7 +266,6 @@ impl Store {
                         index: r.try_get("idx")?,
                         canonical: r.try_get("canonical")?,
                         leaf_hash: r.try_get("leaf_hash")?,
-                        node: None,
                     })
                 })
                 .collect()
@@ -374,17 +372,6 @@ impl Store {
                 })
             })
             .transpose()
-        })
-    }
-
-    /// One entry's stored leaf hash.
-    pub async fn ledger_leaf_hash(&self, index: i64) -> Result<Option<Vec<u8>>, sqlx::Error> {
-        on_read!(self, |pool| {
-            let row = sqlx::query("SELECT leaf_hash FROM ledger_entries WHERE idx = $1")
-                .bind(index)
-                .fetch_optional(pool)
-                .await?;
-            row.map(|r| r.try_get("leaf_hash")).transpose()
         })
     }
 }
