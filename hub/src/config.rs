@@ -45,6 +45,15 @@ pub struct Settings {
     /// Log format: `pretty` or `json`.
     #[serde(default = "defaults::log_format")]
     pub log_format: LogFormat,
+    /// PEM bundle of external CAs whose client certificates are trusted (besides the hub CA).
+    /// Clients with such certificates are registered with `certificate_pem`.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// Failed logins allowed per username, and per client address, in a 15-minute window.
+    #[serde(default = "defaults::login_failures_per_user")]
+    pub login_failures_per_user: u32,
+    #[serde(default = "defaults::login_failures_per_address")]
+    pub login_failures_per_address: u32,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -79,6 +88,12 @@ mod defaults {
     pub fn checkpoint_interval_secs() -> u64 {
         10
     }
+    pub fn login_failures_per_user() -> u32 {
+        5
+    }
+    pub fn login_failures_per_address() -> u32 {
+        20
+    }
     pub fn log_format() -> LogFormat {
         LogFormat::Pretty
     }
@@ -105,7 +120,10 @@ pub enum ConfigError {
 
 /// The settings that `GRIDHUB_<KEY>` may set. Other `GRIDHUB_*` variables (test helpers, the
 /// log filter) are not settings and are left alone.
-const ENV_KEYS: [&str; 10] = [
+const ENV_KEYS: [&str; 13] = [
+    "client_ca_file",
+    "login_failures_per_user",
+    "login_failures_per_address",
     "checkpoint_interval_secs",
     "data_dir",
     "listen",

@@ -1,12 +1,19 @@
 //! The HTTPS accept loop: tokio-rustls handshakes (with a deadline), hyper-util's auto
 //! HTTP/1.1 + HTTP/2 server with a header-read timeout (slowloris), and graceful shutdown that
-//! stops accepting, lets in-flight requests finish, and gives up after a deadline.
+//! stops accepting, lets in-flight requests finish, and gives up after a deadline. Every request
+//! carries the `Connection` it arrived on (peer address, verified client certificate).
+//! `Transport::InsecureHttp` serves plain HTTP for development only.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::Request;
+use hyper::body::Incoming;
+use tower::ServiceExt;
+
+use crate::auth::Connection;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -17,14 +24,25 @@ use tokio_rustls::TlsAcceptor;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How connections are secured.
+#[derive(Clone)]
+pub enum Transport {
+    Tls(Arc<rustls::ServerConfig>),
+    /// Plain HTTP (`--insecure-http`): no TLS, so no client certificates either.
+    InsecureHttp,
+}
+
 pub async fn serve(
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    transport: Transport,
     app: Router,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
+    let acceptor = match &transport {
+        Transport::Tls(config) => Some(TlsAcceptor::from(config.clone())),
+        Transport::InsecureHttp => None,
+    };
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -47,14 +65,23 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(app.clone());
+        let app = app.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let Some(acceptor) = acceptor else {
+                let service = with_connection(app, Connection::plain(peer));
+                let conn = builder.serve_connection(TokioIo::new(tcp), service);
+                if let Err(e) = watcher.watch(conn).await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            };
             let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    // Includes refused client certificates (unknown CA, expired, no clientAuth).
+                    tracing::info!(%peer, error = %e, "TLS handshake failed");
                     return;
                 }
                 Err(_) => {
@@ -62,6 +89,8 @@ pub async fn serve(
                     return;
                 }
             };
+            let connection = Connection::from_tls(peer, stream.get_ref().1);
+            let service = with_connection(app, connection);
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -79,4 +108,17 @@ pub async fn serve(
             "graceful shutdown deadline passed; closing"
         );
     }
+}
+
+/// The router with `connection` attached to every request it serves.
+fn with_connection(
+    app: Router,
+    connection: Connection,
+) -> TowerToHyperService<
+    tower::util::MapRequest<Router, impl FnMut(Request<Incoming>) -> Request<Incoming> + Clone>,
+> {
+    TowerToHyperService::new(app.map_request(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(connection.clone());
+        req
+    }))
 }

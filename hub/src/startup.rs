@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::ledger::Ledger;
 use crate::ledger::note::NoteSigner;
 use crate::routes;
+use crate::server::Transport;
 use crate::state::AppState;
 use crate::storage::Store;
 use crate::tls;
@@ -23,7 +24,7 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     state: AppState,
-    tls: Arc<rustls::ServerConfig>,
+    transport: Transport,
 }
 
 impl Application {
@@ -41,9 +42,15 @@ impl Application {
             .await
             .context("cannot open the database")?;
         let pki = settings.pki_dir();
+        let hub_ca = pki.join(tls::pki::CA_CERT);
+        let mut client_cas = vec![hub_ca.as_path()];
+        if let Some(external) = &settings.client_ca_file {
+            client_cas.push(external.as_path());
+        }
         let tls = tls::server_config(
             &pki.join(tls::pki::SERVER_CERT),
             &pki.join(tls::pki::SERVER_KEY),
+            tls::client_roots(&client_cas)?,
         )?;
         let issuer = format!("gridhub/{}", settings.instance);
         let tokens = TokenIssuer::new(&vault, issuer, settings.token_ttl_secs)
@@ -66,8 +73,15 @@ impl Application {
             listener,
             addr,
             state,
-            tls,
+            transport: Transport::Tls(tls),
         })
+    }
+
+    /// Serve plain HTTP instead of HTTPS (development only; no client certificates, so no
+    /// department access). Logged loudly at start.
+    pub fn insecure_http(mut self) -> Application {
+        self.transport = Transport::InsecureHttp;
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -86,13 +100,25 @@ impl Application {
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
         let grace = Duration::from_secs(self.state.settings.shutdown_grace_secs);
         let store = self.state.store.clone();
-        tracing::info!(
-            addr = %self.addr,
-            database = store.backend_name(),
-            "gridhub listening on https://{}", self.addr
-        );
+        match self.transport {
+            Transport::Tls(_) => tracing::info!(
+                addr = %self.addr,
+                database = store.backend_name(),
+                "gridhub listening on https://{}", self.addr
+            ),
+            Transport::InsecureHttp => {
+                for _ in 0..3 {
+                    tracing::warn!(
+                        addr = %self.addr,
+                        "INSECURE: serving plain HTTP on http://{} — no TLS, no client \
+                         certificates, tokens and data travel in clear. Development only.",
+                        self.addr
+                    );
+                }
+            }
+        }
         let app = routes::router(self.state);
-        crate::server::serve(self.listener, self.tls, app, shutdown, grace).await;
+        crate::server::serve(self.listener, self.transport, app, shutdown, grace).await;
         store.close().await;
         tracing::info!("stopped");
     }

@@ -1,8 +1,11 @@
 //! Who is calling: password login, access tokens, and the `Principal` every protected handler
 //! takes as an argument. A handler without a `Principal` parameter is public by construction.
 
+mod connection;
 pub mod password;
+pub mod permissions;
 mod principal;
 pub mod tokens;
 
+pub use connection::Connection;
 pub use principal::{Principal, Role};

@@ -5,6 +5,7 @@
 //! reads use their own pool.
 
 mod grids;
+mod identity;
 mod ledger;
 mod purposes;
 mod records;
@@ -21,6 +22,7 @@ use sqlx::sqlite::{
 };
 
 pub use grids::GridRow;
+pub use identity::{ClientRow, DepartmentRow, Inserted, NewClient, PolicySnapshot, RoleRow};
 pub use ledger::{EntryFilter, LedgerChunk, LedgerPageRow, LedgerRow, StoredCheckpoint};
 pub use purposes::PurposeRow;
 pub use records::{BlindEntry, NewRecord, RecordUpdate, StoredRecord, UpdateOutcome};

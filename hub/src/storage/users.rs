@@ -58,6 +58,10 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            // New role assignments: every replica reloads its role permissions.
+            sqlx::query("UPDATE policy_state SET version = version + 1 WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(true)
         })

@@ -87,3 +87,115 @@ fn write_secret(path: &Path, text: &str) -> Result<(), PkiError> {
         why: e.to_string(),
     })
 }
+
+/// A client certificate the hub CA issued.
+pub struct IssuedCertificate {
+    pub pem: String,
+    pub der: Vec<u8>,
+    /// RFC 8705 `x5t#S256` of the certificate.
+    pub thumbprint: String,
+    pub not_after: time::OffsetDateTime,
+}
+
+/// Why a CSR or a registered certificate was refused. Messages name the problem, never echo
+/// the submitted bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum CertificateRequestError {
+    #[error("not a PEM certificate signing request with a valid signature")]
+    BadCsr,
+    #[error("not a PEM X.509 certificate")]
+    BadCertificate,
+    #[error("certificate is expired or not yet valid")]
+    NotValidNow,
+    #[error("certificate does not allow TLS client authentication (extended key usage clientAuth)")]
+    NoClientAuth,
+    #[error("the hub CA cannot be loaded: {0}")]
+    Ca(String),
+}
+
+/// base64url(SHA-256(DER)) — the RFC 8705 certificate thumbprint `x5t#S256`.
+pub fn thumbprint(der: &[u8]) -> String {
+    use base64::Engine;
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
+/// Sign `csr_pem` with the hub CA in `pki_dir`. Only the CSR's public key (proved by its
+/// signature) is taken: subject, names, key usages and validity are the hub's — CN and a
+/// `urn:gridhub:client:<id>` URI name carry the client id, the only EKU is clientAuth.
+pub fn issue_client_certificate(
+    pki_dir: &Path,
+    csr_pem: &str,
+    client_id: &str,
+    days: i64,
+) -> Result<IssuedCertificate, CertificateRequestError> {
+    let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
+        .map_err(|_| CertificateRequestError::BadCsr)?;
+    let ca_pem = std::fs::read_to_string(pki_dir.join(CA_CERT))
+        .map_err(|e| CertificateRequestError::Ca(format!("{CA_CERT}: {e}")))?;
+    let ca_key_pem = std::fs::read_to_string(pki_dir.join(CA_KEY))
+        .map_err(|e| CertificateRequestError::Ca(format!("{CA_KEY}: {e}")))?;
+    let ca_key =
+        KeyPair::from_pem(&ca_key_pem).map_err(|e| CertificateRequestError::Ca(e.to_string()))?;
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key)
+        .map_err(|e| CertificateRequestError::Ca(e.to_string()))?;
+
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "Gridhub clients");
+    dn.push(DnType::CommonName, client_id);
+    params.distinguished_name = dn;
+    let uri = rcgen::string::Ia5String::try_from(format!("urn:gridhub:client:{client_id}"))
+        .map_err(|_| CertificateRequestError::BadCsr)?;
+    params.subject_alt_names = vec![rcgen::SanType::URI(uri)];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let mut serial = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut serial)
+        .map_err(|_| CertificateRequestError::Ca("no randomness".to_owned()))?;
+    serial[0] &= 0x7f;
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+    validity(&mut params, days);
+    let not_after = params.not_after;
+    csr.params = params;
+    let cert = csr
+        .signed_by(&issuer)
+        .map_err(|e| CertificateRequestError::Ca(e.to_string()))?;
+    Ok(IssuedCertificate {
+        pem: cert.pem(),
+        der: cert.der().to_vec(),
+        thumbprint: thumbprint(cert.der()),
+        not_after,
+    })
+}
+
+/// Check a certificate issued by an external CA before registering it: it parses, is valid
+/// now and allows client authentication. Chain validation happens at every TLS handshake
+/// against the configured client CAs.
+pub fn inspect_client_certificate(pem: &str) -> Result<IssuedCertificate, CertificateRequestError> {
+    use rustls_pki_types::pem::PemObject;
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+        .map_err(|_| CertificateRequestError::BadCertificate)?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|_| CertificateRequestError::BadCertificate)?;
+    if !cert.validity().is_valid() {
+        return Err(CertificateRequestError::NotValidNow);
+    }
+    let client_auth = cert
+        .extended_key_usage()
+        .ok()
+        .flatten()
+        .is_some_and(|eku| eku.value.client_auth || eku.value.any);
+    if !client_auth {
+        return Err(CertificateRequestError::NoClientAuth);
+    }
+    let not_after =
+        time::OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp())
+            .map_err(|_| CertificateRequestError::BadCertificate)?;
+    Ok(IssuedCertificate {
+        pem: pem.to_owned(),
+        thumbprint: thumbprint(&der),
+        der: der.to_vec(),
+        not_after,
+    })
+}
