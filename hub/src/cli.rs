@@ -125,6 +125,10 @@ pub struct ServeArgs {
     pub listen: Option<SocketAddr>,
     #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Serve plain HTTP instead of HTTPS. Development only: no TLS, so no client
+    /// certificates and no department access; logged loudly at start.
+    #[arg(long)]
+    pub insecure_http: bool,
 }
 
 #[derive(Subcommand)]
@@ -165,6 +169,17 @@ pub struct VerifyArgs {
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
+    /// Rotate the token-signing key: a new key signs after the next (re)start; earlier keys
+    /// stay in the JWKS and keep verifying until the tokens they signed have expired.
+    Rotate {
+        #[arg(long, env = "GRIDHUB_DATA_DIR")]
+        data_dir: PathBuf,
+        #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Rotate the JWT signing key (the only rotation available from the CLI so far).
+        #[arg(long)]
+        token_key: bool,
+    },
     /// Show KEK versions per category and how many DEKs each has wrapped.
     Status {
         #[arg(long, env = "GRIDHUB_DATA_DIR")]

@@ -14,7 +14,7 @@ use crate::ledger::sources::{HttpSource, StoreSource};
 use crate::ledger::verify::{LedgerSource, verify};
 use crate::startup::ledger_origin;
 use crate::startup::{Application, shutdown_signal};
-use crate::storage::Store;
+use crate::storage::{Store, now_ms};
 use crate::vault::Vault;
 use crate::vault::keyring::{AgeFileStore, KeyringStore};
 use crate::{demo, telemetry};
@@ -66,7 +66,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     )?;
     telemetry::init(settings.log_format);
-    let app = Application::build(settings).await?;
+    let mut app = Application::build(settings).await?;
+    if args.insecure_http {
+        app = app.insecure_http();
+    }
     app.run_until(shutdown_signal()).await;
     Ok(())
 }
@@ -151,6 +154,28 @@ pub async fn demo(
             report.worker_grid
         );
     }
+    if let Some(client) = report
+        .clients
+        .iter()
+        .find(|c| c.department == "civil-affairs")
+        .or(report.clients.first())
+    {
+        println!(
+            "\ndepartment systems ({} clients; certificates, keys and age identities under {}):",
+            report.clients.len(),
+            data_dir.join(demo::departments::CLIENTS_DIR).display()
+        );
+        let mtls = format!(
+            "--cacert {} --cert {} --key {}",
+            ca.display(),
+            client.cert().display(),
+            client.key().display()
+        );
+        println!(
+            "  CTOKEN=$(curl -s {mtls} {url}/v1/oauth/token -d grant_type=client_credentials | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')"
+        );
+        println!("  curl -s {mtls} -H \"authorization: Bearer $CTOKEN\" {url}/v1/clients/me");
+    }
     println!("\nCtrl-C stops the hub.");
     app.run_until(shutdown_signal()).await;
     Ok(())
@@ -158,6 +183,66 @@ pub async fn demo(
 
 pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
     match command {
+        KeysCommand::Rotate {
+            data_dir,
+            database_url,
+            token_key,
+        } => {
+            if !token_key {
+                anyhow::bail!("say what to rotate: --token-key");
+            }
+            let settings = Settings::load(
+                None,
+                Overrides {
+                    data_dir: Some(data_dir.clone()),
+                    listen: None,
+                    database_url,
+                },
+            )?;
+            let keyring_store = AgeFileStore::in_dir(&data_dir);
+            let mut keyring = keyring_store.load()?;
+            // Keep superseded keys for the longest token lifetime (1 h) plus margin.
+            let (kid, dropped) = keyring.rotate_signing_key(now_ms(), 2 * 3600 * 1000)?;
+            let vault = crate::vault::Vault::from_keyring(&keyring)?;
+            let store = Store::open(&settings.database()?).await?;
+            let ledger =
+                crate::startup::open_ledger(&vault, store.clone(), &settings.instance).await?;
+            // Audit first: if the ledger cannot record the rotation, the keyring is not changed.
+            ledger
+                .append(
+                    crate::ledger::EntryDraft::new(
+                        crate::ledger::Actor::system(),
+                        "keys.rotate",
+                        crate::ledger::Decision::Allow,
+                        "cli".to_owned(),
+                    )
+                    .reason(&format!(
+                        "token signing key {kid}; dropped: {}",
+                        if dropped.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            dropped.join(",")
+                        }
+                    )),
+                )
+                .await?;
+            keyring_store.save(&keyring)?;
+            store.close().await;
+            println!("new token signing key {kid}; it signs after the hub restarts");
+            println!(
+                "published keys: {}",
+                keyring
+                    .signing_keys
+                    .iter()
+                    .map(|k| k.kid.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            if !dropped.is_empty() {
+                println!("dropped (superseded over 2 h ago): {}", dropped.join(", "));
+            }
+            Ok(())
+        }
         KeysCommand::Status {
             data_dir,
             database_url,

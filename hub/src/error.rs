@@ -53,6 +53,9 @@ pub enum Error {
     Storage(#[source] sqlx::Error),
     #[error("the request took too long and was abandoned")]
     Timeout,
+    /// Too many failed attempts (login throttling); retry after the given seconds.
+    #[error("too many failed attempts; try again later")]
+    RateLimited { retry_after_secs: u64 },
     /// The audit ledger could not record the operation, so it did not happen (fail closed).
     #[error("the audit ledger is unavailable; nothing was done")]
     AuditUnavailable,
@@ -86,6 +89,7 @@ impl Error {
             Error::Integrity(_) => (StatusCode::INTERNAL_SERVER_ERROR, "integrity_failed"),
             Error::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
             Error::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -143,7 +147,14 @@ impl IntoResponse for Error {
                 details,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Error::RateLimited { retry_after_secs } = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs),
+            );
+        }
+        response
     }
 }
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::auth::login_limiter::LoginLimiter;
+use crate::auth::permissions::Permissions;
 use crate::auth::tokens::TokenIssuer;
 use crate::config::Settings;
 use crate::ledger::Ledger;
@@ -57,6 +59,18 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot set up token signing: {e}"))?;
         let ledger = open_ledger(&vault, store.clone(), &settings.instance).await?;
         ledger.spawn_checkpointer(Duration::from_secs(settings.checkpoint_interval_secs));
+        store
+            .seed_roles(&shipped_role_rows(), crate::storage::now_ms())
+            .await
+            .context("cannot seed the shipped roles")?;
+        let permissions = Permissions::load(store.clone())
+            .await
+            .context("cannot load role permissions")?;
+        let login_limiter = LoginLimiter::new(
+            settings.login_failures_per_user,
+            settings.login_failures_per_address,
+            crate::auth::login_limiter::WINDOW,
+        );
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -68,6 +82,8 @@ impl Application {
             tokens: Arc::new(tokens),
             catalog,
             ledger,
+            permissions: Arc::new(permissions),
+            login_limiter: Arc::new(login_limiter),
         };
         Ok(Application {
             listener,
@@ -122,6 +138,23 @@ impl Application {
         store.close().await;
         tracing::info!("stopped");
     }
+}
+
+/// The shipped roles as storage rows (object, action, grids).
+pub fn shipped_role_rows() -> Vec<(&'static str, &'static str, Vec<(String, String, String)>)> {
+    crate::auth::permissions::shipped_roles()
+        .into_iter()
+        .map(|(name, description, perms)| {
+            (
+                name,
+                description,
+                perms
+                    .into_iter()
+                    .map(|p| (p.object, p.action, p.grids))
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 /// The ledger's origin line in checkpoints, also its signing key's name.

@@ -4,6 +4,9 @@ use std::sync::Arc;
 
 use policy::Catalog;
 
+use crate::auth::Principal;
+use crate::auth::login_limiter::LoginLimiter;
+use crate::auth::permissions::{NO_GRID, Permissions};
 use crate::auth::tokens::TokenIssuer;
 use crate::config::Settings;
 use crate::error::{Error, current_request_id};
@@ -19,6 +22,8 @@ pub struct AppState {
     pub tokens: Arc<TokenIssuer>,
     pub catalog: &'static Catalog,
     pub ledger: Ledger,
+    pub permissions: Arc<Permissions>,
+    pub login_limiter: Arc<LoginLimiter>,
 }
 
 impl AppState {
@@ -32,6 +37,38 @@ impl AppState {
     pub async fn audit_with_receipt(&self, draft: EntryDraft) -> Result<Receipt, Error> {
         let appended = self.audit(draft).await?;
         Ok(self.ledger.receipt(&appended))
+    }
+
+    /// Does the caller's role permit `action` on `object` (in `grid`, for grid-bound objects)?
+    /// If not: audited as `audit_action` and answered 403 `forbidden`.
+    pub async fn authorize(
+        &self,
+        who: &Principal,
+        object: &str,
+        action: &str,
+        grid: Option<&policy::GridCode>,
+        audit_action: &str,
+    ) -> Result<(), Error> {
+        let domain = grid.map_or(NO_GRID, |g| g.as_str());
+        if self
+            .permissions
+            .allows(&who.subject(), domain, object, action)
+            .await
+        {
+            return Ok(());
+        }
+        let reason = match grid {
+            Some(_) => format!("no role permits `{action}` on `{object}` in this grid"),
+            None => format!("no role permits `{action}` on `{object}`"),
+        };
+        Err(self
+            .deny(
+                who.actor(),
+                audit_action,
+                &reason,
+                Error::Forbidden(reason.clone()),
+            )
+            .await)
     }
 
     /// Record a denied access and return the error to answer with. If even the denial cannot

@@ -197,6 +197,15 @@ fn deploy_config_sets_every_setting_except_the_database_url() {
         .collect();
     let mut expected = settings_keys();
     assert!(expected.remove("database_url"), "database_url is a setting");
+    // Optional paths: documented as a commented-out example, since the file must exist if set.
+    assert!(
+        expected.remove("client_ca_file"),
+        "client_ca_file is a setting"
+    );
+    assert!(
+        text.contains("\n# client_ca_file = "),
+        "deploy/{CONFIG} documents client_ca_file"
+    );
     assert_eq!(set, expected, "keys in deploy/{CONFIG}");
 }
 

@@ -340,8 +340,8 @@ async fn receipts_checkpoints_and_proofs_verify_independently(backend: Backend) 
     })
     .await
     .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text = String::from_utf8_lossy(&out.stdout).to_string()
+        + String::from_utf8_lossy(&out.stderr).as_ref();
     assert!(
         out.status.success() && text.contains("ledger intact"),
         "{text}"

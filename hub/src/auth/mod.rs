@@ -2,10 +2,11 @@
 //! takes as an argument. A handler without a `Principal` parameter is public by construction.
 
 mod connection;
+pub mod login_limiter;
 pub mod password;
 pub mod permissions;
 mod principal;
 pub mod tokens;
 
 pub use connection::Connection;
-pub use principal::{Principal, Role};
+pub use principal::{Caller, DepartmentCaller, Principal, Role};

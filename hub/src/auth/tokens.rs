@@ -1,6 +1,9 @@
 //! Access tokens: EdDSA JWTs signed with the vault's newest signing key and verified against
-//! every published key (by `kid`). Validation is strict: one algorithm, `exp`, `nbf`, `iss`,
-//! `aud` and `sub` required, and `jku`/`jwk`/`x5u` headers ignored (RFC 8725 §3.10).
+//! every published key (by `kid`), so tokens signed before a rotation stay valid until they
+//! expire. Validation is strict: one algorithm, `exp`, `nbf`, `iss`, `aud` and `sub` required
+//! (a wrong-typed `exp`/`nbf` is a failure, not an absence), and `jku`/`jwk`/`x5u` headers
+//! ignored (RFC 8725 §3.10). Client tokens carry `cnf.x5t#S256`, the thumbprint of the
+//! certificate they were issued over (RFC 8705); the caller compares it with the connection's.
 
 use std::collections::HashMap;
 
@@ -23,9 +26,22 @@ pub struct Claims {
     pub nbf: i64,
     pub iat: i64,
     pub jti: String,
-    /// `user` for console/API users (clients arrive with the identity issue).
+    /// `user` (console/API users) or `client` (department systems).
     pub kind: String,
+    /// Certificate binding; present on every client token, never on user tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
 }
+
+/// RFC 8705 §3.1 confirmation claim.
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    #[serde(rename = "x5t#S256")]
+    pub x5t_s256: String,
+}
+
+pub const KIND_USER: &str = "user";
+pub const KIND_CLIENT: &str = "client";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -83,7 +99,28 @@ impl TokenIssuer {
         &self.jwks
     }
 
-    pub fn issue(&self, subject: &str, kind: &str) -> Result<String, TokenError> {
+    /// A token for a console/API user.
+    pub fn issue_user(&self, user_id: &str) -> Result<String, TokenError> {
+        self.issue(user_id, KIND_USER, None)
+    }
+
+    /// A token for a department client, bound to the certificate it authenticated with.
+    pub fn issue_client(&self, client_id: &str, thumbprint: &str) -> Result<String, TokenError> {
+        self.issue(
+            client_id,
+            KIND_CLIENT,
+            Some(Confirmation {
+                x5t_s256: thumbprint.to_owned(),
+            }),
+        )
+    }
+
+    fn issue(
+        &self,
+        subject: &str,
+        kind: &str,
+        cnf: Option<Confirmation>,
+    ) -> Result<String, TokenError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -94,6 +131,7 @@ impl TokenIssuer {
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
             kind: kind.to_owned(),
+            cnf,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
@@ -131,20 +169,28 @@ mod tests {
     #[test]
     fn issued_token_verifies() {
         let t = issuer();
-        let token = t.issue("u1", "user").unwrap();
-        assert_eq!(t.verify(&token).unwrap().sub, "u1");
+        let token = t.issue_user("u1").unwrap();
+        let claims = t.verify(&token).unwrap();
+        assert_eq!(claims.sub, "u1");
+        assert_eq!(claims.cnf, None);
+        let token = t.issue_client("c1", "thumb").unwrap();
+        let claims = t.verify(&token).unwrap();
+        assert_eq!(
+            (claims.kind.as_str(), claims.cnf.unwrap().x5t_s256.as_str()),
+            ("client", "thumb")
+        );
     }
 
     #[test]
     fn token_of_another_hub_is_refused() {
-        let token = issuer().issue("u1", "user").unwrap();
+        let token = issuer().issue_user("u1").unwrap();
         assert!(issuer().verify(&token).is_err());
     }
 
     #[test]
     fn tampered_or_alg_none_token_is_refused() {
         let t = issuer();
-        let token = t.issue("u1", "user").unwrap();
+        let token = t.issue_user("u1").unwrap();
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         let forged_payload = URL_SAFE_NO_PAD
             .encode(serde_json::to_vec(&serde_json::json!({"sub": "admin"})).unwrap());

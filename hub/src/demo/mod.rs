@@ -2,6 +2,7 @@
 //! households, residents, places, organisations; all invented) through the same sealing path as
 //! the API, create demo users, and print how to try it. Seeding shows a progress bar.
 
+pub mod departments;
 pub mod synth;
 
 use std::path::Path;
@@ -38,6 +39,7 @@ pub struct SeedReport {
     pub other_records: usize,
     pub users: Vec<DemoUser>,
     pub worker_grid: String,
+    pub clients: Vec<departments::DemoClient>,
 }
 
 /// Seed the database of an initialised data directory, unless it holds grids already.
@@ -64,6 +66,7 @@ pub async fn seed(
             other_records: 0,
             users,
             worker_grid,
+            clients: departments::existing(&settings.data_dir),
         });
     }
     let rows: Vec<GridRow> = grids
@@ -129,6 +132,18 @@ pub async fn seed(
         });
     }
     write_credentials(&settings.data_dir, &users)?;
+    let city = grids
+        .first()
+        .map(|g| g.code.clone())
+        .context("demo grid tree is empty")?;
+    let clients = departments::seed(
+        &store,
+        &ledger,
+        &settings.data_dir,
+        &settings.pki_dir(),
+        &city,
+    )
+    .await?;
 
     let people = synth::population(SEED, residents, &grids);
     let others = synth::places_and_organizations(SEED, residents, &grids);
@@ -202,6 +217,7 @@ pub async fn seed(
         other_records: total - residents,
         users,
         worker_grid,
+        clients,
     })
 }
 

@@ -8,10 +8,10 @@ use policy::{FieldProblem, GridCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{Principal, Role, password};
+use crate::auth::{Principal, password};
 use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
-use crate::ledger::{Actor, Decision, EntryDraft};
+use crate::ledger::{Decision, EntryDraft};
 use crate::state::AppState;
 use crate::storage::{NewUser, now_ms};
 
@@ -54,16 +54,9 @@ pub async fn create_user(
     principal: Principal,
     ApiJson(req): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<UserCreated>), Error> {
-    if let Err(e) = principal.require_any(&[Role::Admin]) {
-        return Err(state
-            .deny(
-                Actor::user(&principal.user_id),
-                "user.create",
-                "role not permitted",
-                e,
-            )
-            .await);
-    }
+    state
+        .authorize(&principal, "users", "write", None, "user.create")
+        .await?;
     let mut problems = Vec::new();
     if !valid_username(&req.username) {
         problems.push(problem(
@@ -74,10 +67,16 @@ pub async fn create_user(
     if req.roles.is_empty() {
         problems.push(problem("roles", "at least one role is required"));
     }
+    let known_roles = state.store.role_names().await?;
     for (i, role) in req.roles.iter().enumerate() {
-        if Role::parse(role).is_none() {
+        if !known_roles.contains(role) {
             problems.push(problem(&format!("roles[{i}]"), "unknown role"));
         }
+    }
+    if let Some(d) = &req.department
+        && state.store.department(d).await?.is_none()
+    {
+        problems.push(problem("department", "unknown department"));
     }
     let mut grids = Vec::new();
     for (i, g) in req.grids.iter().enumerate() {
@@ -111,7 +110,7 @@ pub async fn create_user(
         grids: grids.iter().map(|g| g.as_str().to_owned()).collect(),
     };
     let mut entry = EntryDraft::new(
-        Actor::user(&principal.user_id),
+        principal.actor(),
         "user.create",
         Decision::Allow,
         current_request_id(),
@@ -125,7 +124,7 @@ pub async fn create_user(
     if !state.store.insert_user(&user, now_ms()).await? {
         return Err(Error::Conflict("username is taken".to_owned()));
     }
-    tracing::info!(admin = %principal.user_id, user_id = %user.id, "user created");
+    tracing::info!(admin = %principal.id(), user_id = %user.id, "user created");
     Ok((
         StatusCode::CREATED,
         Json(UserCreated {
@@ -137,7 +136,7 @@ pub async fn create_user(
     ))
 }
 
-fn problem(field: &str, text: &str) -> FieldProblem {
+pub(super) fn problem(field: &str, text: &str) -> FieldProblem {
     FieldProblem {
         field: field.to_owned(),
         problem: text.to_owned(),

@@ -12,9 +12,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::error::{Error, current_request_id};
-use crate::ledger::{Actor, Decision, EntryDraft, RecordRef, hex};
+use crate::ledger::{Decision, EntryDraft, RecordRef, hex};
 use crate::state::AppState;
 use crate::storage::EntryFilter;
 
@@ -99,7 +99,9 @@ pub async fn entries(
     who: Principal,
     Query(q): Query<EntryQuery>,
 ) -> Result<Json<EntryPage>, Error> {
-    who.require_any(&[Role::Dpo, Role::Admin])?;
+    state
+        .authorize(&who, "audit", "read", None, "audit.entries")
+        .await?;
     if let Some(d) = &q.decision
         && d != "allow"
         && d != "deny"
@@ -227,12 +229,14 @@ pub async fn subject(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<EntryPage>, Error> {
-    who.require_any(&[Role::Dpo, Role::Admin])?;
+    state
+        .authorize(&who, "audit", "read", None, "audit.subject")
+        .await?;
     let rows = state.store.ledger_entries_for_subject(&id, 10_000).await?;
     state
         .audit(
             EntryDraft::new(
-                Actor::user(&who.user_id),
+                who.actor(),
                 "audit.subject",
                 Decision::Allow,
                 current_request_id(),

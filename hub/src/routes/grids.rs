@@ -9,10 +9,10 @@ use policy::{FieldProblem, GridCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
-use crate::ledger::{Actor, Decision, EntryDraft};
+use crate::ledger::{Decision, EntryDraft};
 use crate::state::AppState;
 use crate::storage::{GridRow, now_ms};
 
@@ -64,16 +64,9 @@ pub async fn create_grid(
     who: Principal,
     ApiJson(req): ApiJson<Grid>,
 ) -> Result<(StatusCode, Json<Grid>), Error> {
-    if let Err(e) = who.require_any(&[Role::Admin]) {
-        return Err(state
-            .deny(
-                Actor::user(&who.user_id),
-                "grid.create",
-                "role not permitted",
-                e,
-            )
-            .await);
-    }
+    state
+        .authorize(&who, "grids", "write", None, "grid.create")
+        .await?;
     let code = GridCode::parse(&req.code).map_err(|e| Error::validation("code", e.to_string()))?;
     let mut problems = Vec::new();
     let name_chars = req.name.trim().chars().count();
@@ -111,7 +104,7 @@ pub async fn create_grid(
         kind: req.kind,
     };
     let mut entry = EntryDraft::new(
-        Actor::user(&who.user_id),
+        who.actor(),
         "grid.create",
         Decision::Allow,
         current_request_id(),

@@ -6,12 +6,14 @@ mod admin;
 mod audit;
 mod auth;
 mod catalog;
+mod departments;
 mod grids;
 mod health;
 mod middleware;
 pub mod openapi;
 mod purposes;
 mod records;
+mod roles;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -27,6 +29,8 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::router())
         .merge(auth::router())
         .merge(admin::router())
+        .merge(departments::router())
+        .merge(roles::router())
         .merge(grids::router())
         .merge(catalog::router())
         .merge(purposes::router())
@@ -49,4 +53,15 @@ async fn not_found() -> Error {
 
 async fn method_not_allowed() -> Error {
     Error::MethodNotAllowed
+}
+
+/// Unix epoch milliseconds as RFC 3339 UTC (empty if out of range).
+pub(crate) fn rfc3339_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }

@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::state::AppState;
 
-use super::{admin, audit, auth, catalog, grids, health, purposes, records};
+use super::{admin, audit, auth, catalog, departments, grids, health, purposes, records, roles};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,8 +17,13 @@ use super::{admin, audit, auth, catalog, grids, health, purposes, records};
             Errors are always `{\"error\": {\"code\", \"message\", \"request_id\", \"details\"?}}`."),
     paths(
         health::healthz, health::readyz,
-        auth::login, auth::jwks,
+        auth::login, auth::client_token, auth::jwks,
         admin::create_user,
+        departments::create_department, departments::list_departments,
+        departments::create_client, departments::get_client, departments::revoke_client,
+        departments::whoami,
+        roles::list_roles, roles::get_role, roles::put_role, roles::put_user_roles,
+        roles::put_client_roles,
         grids::list_grids, grids::create_grid,
         catalog::catalog,
         purposes::list_purposes, purposes::create_purpose,
@@ -29,7 +34,7 @@ use super::{admin, audit, auth, catalog, grids, health, purposes, records};
     ),
     modifiers(&BearerAuth),
     tags(
-        (name = "identity", description = "Login, tokens, users"),
+        (name = "identity", description = "Login, client tokens (mTLS, certificate-bound), users, departments, clients, roles"),
         (name = "reference", description = "Grids, catalog, purposes"),
         (name = "records", description = "Grid-side records, encrypted field by field"),
         (name = "audit", description = "The audit ledger: entries, checkpoints, proofs"),
@@ -49,6 +54,19 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "client_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT bound to the TLS client certificate (RFC 8705)")
+                    .description(Some(
+                        "Department clients: a TLS client certificate of a registered client \
+                         and a token from POST /v1/oauth/token over that certificate.",
+                    ))
                     .build(),
             ),
         );

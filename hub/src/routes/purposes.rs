@@ -8,10 +8,10 @@ use policy::FieldProblem;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
-use crate::ledger::{Actor, Decision, EntryDraft};
+use crate::ledger::{Decision, EntryDraft};
 use crate::state::AppState;
 use crate::storage::PurposeRow;
 
@@ -70,16 +70,9 @@ pub async fn create_purpose(
     who: Principal,
     ApiJson(req): ApiJson<Purpose>,
 ) -> Result<(StatusCode, Json<Purpose>), Error> {
-    if let Err(e) = who.require_any(&[Role::Admin]) {
-        return Err(state
-            .deny(
-                Actor::user(&who.user_id),
-                "purpose.create",
-                "role not permitted",
-                e,
-            )
-            .await);
-    }
+    state
+        .authorize(&who, "purposes", "write", None, "purpose.create")
+        .await?;
     let mut problems = Vec::new();
     if !valid_id(&req.id) {
         problems.push(FieldProblem {
@@ -108,7 +101,7 @@ pub async fn create_purpose(
         legal_basis: req.legal_basis,
     };
     let mut entry = EntryDraft::new(
-        Actor::user(&who.user_id),
+        who.actor(),
         "purpose.create",
         Decision::Allow,
         current_request_id(),

@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::error::Error;
 use crate::error::current_request_id;
 use crate::extract::ApiJson;
-use crate::ledger::{Actor, Decision, EntryDraft, Receipt, RecordRef};
+use crate::ledger::{Decision, EntryDraft, Receipt, RecordRef};
 use crate::records::{self, RecordDraft, prefix_problems};
 use crate::state::AppState;
 use crate::storage::{NewRecord, StoredRecord, UpdateOutcome, now_ms};
@@ -104,23 +104,16 @@ pub struct RecordView {
     fields: Map<String, Value>,
 }
 
-/// Role check for grid-side record access; a refusal is audited.
-async fn require_roles(
+/// Does the caller's role permit `action` on records anywhere (before the grid is known)?
+async fn records_permit(
     state: &AppState,
     who: &Principal,
     action: &str,
-    roles: &[Role],
+    audit_action: &str,
 ) -> Result<(), Error> {
-    match who.require_any(roles) {
-        Ok(()) => Ok(()),
-        Err(e) => Err(state
-            .deny(Actor::user(&who.user_id), action, "role not permitted", e)
-            .await),
-    }
-}
-
-async fn writer_roles(state: &AppState, who: &Principal, action: &str) -> Result<(), Error> {
-    require_roles(state, who, action, &[Role::Admin, Role::GridWorker]).await
+    state
+        .authorize(who, "records", action, None, audit_action)
+        .await
 }
 
 /// The ledger entry of a write: which records, which fields, never their values.
@@ -130,14 +123,9 @@ fn write_entry(
     records: Vec<RecordRef>,
     category: &str,
 ) -> EntryDraft {
-    EntryDraft::new(
-        Actor::user(&who.user_id),
-        action,
-        Decision::Allow,
-        current_request_id(),
-    )
-    .category(category)
-    .records(records)
+    EntryDraft::new(who.actor(), action, Decision::Allow, current_request_id())
+        .category(category)
+        .records(records)
 }
 
 fn written(record: &NewRecord) -> RecordRef {
@@ -156,14 +144,9 @@ fn written(record: &NewRecord) -> RecordRef {
 
 /// After the ledger recorded a write that then failed, say so in the ledger too (best effort).
 async fn record_failure(state: &AppState, who: &Principal, action: &str, ids: Vec<RecordRef>) {
-    let draft = EntryDraft::new(
-        Actor::user(&who.user_id),
-        action,
-        Decision::Deny,
-        current_request_id(),
-    )
-    .reason("storage failed after the entry was recorded; nothing was written")
-    .records(ids);
+    let draft = EntryDraft::new(who.actor(), action, Decision::Deny, current_request_id())
+        .reason("storage failed after the entry was recorded; nothing was written")
+        .records(ids);
     if let Err(e) = state.audit(draft).await {
         tracing::error!(error = %e, "cannot record a failed write in the ledger");
     }
@@ -230,12 +213,15 @@ async fn prepare(
         }
     };
     if let Some(grid) = &grid
-        && !who.may_write_in(grid)
+        && !state
+            .permissions
+            .allows(&who.subject(), grid.as_str(), "records", "write")
+            .await
     {
         let error = Error::Forbidden("the grid is outside your grids".to_owned());
         return Err(state
             .deny(
-                Actor::user(&who.user_id),
+                who.actor(),
                 "record.create",
                 "grid outside the caller's grids",
                 error,
@@ -267,7 +253,7 @@ async fn prepare(
                 grid,
                 purpose: req.purpose,
                 legal_basis: req.legal_basis,
-                collector: who.user_id.clone(),
+                collector: who.id().to_owned(),
                 values,
             };
             Ok(Ok(records::seal(&state.vault, draft)?))
@@ -286,7 +272,7 @@ pub async fn create_record(
     who: Principal,
     ApiJson(req): ApiJson<CreateRecord>,
 ) -> Result<(StatusCode, Json<RecordCreated>), Error> {
-    writer_roles(&state, &who, "record.create").await?;
+    records_permit(&state, &who, "write", "record.create").await?;
     let record = prepare(&state, &who, &mut Lookups::default(), req, "")
         .await?
         .map_err(Error::Validation)?;
@@ -333,7 +319,7 @@ pub async fn create_batch(
     who: Principal,
     ApiJson(req): ApiJson<CreateBatch>,
 ) -> Result<(StatusCode, Json<BatchCreated>), Error> {
-    writer_roles(&state, &who, "record.create").await?;
+    records_permit(&state, &who, "write", "record.create").await?;
     if req.records.is_empty() || req.records.len() > MAX_BATCH {
         return Err(Error::validation(
             "records",
@@ -382,6 +368,7 @@ async fn visible_record(
     state: &AppState,
     who: &Principal,
     id: &str,
+    action: &str,
 ) -> Result<StoredRecord, Error> {
     let stored = state
         .store
@@ -390,11 +377,15 @@ async fn visible_record(
         .ok_or(Error::NotFound("record"))?;
     let grid = GridCode::parse(&stored.grid)
         .map_err(|_| Error::Integrity(format!("record `{id}` has a malformed grid")))?;
-    if who.may_write_in(&grid) {
+    if state
+        .permissions
+        .allows(&who.subject(), grid.as_str(), "records", action)
+        .await
+    {
         Ok(stored)
     } else {
         let denied = EntryDraft::new(
-            Actor::user(&who.user_id),
+            who.actor(),
             "record.access",
             Decision::Deny,
             current_request_id(),
@@ -404,16 +395,6 @@ async fn visible_record(
         state.audit(denied).await?;
         Err(Error::NotFound("record"))
     }
-}
-
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 /// Read a record in clear (grid workers in their grids, admins).
@@ -426,8 +407,8 @@ pub async fn read_record(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<RecordView>, Error> {
-    writer_roles(&state, &who, "record.read").await?;
-    let stored = visible_record(&state, &who, &id).await?;
+    records_permit(&state, &who, "read", "record.read").await?;
+    let stored = visible_record(&state, &who, &id, "read").await?;
     let category = state
         .catalog
         .category(&stored.category)
@@ -451,8 +432,8 @@ pub async fn read_record(
         purpose: stored.purpose,
         legal_basis: stored.legal_basis,
         collector: stored.collector,
-        created_at: rfc3339(stored.created_at),
-        updated_at: rfc3339(stored.updated_at),
+        created_at: super::rfc3339_ms(stored.created_at),
+        updated_at: super::rfc3339_ms(stored.updated_at),
         fields,
     }))
 }
@@ -467,11 +448,11 @@ pub async fn patch_record(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PatchRecord>,
 ) -> Result<Json<RecordCreated>, Error> {
-    writer_roles(&state, &who, "record.update").await?;
+    records_permit(&state, &who, "write", "record.update").await?;
     if req.fields.is_empty() {
         return Err(Error::validation("fields", "no field to change"));
     }
-    let stored = visible_record(&state, &who, &id).await?;
+    let stored = visible_record(&state, &who, &id, "write").await?;
     if req.expected_version.is_some_and(|v| v != stored.version) {
         return Err(Error::Conflict(
             "the record has changed since that version".to_owned(),
@@ -548,10 +529,15 @@ pub async fn erase_record(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<impl axum::response::IntoResponse, Error> {
-    require_roles(&state, &who, "record.erase", &[Role::Admin, Role::Dpo]).await?;
+    records_permit(&state, &who, "erase", "record.erase").await?;
     let Some(stored) = state.store.record(&id).await? else {
         return Err(Error::NotFound("record"));
     };
+    let grid = GridCode::parse(&stored.grid)
+        .map_err(|_| Error::Integrity(format!("record `{id}` has a malformed grid")))?;
+    state
+        .authorize(&who, "records", "erase", Some(&grid), "record.erase")
+        .await?;
     let appended = state
         .audit(write_entry(
             &who,
@@ -575,7 +561,7 @@ pub async fn erase_record(
     if let Err(e) = state.store.checkpoint_wal().await {
         tracing::warn!(error = %e, "WAL checkpoint after erasure failed; it will happen later");
     }
-    tracing::info!(record_id = %id, by = %who.user_id, "record erased (crypto-shredded)");
+    tracing::info!(record_id = %id, by = %who.id(), "record erased (crypto-shredded)");
     let index = axum::http::HeaderValue::from(appended.index);
     Ok((StatusCode::NO_CONTENT, [(AUDIT_INDEX_HEADER, index)]))
 }

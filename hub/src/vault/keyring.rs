@@ -148,6 +148,37 @@ impl KeyringFile {
         });
         Ok(next)
     }
+
+    /// Rotate the token-signing key: a new key signs from the next start; earlier keys stay
+    /// published (JWKS) and verifying while tokens they signed may live. A key is dropped
+    /// once its successor is older than `keep_ms` (the longest token lifetime plus margin).
+    /// Returns the new key id and the ids dropped.
+    pub fn rotate_signing_key(
+        &mut self,
+        now: i64,
+        keep_ms: i64,
+    ) -> Result<(String, Vec<String>), KeyringError> {
+        let entry = new_signing_key(&SystemRandom::new(), now)?;
+        let kid = entry.kid.clone();
+        self.signing_keys.push(entry);
+        let successors_created: Vec<i64> = self
+            .signing_keys
+            .iter()
+            .skip(1)
+            .map(|k| k.created_at)
+            .collect();
+        let mut dropped = Vec::new();
+        let mut keep = Vec::with_capacity(self.signing_keys.len());
+        for (i, key) in self.signing_keys.drain(..).enumerate() {
+            let superseded_at = successors_created.get(i).copied();
+            match superseded_at {
+                Some(at) if now - at > keep_ms => dropped.push(key.kid),
+                _ => keep.push(key),
+            }
+        }
+        self.signing_keys = keep;
+        Ok((kid, dropped))
+    }
 }
 
 /// Decode a base64 32-byte key from the keyring.
@@ -291,6 +322,26 @@ mod tests {
         assert!(!sealed.windows(kek.len()).any(|w| w == kek.as_bytes()));
         let back = store.load().unwrap();
         assert_eq!(back.keks["person"][0].key, kek);
+    }
+
+    #[test]
+    fn rotating_the_signing_key_keeps_recent_keys_and_drops_old_ones() {
+        let mut ring = KeyringFile::generate(["person"], 0).unwrap();
+        let first = ring.signing_keys[0].kid.clone();
+        let (second, dropped) = ring.rotate_signing_key(1_000, 10_000).unwrap();
+        assert!(
+            dropped.is_empty(),
+            "the first key verifies tokens it signed"
+        );
+        assert_eq!(ring.signing_keys.len(), 2);
+        let (third, dropped) = ring.rotate_signing_key(20_000, 10_000).unwrap();
+        assert_eq!(
+            dropped,
+            vec![first],
+            "superseded 19 s ago, longer than kept"
+        );
+        let kids: Vec<_> = ring.signing_keys.iter().map(|k| k.kid.clone()).collect();
+        assert_eq!(kids, vec![second, third]);
     }
 
     #[test]
