@@ -8,6 +8,7 @@
 
 mod audit_cli;
 mod cli;
+mod clients;
 mod crypto;
 mod deploy;
 mod errors;
@@ -15,3 +16,4 @@ mod identity;
 mod ledger;
 mod plaintext;
 mod records;
+mod roles;

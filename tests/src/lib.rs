@@ -12,6 +12,8 @@
     clippy::indexing_slicing
 )]
 
+pub mod jwt;
+pub mod mtls;
 pub mod process;
 
 use std::path::{Path, PathBuf};
@@ -180,6 +182,16 @@ impl TestApp {
     pub async fn patch(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
         self.client
             .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put_json(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
             .bearer_auth(token)
             .json(body)
             .send()
