@@ -13,6 +13,7 @@ mod crypto;
 mod deploy;
 mod errors;
 mod identity;
+mod identity_cli;
 mod ledger;
 mod plaintext;
 mod records;

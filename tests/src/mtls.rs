@@ -37,8 +37,26 @@ pub fn key_and_csr(cn: &str) -> (KeyPair, String) {
 
 /// An HTTPS client trusting the hub CA and presenting `cert_pem`/`key_pem`.
 pub fn mtls_client(app: &TestApp, cert_pem: &str, key_pem: &str) -> reqwest::Client {
+    client_with(&app.data_dir.path().join("pki/ca.pem"), cert_pem, key_pem)
+}
+
+/// An HTTPS client for a client whose `cert.pem`/`key.pem` sit in `client_dir`, trusting the
+/// hub CA of `data_dir` (the layout `gridhub demo` writes).
+pub fn mtls_client_for_dir(
+    data_dir: &std::path::Path,
+    client_dir: &std::path::Path,
+) -> reqwest::Client {
+    let read = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap();
+    client_with(
+        &data_dir.join("pki/ca.pem"),
+        &read(client_dir.join("cert.pem")),
+        &read(client_dir.join("key.pem")),
+    )
+}
+
+fn client_with(ca: &std::path::Path, cert_pem: &str, key_pem: &str) -> reqwest::Client {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(app.data_dir.path().join("pki/ca.pem")).unwrap() {
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())

@@ -17,15 +17,21 @@ pub struct Server {
 }
 
 /// Start `gridhub serve --data-dir DIR --listen 127.0.0.1:0` and wait until it listens.
+pub fn start_server(bin: &str, data_dir: &Path) -> Server {
+    start_server_with(bin, data_dir, &[])
+}
+
+/// As `start_server`, with extra `serve` arguments (e.g. `--insecure-http`).
 #[expect(
     clippy::zombie_processes,
     reason = "the child is handed back inside `Server`; its owner signals and waits for it"
 )]
-pub fn start_server(bin: &str, data_dir: &Path) -> Server {
+pub fn start_server_with(bin: &str, data_dir: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(bin)
         .args(["serve", "--data-dir"])
         .arg(data_dir)
         .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
         .env("GRIDHUB_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -45,7 +51,11 @@ pub fn start_server(bin: &str, data_dir: &Path) -> Server {
         let line = rx
             .recv_timeout(BOUND)
             .expect("server did not report listening");
-        if let Some(rest) = line.split("listening on https://").nth(1) {
+        let announced = line
+            .split("listening on https://")
+            .nth(1)
+            .or_else(|| line.split("plain HTTP on http://").nth(1));
+        if let Some(rest) = announced {
             let addr = rest.split_whitespace().next().unwrap_or_default();
             let port = addr
                 .rsplit(':')
