@@ -198,3 +198,100 @@ async fn rotated_token_key_signs_new_tokens_and_old_ones_stay_valid() {
     // The ledger, rotation entry included, still verifies (exit 0).
     run(&["audit", "verify"], dir);
 }
+
+/// `client_ca_file` trusts a department's own CA: its certificates are registered as is
+/// (`certificate_pem`) and get tokens; an unregistered one of the same CA gets none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_ca_trusted_by_configuration() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+        KeyUsagePurpose,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let pw = "admin-password-for-tests";
+    run(&["init", "--admin-password", pw], dir);
+    // The department's PKI.
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    std::fs::write(dir.join("dept-ca.pem"), ca_cert.pem()).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = |name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec![name.to_owned()]).unwrap();
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = p.signed_by(&key, &issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (registered_cert, registered_key) = leaf("court-app");
+    let (stray_cert, stray_key) = leaf("stray");
+    let config = dir.join("gridhub.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "client_ca_file = \"{}\"\n",
+        dir.join("dept-ca.pem").display()
+    ));
+    std::fs::write(&config, text).unwrap();
+
+    let server = start_server(BIN, dir);
+    let base = format!("https://localhost:{}", server.port);
+    let admin = login_at(&client_for(&dir.join("pki/ca.pem")), &base, "admin", pw).await;
+    let http = client_for(&dir.join("pki/ca.pem"));
+    for (path, body) in [
+        (
+            "/v1/grids",
+            serde_json::json!({"code": "L.court-execution", "name": "执行网格", "kind": "logical"}),
+        ),
+        (
+            "/v1/admin/departments",
+            serde_json::json!({"id": "court", "name": "法院", "jurisdiction": ["L.court-execution"]}),
+        ),
+        (
+            "/v1/admin/clients",
+            serde_json::json!({"id": "court-app", "department": "court", "certificate_pem": registered_cert}),
+        ),
+    ] {
+        let resp = http
+            .post(format!("{base}{path}"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "{path}");
+    }
+    let ca = dir.join("pki/ca.pem");
+    let registered = gridhub_tests::mtls::client_with(&ca, &registered_cert, &registered_key);
+    let stray = gridhub_tests::mtls::client_with(&ca, &stray_cert, &stray_key);
+    let token_for = |http: reqwest::Client| {
+        let url = format!("{base}/v1/oauth/token");
+        async move {
+            http.post(url)
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let resp = token_for(registered.clone()).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let me = registered
+        .get(format!("{base}/v1/clients/me"))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    assert_eq!(
+        token_for(stray).await.status(),
+        401,
+        "same CA, not registered"
+    );
+    signal(&server.child, "TERM");
+    assert!(wait_bounded(server.child).success());
+}

@@ -54,7 +54,7 @@ pub fn mtls_client_for_dir(
     )
 }
 
-fn client_with(ca: &std::path::Path, cert_pem: &str, key_pem: &str) -> reqwest::Client {
+pub fn client_with(ca: &std::path::Path, cert_pem: &str, key_pem: &str) -> reqwest::Client {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(cert.unwrap()).unwrap();

@@ -486,6 +486,50 @@ mod tests {
         );
     }
 
+    /// Two `Permissions` over one database stand for two replicas: a change written through
+    /// one store handle is seen by the other on its next decision, with no restart.
+    #[tokio::test]
+    async fn a_change_reaches_every_replica_on_its_next_decision() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = crate::config::DatabaseLocation::Sqlite(dir.path().join("p.db"));
+        let store_a = Store::open(&location).await.unwrap();
+        let store_b = Store::open(&location).await.unwrap();
+        let rows: Vec<_> = shipped_roles()
+            .into_iter()
+            .map(|(n, d, p)| {
+                let lines = p
+                    .into_iter()
+                    .map(|p| (p.object, p.action, p.grids))
+                    .collect();
+                (n, d, lines)
+            })
+            .collect();
+        store_a.seed_roles(&rows, 0).await.unwrap();
+        let user = crate::storage::NewUser {
+            id: "u1".to_owned(),
+            username: "dpo1".to_owned(),
+            password_hash: "x".to_owned(),
+            department: None,
+            roles: vec!["dpo".to_owned()],
+            grids: vec![],
+        };
+        assert!(store_a.insert_user(&user, 0).await.unwrap());
+        let replica_a = Permissions::load(store_a.clone()).await.unwrap();
+        let replica_b = Permissions::load(store_b.clone()).await.unwrap();
+        for r in [&replica_a, &replica_b] {
+            assert!(r.allows("user:u1", NO_GRID, "audit", "read").await);
+            assert!(!r.allows("user:u1", NO_GRID, "grids", "write").await);
+        }
+        let mut dpo = store_a.role("dpo").await.unwrap().unwrap().permissions;
+        dpo.push(("grids".to_owned(), "write".to_owned(), "*".to_owned()));
+        store_a.put_role("dpo", "dpo", &dpo, 1).await.unwrap();
+        assert!(replica_b.allows("user:u1", NO_GRID, "grids", "write").await);
+        assert!(replica_a.allows("user:u1", NO_GRID, "grids", "write").await);
+        // Taking the role away from the user also reaches the other replica.
+        store_b.set_user_roles("u1", &[]).await.unwrap();
+        assert!(!replica_a.allows("user:u1", NO_GRID, "audit", "read").await);
+    }
+
     #[test]
     fn role_names_and_vocabulary() {
         assert!(valid_role_name("grid_worker"));
