@@ -87,22 +87,22 @@ pub const OBJECTS: &[ObjectSpec] = &[
     },
     ObjectSpec {
         name: "grids",
-        actions: &["write"],
+        actions: &["read", "write"],
         grid_bound: false,
     },
     ObjectSpec {
         name: "catalog",
-        actions: &["write"],
+        actions: &["read", "write"],
         grid_bound: false,
     },
     ObjectSpec {
         name: "purposes",
-        actions: &["write"],
+        actions: &["read", "write"],
         grid_bound: false,
     },
     ObjectSpec {
         name: "users",
-        actions: &["read", "write"],
+        actions: &["write"],
         grid_bound: false,
     },
     ObjectSpec {
@@ -171,9 +171,11 @@ pub fn shipped_roles() -> Vec<(&'static str, &'static str, Vec<Permission>)> {
             "dpo",
             "data protection officer: reviews the audit ledger, erases records",
             vec![
+                p("grids", "read"),
+                p("catalog", "read"),
+                p("purposes", "read"),
                 p("audit", "read"),
                 p("records", "erase"),
-                p("users", "read"),
                 p("departments", "read"),
                 p("clients", "read"),
                 p("roles", "read"),
@@ -182,12 +184,22 @@ pub fn shipped_roles() -> Vec<(&'static str, &'static str, Vec<Permission>)> {
         (
             "grid_worker",
             "collects and corrects records in the grids assigned to it",
-            vec![p("records", "read"), p("records", "write")],
+            vec![
+                p("grids", "read"),
+                p("catalog", "read"),
+                p("purposes", "read"),
+                p("records", "read"),
+                p("records", "write"),
+            ],
         ),
         (
             "department",
             "a department system (default role of every client)",
-            vec![],
+            vec![
+                p("grids", "read"),
+                p("catalog", "read"),
+                p("purposes", "read"),
+            ],
         ),
     ]
 }

@@ -14,7 +14,15 @@ pub fn router() -> Router<AppState> {
 
 /// The catalog in force.
 #[utoipa::path(get, path = "/v1/catalog", tag = "reference", security(("bearer" = [])),
-    responses((status = 200, description = "`{categories: [{name, description, fields: [...]}]}`"), (status = 401)))]
-pub async fn catalog(State(state): State<AppState>, _who: Principal) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "categories": state.catalog.categories() }))
+    responses((status = 200, description = "`{categories: [{name, description, fields: [...]}]}`"), (status = 401), (status = 403)))]
+pub async fn catalog(
+    State(state): State<AppState>,
+    who: Principal,
+) -> Result<Json<serde_json::Value>, crate::error::Error> {
+    state
+        .authorize(&who, "catalog", "read", None, "catalog.read")
+        .await?;
+    Ok(Json(
+        serde_json::json!({ "categories": state.catalog.categories() }),
+    ))
 }

@@ -39,8 +39,11 @@ pub struct GridList {
     responses((status = 200, body = GridList), (status = 401)))]
 pub async fn list_grids(
     State(state): State<AppState>,
-    _who: Principal,
+    who: Principal,
 ) -> Result<Json<GridList>, Error> {
+    state
+        .authorize(&who, "grids", "read", None, "grid.read")
+        .await?;
     let grids = state
         .store
         .grids()

@@ -37,8 +37,11 @@ pub struct PurposeList {
     responses((status = 200, body = PurposeList), (status = 401)))]
 pub async fn list_purposes(
     State(state): State<AppState>,
-    _who: Principal,
+    who: Principal,
 ) -> Result<Json<PurposeList>, Error> {
+    state
+        .authorize(&who, "purposes", "read", None, "purpose.read")
+        .await?;
     let purposes = state
         .store
         .purposes()
