@@ -54,38 +54,28 @@ impl StoreSource {
     }
 }
 
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    }
-}
-
 /// Entries of a chunk whose texts, hashes and claimed indexes all line up; else None.
 fn split_chunk(c: &crate::storage::LedgerChunk) -> Option<Vec<SourceEntry>> {
     let count = usize::try_from(c.count).ok()?;
-    if c.leaves_hex.len() != count * 64 {
+    if c.leaves.len() != count * 32 {
         return None;
     }
     let mut out = Vec::with_capacity(count);
-    for (i, text) in c.texts.split('\n').enumerate() {
+    for ((i, text), leaf) in c
+        .texts
+        .split('\n')
+        .enumerate()
+        .zip(c.leaves.chunks_exact(32))
+    {
         let index = c.first + i64::try_from(i).ok()?;
         let claimed = super::verify::claimed_index(text)?;
         if i64::try_from(claimed).ok()? != index {
             return None;
         }
-        let hex = c.leaves_hex.get(i * 64..(i + 1) * 64)?;
-        let mut leaf = Vec::with_capacity(32);
-        for pair in hex.as_bytes().chunks_exact(2) {
-            let [hi, lo] = pair else { return None };
-            leaf.push(nibble(*hi)? << 4 | nibble(*lo)?);
-        }
         out.push(SourceEntry {
             index,
             canonical: text.to_owned(),
-            leaf_hash: Some(leaf),
+            leaf_hash: Some(leaf.to_vec()),
         });
     }
     (out.len() == count).then_some(out)
@@ -227,5 +217,50 @@ impl LedgerSource for HttpSource {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::config::DatabaseLocation;
+    use crate::storage::LedgerRow;
+
+    /// The one-row fast path must carry leaf hashes with zero bytes intact (SQLite
+    /// `group_concat` over blobs), or every page would silently fall back to row-by-row reads.
+    #[tokio::test]
+    async fn sqlite_chunks_keep_leaf_hashes_with_zero_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&DatabaseLocation::Sqlite(dir.path().join("l.db")))
+            .await
+            .unwrap();
+        let rows: Vec<LedgerRow> = (0..5i64)
+            .map(|i| {
+                let mut leaf = vec![0u8; 32];
+                leaf[31] = u8::try_from(i).unwrap() + 1;
+                leaf[7] = 0xff;
+                LedgerRow {
+                    index: i,
+                    time_ms: 0,
+                    actor: "{}".to_owned(),
+                    action: "test".to_owned(),
+                    purpose: None,
+                    case_id: None,
+                    decision: "allow".to_owned(),
+                    canonical: format!("{{\"action\":\"test\",\"index\":{i}}}"),
+                    leaf_hash: leaf,
+                    subjects: vec![],
+                }
+            })
+            .collect();
+        store.append_ledger(&rows, &[]).await.unwrap();
+        let chunk = store.ledger_chunk(0, 10).await.unwrap().unwrap();
+        assert_eq!(chunk.leaves.len(), 5 * 32);
+        let entries = split_chunk(&chunk).expect("fast path accepted");
+        for (e, r) in entries.iter().zip(&rows) {
+            assert_eq!(e.leaf_hash.as_deref(), Some(r.leaf_hash.as_slice()));
+            assert_eq!(e.canonical, r.canonical);
+        }
     }
 }

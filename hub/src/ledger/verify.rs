@@ -70,6 +70,37 @@ pub(crate) fn claimed_index(canonical: &str) -> Option<u64> {
     digits.get(..end)?.parse().ok()
 }
 
+/// Check one page — contiguous indexes from `first`, each entry at the index it claims, each
+/// stored leaf hash equal to the recomputed one — and return the recomputed leaf hashes.
+fn leaves_of(page: Vec<SourceEntry>, first: u64) -> Result<Vec<Hash>, VerifyFailure> {
+    let mut leaves = Vec::with_capacity(page.len());
+    for (expected, e) in (first..).zip(page) {
+        if e.index != i64::try_from(expected).unwrap_or(-1) {
+            return Err(fail(
+                Some(expected),
+                format!("entry is missing (the next stored entry is {})", e.index),
+            ));
+        }
+        let claimed = claimed_index(&e.canonical)
+            .ok_or_else(|| fail(Some(expected), "entry has no index (altered)"))?;
+        if claimed != expected {
+            return Err(fail(
+                Some(expected),
+                format!("entry claims index {claimed} (moved or swapped)"),
+            ));
+        }
+        let leaf = merkle::leaf_hash(e.canonical.as_bytes());
+        if e.leaf_hash.as_deref().is_some_and(|h| h != leaf) {
+            return Err(fail(
+                Some(expected),
+                "stored text does not match its leaf hash (altered)",
+            ));
+        }
+        leaves.push(leaf);
+    }
+    Ok(leaves)
+}
+
 /// Verify everything `source` holds. `progress(done)` is called after every page.
 pub async fn verify(
     source: &mut impl LedgerSource,
@@ -112,57 +143,51 @@ pub async fn verify(
         }
         next_cp += 1;
     }
+    // Pipeline: while the leaves of page k are hashed on a blocking thread, page k+1 is being
+    // read and page k-1 is folded into the tree here. Pages are folded strictly in order, so
+    // the first failure reported is still the first bad index.
+    let mut next_from = frontier.size();
+    let mut hashing: Option<tokio::task::JoinHandle<Result<Vec<Hash>, VerifyFailure>>> = None;
     loop {
-        let from = i64::try_from(frontier.size()).unwrap_or(i64::MAX);
+        let from = i64::try_from(next_from).unwrap_or(i64::MAX);
         let page = source.page(from, PAGE).await.map_err(|e| fail(None, e))?;
-        if page.is_empty() {
-            break;
-        }
-        for e in page {
-            let expected = frontier.size();
-            if e.index != i64::try_from(expected).unwrap_or(-1) {
-                return Err(fail(
-                    Some(expected),
-                    format!("entry is missing (the next stored entry is {})", e.index),
-                ));
-            }
-            let claimed = claimed_index(&e.canonical)
-                .ok_or_else(|| fail(Some(expected), "entry has no index (altered)"))?;
-            if claimed != expected {
-                return Err(fail(
-                    Some(expected),
-                    format!("entry claims index {claimed} (moved or swapped)"),
-                ));
-            }
-            let leaf = merkle::leaf_hash(e.canonical.as_bytes());
-            if e.leaf_hash.as_deref().is_some_and(|h| h != leaf) {
-                return Err(fail(
-                    Some(expected),
-                    "stored text does not match its leaf hash (altered)",
-                ));
-            }
-            frontier.push(leaf);
-            while let Some(cp) = checkpoints
-                .get(next_cp)
-                .filter(|c| c.size == frontier.size())
-            {
-                if cp.root != frontier.root() {
-                    let first = next_cp
-                        .checked_sub(1)
-                        .and_then(|i| checkpoints.get(i))
-                        .map_or(0, |c| c.size);
-                    return Err(fail(
-                        Some(first),
-                        format!(
-                            "entries {first}..{} do not match the signed checkpoint of size {}",
-                            cp.size, cp.size
-                        ),
-                    ));
+        let job = (!page.is_empty()).then(|| {
+            let first = next_from;
+            next_from += page.len() as u64;
+            tokio::task::spawn_blocking(move || leaves_of(page, first))
+        });
+        if let Some(previous) = hashing.take() {
+            let leaves = previous
+                .await
+                .map_err(|e| fail(None, format!("hashing task failed: {e}")))??;
+            for leaf in leaves {
+                frontier.push(leaf);
+                while let Some(cp) = checkpoints
+                    .get(next_cp)
+                    .filter(|c| c.size == frontier.size())
+                {
+                    if cp.root != frontier.root() {
+                        let first = next_cp
+                            .checked_sub(1)
+                            .and_then(|i| checkpoints.get(i))
+                            .map_or(0, |c| c.size);
+                        return Err(fail(
+                            Some(first),
+                            format!(
+                                "entries {first}..{} do not match the signed checkpoint of size {}",
+                                cp.size, cp.size
+                            ),
+                        ));
+                    }
+                    next_cp += 1;
                 }
-                next_cp += 1;
             }
+            progress(frontier.size());
         }
-        progress(frontier.size());
+        match job {
+            Some(job) => hashing = Some(job),
+            None => break,
+        }
     }
     if let Some(cp) = checkpoints.get(next_cp) {
         return Err(fail(

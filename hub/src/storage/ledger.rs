@@ -43,7 +43,8 @@ pub struct LedgerChunk {
     pub first: i64,
     pub count: i64,
     pub texts: String,
-    pub leaves_hex: String,
+    /// The stored leaf hashes, 32 bytes each, concatenated in index order.
+    pub leaves: Vec<u8>,
 }
 
 pub struct LedgerPageRow {
@@ -284,13 +285,15 @@ impl Store {
     ) -> Result<Option<LedgerChunk>, sqlx::Error> {
         let sql = match self.backend {
             super::Backend::Sqlite { .. } => {
+                // group_concat keeps a blob's bytes (NULs included, by length); the cast
+                // hands them back as a blob. The caller checks the length.
                 "SELECT COUNT(*) AS n, group_concat(canonical, char(10)) AS texts, \
-                 group_concat(hex(leaf_hash), '') AS leaves FROM \
+                 CAST(group_concat(leaf_hash, '') AS BLOB) AS leaves FROM \
                  (SELECT canonical, leaf_hash FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2)"
             }
             super::Backend::Postgres(_) => {
                 "SELECT COUNT(*) AS n, string_agg(canonical, chr(10) ORDER BY idx) AS texts, \
-                 string_agg(encode(leaf_hash, 'hex'), '' ORDER BY idx) AS leaves FROM \
+                 string_agg(leaf_hash, ''::bytea ORDER BY idx) AS leaves FROM \
                  (SELECT idx, canonical, leaf_hash FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2) AS page"
             }
         };
@@ -308,7 +311,7 @@ impl Store {
                 first: from,
                 count,
                 texts: row.try_get("texts")?,
-                leaves_hex: row.try_get("leaves")?,
+                leaves: row.try_get("leaves")?,
             }))
         })
     }
