@@ -188,6 +188,17 @@ async fn main() {
             "probe: reading {n} entries alone: {:.0} entries/s",
             n as f64 / t.elapsed().as_secs_f64()
         );
+        let t = Instant::now();
+        let mut from = 0i64;
+        let mut n = 0usize;
+        while let Some(chunk) = sqlite.ledger_chunk(from, 50_000).await.unwrap() {
+            n += usize::try_from(chunk.count).unwrap();
+            from += chunk.count;
+        }
+        println!(
+            "probe: ledger_chunk pages: {:.0} entries/s",
+            n as f64 / t.elapsed().as_secs_f64()
+        );
         use sqlx::Row;
         let url = format!("sqlite://{}", dir.path().join("bench.db").display());
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
@@ -197,8 +208,12 @@ async fn main() {
                 "SELECT COUNT(*) AS n, group_concat(canonical, char(10)) AS t, group_concat(hex(leaf_hash), '') AS l FROM (SELECT canonical, leaf_hash FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2)",
             ),
             (
-                "group_concat ordered",
-                "SELECT COUNT(*) AS n, group_concat(canonical, char(10) ORDER BY idx) AS t, group_concat(hex(leaf_hash), '' ORDER BY idx) AS l FROM (SELECT idx, canonical, leaf_hash FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2)",
+                "group_concat raw leaves",
+                "SELECT COUNT(*) AS n, group_concat(canonical, char(10)) AS t, CAST(group_concat(leaf_hash, '') AS BLOB) AS l FROM (SELECT canonical, leaf_hash FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2)",
+            ),
+            (
+                "group_concat texts only",
+                "SELECT COUNT(*) AS n, group_concat(canonical, char(10)) AS t FROM (SELECT canonical FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2)",
             ),
         ] {
             let t = Instant::now();

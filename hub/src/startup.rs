@@ -141,7 +141,7 @@ impl Application {
 }
 
 /// The shipped roles as storage rows (object, action, grids).
-pub fn shipped_role_rows() -> Vec<(&'static str, &'static str, Vec<(String, String, String)>)> {
+pub fn shipped_role_rows() -> Vec<crate::storage::RoleSeed> {
     crate::auth::permissions::shipped_roles()
         .into_iter()
         .map(|(name, description, perms)| {

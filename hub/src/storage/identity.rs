@@ -42,8 +42,7 @@ pub struct ClientRow {
 pub struct RoleRow {
     pub name: String,
     pub description: String,
-    /// (object, action, grids)
-    pub permissions: Vec<(String, String, String)>,
+    pub permissions: Vec<PermissionLine>,
 }
 
 /// Everything the enforcer loads: `p` lines (role, grids, object, action) and `g` lines
@@ -52,6 +51,12 @@ pub struct PolicySnapshot {
     pub permissions: Vec<(String, String, String, String)>,
     pub assignments: Vec<(String, String, String)>,
 }
+
+/// A stored permission: (object, action, grids).
+pub type PermissionLine = (String, String, String);
+
+/// A role to seed: (name, description, permissions).
+pub type RoleSeed = (&'static str, &'static str, Vec<PermissionLine>);
 
 /// Outcome of an insert keyed by a unique id.
 #[derive(Debug, PartialEq, Eq)]
@@ -132,11 +137,7 @@ impl Store {
 
     /// Insert the shipped roles that are missing, with their default permissions. Roles that
     /// exist keep whatever an admin made of them.
-    pub async fn seed_roles(
-        &self,
-        roles: &[(&str, &str, Vec<(String, String, String)>)],
-        now: i64,
-    ) -> Result<(), sqlx::Error> {
+    pub async fn seed_roles(&self, roles: &[RoleSeed], now: i64) -> Result<(), sqlx::Error> {
         on_write!(self, |pool| {
             let mut tx = pool.begin().await?;
             let mut changed = false;
@@ -217,7 +218,7 @@ impl Store {
         &self,
         name: &str,
         description: &str,
-        permissions: &[(String, String, String)],
+        permissions: &[PermissionLine],
         now: i64,
     ) -> Result<Inserted, sqlx::Error> {
         on_write!(self, |pool| {

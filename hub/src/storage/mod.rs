@@ -22,7 +22,10 @@ use sqlx::sqlite::{
 };
 
 pub use grids::GridRow;
-pub use identity::{ClientRow, DepartmentRow, Inserted, NewClient, PolicySnapshot, RoleRow};
+pub use identity::{
+    ClientRow, DepartmentRow, Inserted, NewClient, PermissionLine, PolicySnapshot, RoleRow,
+    RoleSeed,
+};
 pub use ledger::{EntryFilter, LedgerChunk, LedgerPageRow, LedgerRow, StoredCheckpoint};
 pub use purposes::PurposeRow;
 pub use records::{BlindEntry, NewRecord, RecordUpdate, StoredRecord, UpdateOutcome};
