@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod grid;
+pub mod row_filter;
 pub mod transform;
 pub mod value;
 
@@ -12,4 +13,5 @@ pub use catalog::{
     ShareClass,
 };
 pub use grid::{GridCode, GridCodeError};
+pub use row_filter::{FilterError, RowFilter, RowView};
 pub use value::{FieldProblem, FieldValue, IdNumber, Phone, ValueProblem};
