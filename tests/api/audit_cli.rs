@@ -89,7 +89,7 @@ async fn verify_detects_every_tampering_at_the_right_index() {
     assert!(ok, "intact ledger must verify: {text}");
     assert!(text.contains("ledger intact"), "{text}");
 
-    let cases: [(&str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str); 7] = [
         (
             "one byte changed",
             "UPDATE ledger_entries SET canonical = substr(canonical, 1, 10) || 'X' || substr(canonical, 12) WHERE idx = 9",
@@ -115,6 +115,16 @@ async fn verify_detects_every_tampering_at_the_right_index() {
             "log truncated",
             "DELETE FROM ledger_entries WHERE idx >= 11",
             "entry 11",
+        ),
+        (
+            "a stored tree node (what proofs are built from) altered",
+            "UPDATE ledger_nodes SET hash = zeroblob(32) WHERE level = 4 AND idx = 0",
+            "entry 0: entries 0..16 do not match the stored tree node",
+        ),
+        (
+            "a stored tree node deleted",
+            "DELETE FROM ledger_nodes WHERE level = 4 AND idx = 0",
+            "is missing",
         ),
     ];
     for (what, statement, expected) in cases {

@@ -103,7 +103,7 @@ pub fn rfc3339_ms(ms: i64) -> String {
 /// Interior nodes are stored only at levels that are multiples of this ("tiles"): about one row
 /// per 16 entries instead of one per entry. A node at another level is derived from at most
 /// 2^(TILE_LEVELS-1) = 8 stored nodes (or leaves) below it, so proofs stay O(log n) reads.
-const TILE_LEVELS: u8 = 4;
+pub(crate) const TILE_LEVELS: u8 = 4;
 
 /// The hashes of `wanted` perfect nodes, fetching stored ones and deriving the others.
 async fn resolve_nodes(

@@ -7,6 +7,10 @@ use std::sync::Arc;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+use std::collections::HashMap;
+
+use super::TILE_LEVELS;
+use super::merkle::{Hash, NodeId};
 use super::verify::{LedgerSource, SourceEntry};
 use crate::storage::Store;
 
@@ -54,19 +58,13 @@ impl StoreSource {
     }
 }
 
-/// Entries of a chunk whose texts, hashes and claimed indexes all line up; else None.
+/// Entries of a chunk whose texts and claimed indexes all line up; else None. The stored leaf
+/// hashes are not read here: `verify` checks the stored tree nodes, and the stored leaf hashes
+/// only where a node or checkpoint disagrees, or in the last, incomplete tile.
 fn split_chunk(c: &crate::storage::LedgerChunk) -> Option<Vec<SourceEntry>> {
     let count = usize::try_from(c.count).ok()?;
-    if c.leaves.len() != count * 32 {
-        return None;
-    }
     let mut out = Vec::with_capacity(count);
-    for ((i, text), leaf) in c
-        .texts
-        .split('\n')
-        .enumerate()
-        .zip(c.leaves.chunks_exact(32))
-    {
+    for (i, text) in c.texts.split('\n').enumerate() {
         let index = c.first + i64::try_from(i).ok()?;
         let claimed = super::verify::claimed_index(text)?;
         if i64::try_from(claimed).ok()? != index {
@@ -75,7 +73,7 @@ fn split_chunk(c: &crate::storage::LedgerChunk) -> Option<Vec<SourceEntry>> {
         out.push(SourceEntry {
             index,
             canonical: text.to_owned(),
-            leaf_hash: Some(leaf.to_vec()),
+            leaf_hash: None,
         });
     }
     (out.len() == count).then_some(out)
@@ -111,6 +109,55 @@ impl LedgerSource for StoreSource {
             next += limit;
         }
         task.await.map_err(|e| format!("page reader failed: {e}"))?
+    }
+
+    async fn stored_nodes(
+        &mut self,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<HashMap<NodeId, Hash>>, String> {
+        let mut out = HashMap::new();
+        let mut level = TILE_LEVELS;
+        // Nodes of `level` whose last leaf lies in from..to.
+        while level < 64 && (1u64 << level) <= to {
+            let first = (from + 1).div_ceil(1 << level).saturating_sub(1);
+            let end = to >> level;
+            if first < end {
+                for (index, hash) in self
+                    .store
+                    .ledger_level(level, first, end)
+                    .await
+                    .map_err(|e| format!("cannot read tree nodes: {e}"))?
+                {
+                    out.insert(NodeId { level, index }, hash);
+                }
+            }
+            level += TILE_LEVELS;
+        }
+        Ok(Some(out))
+    }
+
+    async fn stored_leaves(
+        &mut self,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<Vec<SourceEntry>>, String> {
+        let from = i64::try_from(from).unwrap_or(i64::MAX);
+        let limit = i64::try_from(to).unwrap_or(i64::MAX).saturating_sub(from);
+        let rows = self
+            .store
+            .ledger_page(from, limit)
+            .await
+            .map_err(|e| format!("cannot read entries: {e}"))?;
+        Ok(Some(
+            rows.into_iter()
+                .map(|r| SourceEntry {
+                    index: r.index,
+                    canonical: r.canonical,
+                    leaf_hash: Some(r.leaf_hash),
+                })
+                .collect(),
+        ))
     }
 }
 
@@ -222,45 +269,70 @@ impl LedgerSource for HttpSource {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::config::DatabaseLocation;
     use crate::storage::LedgerRow;
 
-    /// The one-row fast path must carry leaf hashes with zero bytes intact (SQLite
-    /// `group_concat` over blobs), or every page would silently fall back to row-by-row reads.
+    /// The one-row fast path hands back every entry at its index, and stored nodes are found
+    /// by the leaf range that completes them.
     #[tokio::test]
-    async fn sqlite_chunks_keep_leaf_hashes_with_zero_bytes() {
+    async fn sqlite_chunks_and_stored_nodes_line_up() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&DatabaseLocation::Sqlite(dir.path().join("l.db")))
             .await
             .unwrap();
-        let rows: Vec<LedgerRow> = (0..5i64)
-            .map(|i| {
-                let mut leaf = vec![0u8; 32];
-                leaf[31] = u8::try_from(i).unwrap() + 1;
-                leaf[7] = 0xff;
-                LedgerRow {
-                    index: i,
-                    time_ms: 0,
-                    actor: "{}".to_owned(),
-                    action: "test".to_owned(),
-                    purpose: None,
-                    case_id: None,
-                    decision: "allow".to_owned(),
-                    canonical: format!("{{\"action\":\"test\",\"index\":{i}}}"),
-                    leaf_hash: leaf,
-                    subjects: vec![],
-                }
+        let rows: Vec<LedgerRow> = (0..40i64)
+            .map(|i| LedgerRow {
+                index: i,
+                time_ms: 0,
+                actor: "{}".to_owned(),
+                action: "test".to_owned(),
+                purpose: None,
+                case_id: None,
+                decision: "allow".to_owned(),
+                canonical: format!("{{\"action\":\"test\",\"index\":{i}}}"),
+                leaf_hash: vec![0; 32],
+                subjects: vec![],
             })
             .collect();
-        store.append_ledger(&rows, &[]).await.unwrap();
-        let chunk = store.ledger_chunk(0, 10).await.unwrap().unwrap();
-        assert_eq!(chunk.leaves.len(), 5 * 32);
+        let nodes: Vec<(NodeId, Hash)> = (0..2u64)
+            .map(|index| {
+                (
+                    NodeId { level: 4, index },
+                    [u8::try_from(index).unwrap(); 32],
+                )
+            })
+            .collect();
+        store.append_ledger(&rows, &nodes).await.unwrap();
+        let chunk = store.ledger_chunk(0, 100).await.unwrap().unwrap();
         let entries = split_chunk(&chunk).expect("fast path accepted");
+        assert_eq!(entries.len(), 40);
         for (e, r) in entries.iter().zip(&rows) {
-            assert_eq!(e.leaf_hash.as_deref(), Some(r.leaf_hash.as_slice()));
-            assert_eq!(e.canonical, r.canonical);
+            assert_eq!((e.index, &e.canonical), (r.index, &r.canonical));
         }
+        let mut source = StoreSource::new(&store);
+        // Node (4, 0) completes with leaf 15, (4, 1) with leaf 31.
+        let found = |m: HashMap<NodeId, Hash>| {
+            let mut v: Vec<u64> = m.keys().map(|k| k.index).collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(
+            found(source.stored_nodes(0, 40).await.unwrap().unwrap()),
+            vec![0, 1]
+        );
+        assert_eq!(
+            found(source.stored_nodes(15, 16).await.unwrap().unwrap()),
+            vec![0]
+        );
+        assert_eq!(
+            found(source.stored_nodes(16, 31).await.unwrap().unwrap()),
+            Vec::<u64>::new()
+        );
+        assert_eq!(
+            found(source.stored_nodes(16, 32).await.unwrap().unwrap()),
+            vec![1]
+        );
     }
 }

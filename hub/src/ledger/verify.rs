@@ -2,10 +2,19 @@
 //! stored canonical text and the tree root at every checkpoint size, check each checkpoint's
 //! signature, and report the first index where anything disagrees. Pure over a `LedgerSource`,
 //! so the same code checks a database or a remote hub.
+//!
+//! From a database it also checks every stored tree node (levels 4, 8, …: what inclusion and
+//! consistency proofs are built from, with leaves hashed from the texts) against the tree
+//! recomputed from the texts. The stored leaf hashes are read only to pinpoint a failure — the
+//! first entry whose text no longer matches its stored leaf hash — and for the last,
+//! incomplete tile, so a normal run reads texts only.
+
+use std::collections::HashMap;
 
 use std::time::Instant;
 
-use super::merkle::{self, Frontier, Hash};
+use super::TILE_LEVELS;
+use super::merkle::{self, Frontier, Hash, NodeId};
 use super::note::{Checkpoint, Verifier};
 
 /// One entry as read back: index, canonical text and (from a database) its stored leaf hash.
@@ -22,6 +31,23 @@ pub trait LedgerSource {
     async fn checkpoints(&mut self) -> Result<Vec<String>, String>;
     /// Up to `limit` entries with index ≥ `from`, in index order.
     async fn page(&mut self, from: i64, limit: i64) -> Result<Vec<SourceEntry>, String>;
+    /// Stored interior nodes (levels 4, 8, …) completed by the leaves `from..to`; `None` when
+    /// the source keeps no tree (a remote hub).
+    async fn stored_nodes(
+        &mut self,
+        _from: u64,
+        _to: u64,
+    ) -> Result<Option<HashMap<NodeId, Hash>>, String> {
+        Ok(None)
+    }
+    /// Entries `from..to` with their stored leaf hashes; `None` when the source has none.
+    async fn stored_leaves(
+        &mut self,
+        _from: u64,
+        _to: u64,
+    ) -> Result<Option<Vec<SourceEntry>>, String> {
+        Ok(None)
+    }
 }
 
 #[derive(Debug)]
@@ -101,6 +127,42 @@ fn leaves_of(page: Vec<SourceEntry>, first: u64) -> Result<Vec<Hash>, VerifyFail
     Ok(leaves)
 }
 
+/// The first entry in `from..to` whose text no longer matches its stored leaf hash, if the
+/// source keeps leaf hashes. Read page by page: only runs when something already disagreed,
+/// or over the last incomplete tile.
+async fn pinpoint(
+    source: &mut impl LedgerSource,
+    from: u64,
+    to: u64,
+) -> Result<Option<VerifyFailure>, VerifyFailure> {
+    let mut at = from;
+    while at < to {
+        let end = to.min(at + PAGE as u64);
+        let Some(rows) = source
+            .stored_leaves(at, end)
+            .await
+            .map_err(|e| fail(None, e))?
+        else {
+            return Ok(None);
+        };
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        for e in &rows {
+            let leaf = merkle::leaf_hash(e.canonical.as_bytes());
+            if e.leaf_hash.as_deref() != Some(leaf.as_slice()) {
+                let index = u64::try_from(e.index).unwrap_or(at);
+                return Ok(Some(fail(
+                    Some(index),
+                    "stored text does not match its leaf hash (altered)",
+                )));
+            }
+        }
+        at = end;
+    }
+    Ok(None)
+}
+
 /// Verify everything `source` holds. `progress(done)` is called after every page.
 pub async fn verify(
     source: &mut impl LedgerSource,
@@ -147,21 +209,62 @@ pub async fn verify(
     // read and page k-1 is folded into the tree here. Pages are folded strictly in order, so
     // the first failure reported is still the first bad index.
     let mut next_from = frontier.size();
-    let mut hashing: Option<tokio::task::JoinHandle<Result<Vec<Hash>, VerifyFailure>>> = None;
+    type Hashing = (
+        u64,
+        u64,
+        tokio::task::JoinHandle<Result<Vec<Hash>, VerifyFailure>>,
+    );
+    let mut hashing: Option<Hashing> = None;
     loop {
         let from = i64::try_from(next_from).unwrap_or(i64::MAX);
         let page = source.page(from, PAGE).await.map_err(|e| fail(None, e))?;
         let job = (!page.is_empty()).then(|| {
             let first = next_from;
-            next_from += page.len() as u64;
-            tokio::task::spawn_blocking(move || leaves_of(page, first))
+            let count = page.len() as u64;
+            next_from += count;
+            (
+                first,
+                count,
+                tokio::task::spawn_blocking(move || leaves_of(page, first)),
+            )
         });
-        if let Some(previous) = hashing.take() {
+        if let Some((first, count, previous)) = hashing.take() {
             let leaves = previous
                 .await
                 .map_err(|e| fail(None, format!("hashing task failed: {e}")))??;
+            let stored = source
+                .stored_nodes(first, first + count)
+                .await
+                .map_err(|e| fail(None, e))?;
             for leaf in leaves {
-                frontier.push(leaf);
+                let completed = frontier.push(leaf);
+                if let Some(stored) = &stored {
+                    for (id, hash) in completed
+                        .iter()
+                        .filter(|(id, _)| id.level > 0 && id.level % TILE_LEVELS == 0)
+                    {
+                        let found = stored.get(id);
+                        if found == Some(hash) {
+                            continue;
+                        }
+                        let span = 1u64 << id.level;
+                        let start = id.index * span;
+                        if let Some(f) = pinpoint(source, start, start + span).await? {
+                            return Err(f);
+                        }
+                        return Err(fail(
+                            Some(start),
+                            match found {
+                                Some(_) => format!(
+                                    "entries {start}..{} do not match the stored tree node {id} \
+                                     (text and leaf hash altered together, or the node itself)",
+                                    start + span
+                                ),
+                                None => format!("the stored tree node {id} is missing"),
+                            },
+                        ));
+                    }
+                }
                 while let Some(cp) = checkpoints
                     .get(next_cp)
                     .filter(|c| c.size == frontier.size())
@@ -171,6 +274,9 @@ pub async fn verify(
                             .checked_sub(1)
                             .and_then(|i| checkpoints.get(i))
                             .map_or(0, |c| c.size);
+                        if let Some(f) = pinpoint(source, first, cp.size).await? {
+                            return Err(f);
+                        }
                         return Err(fail(
                             Some(first),
                             format!(
@@ -188,6 +294,12 @@ pub async fn verify(
             Some(job) => hashing = Some(job),
             None => break,
         }
+    }
+    // The last, incomplete tile is in no stored node: compare its stored leaf hashes.
+    let size = frontier.size();
+    let tail = size - size % (1u64 << TILE_LEVELS);
+    if let Some(f) = pinpoint(source, tail, size).await? {
+        return Err(f);
     }
     if let Some(cp) = checkpoints.get(next_cp) {
         return Err(fail(

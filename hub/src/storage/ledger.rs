@@ -43,8 +43,6 @@ pub struct LedgerChunk {
     pub first: i64,
     pub count: i64,
     pub texts: String,
-    /// The stored leaf hashes, 32 bytes each, concatenated in index order.
-    pub leaves: Vec<u8>,
 }
 
 pub struct LedgerPageRow {
@@ -143,7 +141,9 @@ impl Store {
     }
 
     /// Fetch perfect nodes by position; missing ones are absent from the map. Leaves (level 0)
-    /// are the entries' own leaf hashes; interior nodes come from `ledger_nodes`.
+    /// are hashed from the entries' canonical text (the text is what checkpoints sign and what
+    /// `audit verify` checks, so a proof never rests on an unchecked copy); interior nodes come
+    /// from `ledger_nodes`.
     pub async fn ledger_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, sqlx::Error> {
         let mut out = HashMap::with_capacity(ids.len());
         let (leaves, interior): (Vec<&NodeId>, Vec<&NodeId>) =
@@ -152,7 +152,7 @@ impl Store {
         on_read!(self, |pool| {
             for chunk in leaves.chunks(200) {
                 let mut qb = sqlx::QueryBuilder::new(
-                    "SELECT idx, leaf_hash FROM ledger_entries WHERE idx IN (",
+                    "SELECT idx, canonical FROM ledger_entries WHERE idx IN (",
                 );
                 let mut list = qb.separated(", ");
                 for id in chunk {
@@ -161,9 +161,12 @@ impl Store {
                 qb.push(")");
                 for row in qb.build().fetch_all(pool).await? {
                     let idx: i64 = row.try_get("idx")?;
-                    let hash: Vec<u8> = row.try_get("leaf_hash")?;
+                    let canonical: String = row.try_get("canonical")?;
                     let index = u64::try_from(idx).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-                    out.insert(NodeId { level: 0, index }, to_hash(&hash)?);
+                    out.insert(
+                        NodeId { level: 0, index },
+                        crate::ledger::merkle::leaf_hash(canonical.as_bytes()),
+                    );
                 }
             }
             for chunk in interior.chunks(200) {
@@ -247,6 +250,35 @@ impl Store {
         })
     }
 
+    /// Stored interior nodes of `level` with index in `from..to`, in index order.
+    pub async fn ledger_level(
+        &self,
+        level: u8,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, Hash)>, sqlx::Error> {
+        let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        on_read!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT idx, hash FROM ledger_nodes WHERE level = $1 AND idx >= $2 AND idx < $3 \
+                 ORDER BY idx",
+            )
+            .bind(i32::from(level))
+            .bind(as_i64(from))
+            .bind(as_i64(to))
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let idx: i64 = r.try_get("idx")?;
+                    let hash: Vec<u8> = r.try_get("hash")?;
+                    let index = u64::try_from(idx).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                    Ok((index, to_hash(&hash)?))
+                })
+                .collect()
+        })
+    }
+
     /// A page of entries for verification: index, canonical text, stored leaf hash.
     pub async fn ledger_page(
         &self,
@@ -285,16 +317,12 @@ impl Store {
     ) -> Result<Option<LedgerChunk>, sqlx::Error> {
         let sql = match self.backend {
             super::Backend::Sqlite { .. } => {
-                // group_concat keeps a blob's bytes (NULs included, by length); the cast
-                // hands them back as a blob. The caller checks the length.
-                "SELECT COUNT(*) AS n, group_concat(canonical, char(10)) AS texts, \
-                 CAST(group_concat(leaf_hash, '') AS BLOB) AS leaves FROM \
-                 (SELECT canonical, leaf_hash FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2)"
+                "SELECT COUNT(*) AS n, group_concat(canonical, char(10)) AS texts FROM \
+                 (SELECT canonical FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2)"
             }
             super::Backend::Postgres(_) => {
-                "SELECT COUNT(*) AS n, string_agg(canonical, chr(10) ORDER BY idx) AS texts, \
-                 string_agg(leaf_hash, ''::bytea ORDER BY idx) AS leaves FROM \
-                 (SELECT idx, canonical, leaf_hash FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2) AS page"
+                "SELECT COUNT(*) AS n, string_agg(canonical, chr(10) ORDER BY idx) AS texts FROM \
+                 (SELECT idx, canonical FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2) AS page"
             }
         };
         on_read!(self, |pool| {
@@ -311,7 +339,6 @@ impl Store {
                 first: from,
                 count,
                 texts: row.try_get("texts")?,
-                leaves: row.try_get("leaves")?,
             }))
         })
     }
