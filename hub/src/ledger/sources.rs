@@ -11,10 +11,10 @@ use std::collections::HashMap;
 
 use super::TILE_LEVELS;
 use super::merkle::{Hash, NodeId};
-use super::verify::{LedgerSource, SourceEntry};
+use super::verify::{LedgerSource, Page, SourceEntry};
 use crate::storage::Store;
 
-type PageTask = tokio::task::JoinHandle<Result<Vec<SourceEntry>, String>>;
+type PageTask = tokio::task::JoinHandle<Result<Page, String>>;
 
 /// Pages read ahead, each on its own read connection, while the verifier hashes.
 const READ_AHEAD: i64 = 2;
@@ -39,44 +39,45 @@ impl StoreSource {
             // Fast path: the whole page in one row, accepted only if every entry sits at the
             // index it claims; anything else is read again row by row for exact diagnostics.
             let chunk = store.ledger_chunk(from, limit).await.ok().flatten();
-            if let Some(entries) = chunk.as_ref().and_then(split_chunk) {
-                return Ok(entries);
+            if let Some(page) = chunk.and_then(joined_page) {
+                return Ok(page);
             }
             let rows = store
                 .ledger_page(from, limit)
                 .await
                 .map_err(|e| format!("cannot read entries: {e}"))?;
-            Ok(rows
-                .into_iter()
-                .map(|r| SourceEntry {
-                    index: r.index,
-                    canonical: r.canonical,
-                    leaf_hash: Some(r.leaf_hash),
-                })
-                .collect())
+            Ok(Page::Entries(
+                rows.into_iter()
+                    .map(|r| SourceEntry {
+                        index: r.index,
+                        canonical: r.canonical,
+                        leaf_hash: Some(r.leaf_hash),
+                    })
+                    .collect(),
+            ))
         })
     }
 }
 
-/// Entries of a chunk whose texts and claimed indexes all line up; else None. The stored leaf
-/// hashes are not read here: `verify` checks the stored tree nodes, and the stored leaf hashes
-/// only where a node or checkpoint disagrees, or in the last, incomplete tile.
-fn split_chunk(c: &crate::storage::LedgerChunk) -> Option<Vec<SourceEntry>> {
+/// The chunk as one page, if its texts split into `count` entries each claiming its own index;
+/// else None (the page is then read row by row, for exact diagnostics). The stored leaf hashes
+/// are not read here: `verify` checks the stored tree nodes, and the stored leaf hashes only
+/// where a node or checkpoint disagrees, or in the last, incomplete tile.
+fn joined_page(c: crate::storage::LedgerChunk) -> Option<Page> {
     let count = usize::try_from(c.count).ok()?;
-    let mut out = Vec::with_capacity(count);
+    let mut seen = 0usize;
     for (i, text) in c.texts.split('\n').enumerate() {
         let index = c.first + i64::try_from(i).ok()?;
-        let claimed = super::verify::claimed_index(text)?;
-        if i64::try_from(claimed).ok()? != index {
+        if i64::try_from(super::verify::claimed_index(text)?).ok()? != index {
             return None;
         }
-        out.push(SourceEntry {
-            index,
-            canonical: text.to_owned(),
-            leaf_hash: None,
-        });
+        seen += 1;
     }
-    (out.len() == count).then_some(out)
+    (seen == count).then_some(Page::Joined {
+        first: c.first,
+        count,
+        texts: c.texts,
+    })
 }
 
 impl LedgerSource for StoreSource {
@@ -89,7 +90,7 @@ impl LedgerSource for StoreSource {
         Ok(all.into_iter().map(|c| c.note).collect())
     }
 
-    async fn page(&mut self, from: i64, limit: i64) -> Result<Vec<SourceEntry>, String> {
+    async fn page(&mut self, from: i64, limit: i64) -> Result<Page, String> {
         // Read-ahead assumes contiguous indexes; after a gap it starts over from `from`.
         let task = match self.prefetch.pop_front() {
             Some((at, task)) if at == from => task,
@@ -232,7 +233,7 @@ impl LedgerSource for HttpSource {
         Ok(vec![note])
     }
 
-    async fn page(&mut self, from: i64, limit: i64) -> Result<Vec<SourceEntry>, String> {
+    async fn page(&mut self, from: i64, limit: i64) -> Result<Page, String> {
         let limit = limit.min(1000);
         let v: serde_json::Value = self
             .get(&format!("/v1/audit/entries?start={from}&limit={limit}"))
@@ -263,13 +264,14 @@ impl LedgerSource for HttpSource {
                     leaf_hash: None,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, String>>()
+            .map(Page::Entries)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
     use crate::config::DatabaseLocation;
     use crate::storage::LedgerRow;
@@ -306,11 +308,18 @@ mod tests {
             .collect();
         store.append_ledger(&rows, &nodes).await.unwrap();
         let chunk = store.ledger_chunk(0, 100).await.unwrap().unwrap();
-        let entries = split_chunk(&chunk).expect("fast path accepted");
-        assert_eq!(entries.len(), 40);
-        for (e, r) in entries.iter().zip(&rows) {
-            assert_eq!((e.index, &e.canonical), (r.index, &r.canonical));
-        }
+        let Some(Page::Joined {
+            first,
+            count,
+            texts,
+        }) = joined_page(chunk)
+        else {
+            panic!("fast path refused");
+        };
+        assert_eq!((first, count), (0, 40));
+        let texts: Vec<&str> = texts.split('\n').collect();
+        let expected: Vec<&str> = rows.iter().map(|r| r.canonical.as_str()).collect();
+        assert_eq!(texts, expected);
         let mut source = StoreSource::new(&store);
         // Node (4, 0) completes with leaf 15, (4, 1) with leaf 31.
         let found = |m: HashMap<NodeId, Hash>| {

@@ -24,13 +24,38 @@ pub struct SourceEntry {
     pub leaf_hash: Option<Vec<u8>>,
 }
 
+/// A page of entries as a source hands it out.
+pub enum Page {
+    Entries(Vec<SourceEntry>),
+    /// `count` canonical texts joined by `\n`, the first at index `first` (a database read in
+    /// one row; no per-entry copies).
+    Joined {
+        first: i64,
+        count: usize,
+        texts: String,
+    },
+}
+
+impl Page {
+    pub fn len(&self) -> usize {
+        match self {
+            Page::Entries(e) => e.len(),
+            Page::Joined { count, .. } => *count,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Where entries and checkpoints come from.
 #[allow(async_fn_in_trait)]
 pub trait LedgerSource {
     /// Signed checkpoint notes, any order.
     async fn checkpoints(&mut self) -> Result<Vec<String>, String>;
     /// Up to `limit` entries with index ≥ `from`, in index order.
-    async fn page(&mut self, from: i64, limit: i64) -> Result<Vec<SourceEntry>, String>;
+    async fn page(&mut self, from: i64, limit: i64) -> Result<Page, String>;
     /// Stored interior nodes (levels 4, 8, …) completed by the leaves `from..to`; `None` when
     /// the source keeps no tree (a remote hub).
     async fn stored_nodes(
@@ -98,16 +123,16 @@ pub(crate) fn claimed_index(canonical: &str) -> Option<u64> {
 
 /// Check one page — contiguous indexes from `first`, each entry at the index it claims, each
 /// stored leaf hash equal to the recomputed one — and return the recomputed leaf hashes.
-fn leaves_of(page: Vec<SourceEntry>, first: u64) -> Result<Vec<Hash>, VerifyFailure> {
+fn leaves_of(page: Page, first: u64) -> Result<Vec<Hash>, VerifyFailure> {
     let mut leaves = Vec::with_capacity(page.len());
-    for (expected, e) in (first..).zip(page) {
-        if e.index != i64::try_from(expected).unwrap_or(-1) {
+    let mut check = |expected: u64, index: i64, canonical: &str, stored: Option<&[u8]>| {
+        if index != i64::try_from(expected).unwrap_or(-1) {
             return Err(fail(
                 Some(expected),
-                format!("entry is missing (the next stored entry is {})", e.index),
+                format!("entry is missing (the next stored entry is {index})"),
             ));
         }
-        let claimed = claimed_index(&e.canonical)
+        let claimed = claimed_index(canonical)
             .ok_or_else(|| fail(Some(expected), "entry has no index (altered)"))?;
         if claimed != expected {
             return Err(fail(
@@ -115,14 +140,39 @@ fn leaves_of(page: Vec<SourceEntry>, first: u64) -> Result<Vec<Hash>, VerifyFail
                 format!("entry claims index {claimed} (moved or swapped)"),
             ));
         }
-        let leaf = merkle::leaf_hash(e.canonical.as_bytes());
-        if e.leaf_hash.as_deref().is_some_and(|h| h != leaf) {
+        let leaf = merkle::leaf_hash(canonical.as_bytes());
+        if stored.is_some_and(|h| h != leaf) {
             return Err(fail(
                 Some(expected),
                 "stored text does not match its leaf hash (altered)",
             ));
         }
         leaves.push(leaf);
+        Ok(())
+    };
+    match page {
+        Page::Entries(entries) => {
+            for (expected, e) in (first..).zip(entries) {
+                check(expected, e.index, &e.canonical, e.leaf_hash.as_deref())?;
+            }
+        }
+        Page::Joined {
+            first: at,
+            count,
+            texts,
+        } => {
+            let mut seen = 0usize;
+            for ((expected, index), text) in (first..).zip(at..).zip(texts.split('\n')) {
+                check(expected, index, text, None)?;
+                seen += 1;
+            }
+            if seen != count {
+                return Err(fail(
+                    Some(first + seen as u64),
+                    "a page of entries does not split into its entries (altered)",
+                ));
+            }
+        }
     }
     Ok(leaves)
 }
