@@ -213,7 +213,7 @@ async fn refused_certificates_never_get_a_token(backend: Backend) {
     assert_eq!((status, code.as_str()), (401, "unauthenticated"));
     let registered = app.register_client("housing-app", "housing").await;
     // A hub-CA certificate of a revoked client: valid at the TLS layer, refused for a token.
-    let unregistered = {
+    let revoked = {
         let ghost = app.register_client("housing-ghost", "housing").await;
         let resp = app
             .post(
@@ -225,7 +225,7 @@ async fn refused_certificates_never_get_a_token(backend: Backend) {
         assert_eq!(resp.status(), 200);
         ghost
     };
-    let resp = app.client_token_response(&unregistered.http).await;
+    let resp = app.client_token_response(&revoked.http).await;
     assert_eq!(error_code(resp).await.0, 401);
     // Unknown CA, expired, no clientAuth EKU: the handshake itself fails.
     for (what, cert, key) in app.refused_certificates() {

@@ -103,17 +103,32 @@ pub async fn login_at(
 
 /// An HTTPS client trusting `ca.pem` (rustls with ring, like the server).
 pub fn client_for(ca_pem: &Path) -> reqwest::Client {
+    https_client(ca_pem, None)
+}
+
+/// An HTTPS client trusting `ca_pem`, presenting `client_auth` = (certificate PEM, key PEM).
+pub fn https_client(ca_pem: &Path, client_auth: Option<(&str, &str)>) -> reqwest::Client {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca_pem).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_root_certificates(roots);
+    let mut config = match client_auth {
+        None => builder.with_no_client_auth(),
+        Some((cert_pem, key_pem)) => {
+            let certs: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+            let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+            builder.with_client_auth_cert(certs, key).unwrap()
+        }
+    };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     reqwest::Client::builder()
         .use_preconfigured_tls(config)

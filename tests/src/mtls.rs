@@ -2,14 +2,10 @@
 //! through `POST /v1/admin/clients`, HTTPS clients that present them, and certificates the hub
 //! must refuse (unknown CA, expired, no clientAuth EKU) made with the hub CA key or a stranger's.
 
-use std::sync::Arc;
-
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
 };
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 
 use crate::TestApp;
@@ -55,27 +51,7 @@ pub fn mtls_client_for_dir(
 }
 
 pub fn client_with(ca: &std::path::Path, cert_pem: &str, key_pem: &str) -> reqwest::Client {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_client_auth_cert(certs, key)
-    .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    reqwest::Client::builder()
-        .use_preconfigured_tls(config)
-        .build()
-        .unwrap()
+    crate::https_client(ca, Some((cert_pem, key_pem)))
 }
 
 impl TestApp {

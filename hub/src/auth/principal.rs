@@ -11,7 +11,6 @@ use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use policy::GridCode;
 
 use super::Connection;
 use super::permissions::{client_subject, user_subject};
@@ -56,8 +55,6 @@ pub struct Principal {
     pub caller: Caller,
     pub department: Option<String>,
     pub roles: Vec<String>,
-    /// Grids a user works in (a grid worker's assignment); empty for clients.
-    pub grids: Vec<GridCode>,
     /// `gridhub-on-behalf-of` of a client request.
     pub on_behalf_of: Option<String>,
 }
@@ -167,11 +164,6 @@ impl FromRequestParts<AppState> for Principal {
                     )
                     .await);
                 };
-                let grids = user
-                    .grids
-                    .iter()
-                    .filter_map(|g| GridCode::parse(g).ok())
-                    .collect();
                 Ok(Principal {
                     caller: Caller::User {
                         id: user.id,
@@ -179,7 +171,6 @@ impl FromRequestParts<AppState> for Principal {
                     },
                     department: user.department,
                     roles: user.roles,
-                    grids,
                     on_behalf_of: None,
                 })
             }
@@ -216,7 +207,6 @@ impl FromRequestParts<AppState> for Principal {
                     },
                     department: Some(client.department),
                     roles: client.roles,
-                    grids: Vec::new(),
                     on_behalf_of: on_behalf_of(&parts.headers)?,
                 })
             }

@@ -159,14 +159,14 @@ fn problem(field: String, text: &str) -> FieldProblem {
     }
 }
 
-/// Check one create request and seal it. Validation problems are collected (prefixed for batch
-/// items); a grid outside the caller's grids is a 403 for the whole request.
-/// Existence checks of grids and purposes, remembered for the length of one request so that a
-/// batch of thousands asks the database once per distinct value.
+/// Existence checks of grids and purposes, and the caller's write permission per grid,
+/// remembered for the length of one request so that a batch of thousands asks the database and
+/// the enforcer once per distinct value.
 #[derive(Default)]
 struct Lookups {
     grids: HashMap<String, bool>,
     purposes: HashMap<String, bool>,
+    writable: HashMap<String, bool>,
 }
 
 impl Lookups {
@@ -179,6 +179,18 @@ impl Lookups {
         Ok(exists)
     }
 
+    async fn may_write(&mut self, state: &AppState, who: &Principal, grid: &GridCode) -> bool {
+        if let Some(known) = self.writable.get(grid.as_str()) {
+            return *known;
+        }
+        let allowed = state
+            .permissions
+            .allows(&who.subject(), grid.as_str(), "records", "write")
+            .await;
+        self.writable.insert(grid.as_str().to_owned(), allowed);
+        allowed
+    }
+
     async fn purpose_exists(&mut self, state: &AppState, id: &str) -> Result<bool, Error> {
         if let Some(known) = self.purposes.get(id) {
             return Ok(*known);
@@ -189,6 +201,8 @@ impl Lookups {
     }
 }
 
+/// Check one create request and seal it. Validation problems are collected (prefixed for batch
+/// items); a grid the caller may not write in is a 403 for the whole request.
 async fn prepare(
     state: &AppState,
     who: &Principal,
@@ -213,10 +227,7 @@ async fn prepare(
         }
     };
     if let Some(grid) = &grid
-        && !state
-            .permissions
-            .allows(&who.subject(), grid.as_str(), "records", "write")
-            .await
+        && !lookups.may_write(state, who, grid).await
     {
         let error = Error::Forbidden("the grid is outside your grids".to_owned());
         return Err(state

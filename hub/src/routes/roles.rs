@@ -299,6 +299,57 @@ async fn checked_roles(state: &AppState, roles: &[String]) -> Result<Vec<String>
     Ok(roles)
 }
 
+/// Whose roles an assignment replaces.
+#[derive(Clone, Copy)]
+enum Holder {
+    User,
+    Client,
+}
+
+impl Holder {
+    /// (permission object, audit action, not-found name)
+    fn names(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Holder::User => ("users", "user.roles", "user"),
+            Holder::Client => ("clients", "client.roles", "client"),
+        }
+    }
+}
+
+/// Check, audit and store a role assignment.
+async fn assign(
+    state: &AppState,
+    who: &Principal,
+    holder: Holder,
+    id: String,
+    roles: &[String],
+) -> Result<Json<Assignment>, Error> {
+    let (object, action, what) = holder.names();
+    state.authorize(who, object, "write", None, action).await?;
+    let roles = checked_roles(state, roles).await?;
+    let exists = match holder {
+        Holder::User => state.store.user_by_id(&id).await?.is_some(),
+        Holder::Client => state.store.client(&id).await?.is_some(),
+    };
+    if !exists {
+        return Err(Error::NotFound(what));
+    }
+    state
+        .audit(
+            EntryDraft::new(who.actor(), action, Decision::Allow, current_request_id())
+                .reason(&format!("{what} {id}: roles {}", roles.join(","))),
+        )
+        .await?;
+    let stored = match holder {
+        Holder::User => state.store.set_user_roles(&id, &roles).await?,
+        Holder::Client => state.store.set_client_roles(&id, &roles).await?,
+    };
+    if !stored {
+        return Err(Error::NotFound(what));
+    }
+    Ok(Json(Assignment { id, roles }))
+}
+
 /// Replace a user's roles (its grids stay as they are).
 #[utoipa::path(put, path = "/v1/admin/users/{id}/roles", tag = "identity", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = PutAssignment,
@@ -309,28 +360,7 @@ pub async fn put_user_roles(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PutAssignment>,
 ) -> Result<Json<Assignment>, Error> {
-    state
-        .authorize(&who, "users", "write", None, "user.roles")
-        .await?;
-    let roles = checked_roles(&state, &req.roles).await?;
-    if state.store.user_by_id(&id).await?.is_none() {
-        return Err(Error::NotFound("user"));
-    }
-    state
-        .audit(
-            EntryDraft::new(
-                who.actor(),
-                "user.roles",
-                Decision::Allow,
-                current_request_id(),
-            )
-            .reason(&format!("user {id}: roles {}", roles.join(","))),
-        )
-        .await?;
-    if !state.store.set_user_roles(&id, &roles).await? {
-        return Err(Error::NotFound("user"));
-    }
-    Ok(Json(Assignment { id, roles }))
+    assign(&state, &who, Holder::User, id, &req.roles).await
 }
 
 /// Replace a client's roles.
@@ -343,26 +373,5 @@ pub async fn put_client_roles(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PutAssignment>,
 ) -> Result<Json<Assignment>, Error> {
-    state
-        .authorize(&who, "clients", "write", None, "client.roles")
-        .await?;
-    let roles = checked_roles(&state, &req.roles).await?;
-    if state.store.client(&id).await?.is_none() {
-        return Err(Error::NotFound("client"));
-    }
-    state
-        .audit(
-            EntryDraft::new(
-                who.actor(),
-                "client.roles",
-                Decision::Allow,
-                current_request_id(),
-            )
-            .reason(&format!("client {id}: roles {}", roles.join(","))),
-        )
-        .await?;
-    if !state.store.set_client_roles(&id, &roles).await? {
-        return Err(Error::NotFound("client"));
-    }
-    Ok(Json(Assignment { id, roles }))
+    assign(&state, &who, Holder::Client, id, &req.roles).await
 }

@@ -65,6 +65,31 @@ pub enum Inserted {
     AlreadyExists,
 }
 
+/// Who holds roles; each has its own fixed statements (no table name is ever spliced in).
+#[derive(Clone, Copy)]
+enum RoleHolder {
+    User,
+    Client,
+}
+
+impl RoleHolder {
+    /// Statements: does it exist, delete its roles, insert one role.
+    fn statements(self) -> [&'static str; 3] {
+        match self {
+            RoleHolder::User => [
+                "SELECT 1 AS one FROM users WHERE id = $1",
+                "DELETE FROM user_roles WHERE user_id = $1",
+                "INSERT INTO user_roles (user_id, role) VALUES ($1, $2)",
+            ],
+            RoleHolder::Client => [
+                "SELECT 1 AS one FROM clients WHERE id = $1",
+                "DELETE FROM client_roles WHERE client_id = $1",
+                "INSERT INTO client_roles (client_id, role) VALUES ($1, $2)",
+            ],
+        }
+    }
+}
+
 const BUMP_VERSION: &str = "UPDATE policy_state SET version = version + 1 WHERE id = 1";
 
 const CLIENT_COLUMNS: &str = "id, department_id, cert_thumbprint, certificate_pem, issuer, \
@@ -269,31 +294,7 @@ impl Store {
         user_id: &str,
         roles: &[String],
     ) -> Result<bool, sqlx::Error> {
-        on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let exists = sqlx::query("SELECT 1 AS one FROM users WHERE id = $1")
-                .bind(user_id.to_owned())
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-            if !exists {
-                return Ok(false);
-            }
-            sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
-                .bind(user_id.to_owned())
-                .execute(&mut *tx)
-                .await?;
-            for role in roles {
-                sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
-                    .bind(user_id.to_owned())
-                    .bind(role.clone())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            sqlx::query(BUMP_VERSION).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(true)
-        })
+        self.replace_roles(RoleHolder::User, user_id, roles).await
     }
 
     /// Replace a client's roles. `false` when there is no such client.
@@ -302,23 +303,34 @@ impl Store {
         client_id: &str,
         roles: &[String],
     ) -> Result<bool, sqlx::Error> {
+        self.replace_roles(RoleHolder::Client, client_id, roles)
+            .await
+    }
+
+    async fn replace_roles(
+        &self,
+        holder: RoleHolder,
+        id: &str,
+        roles: &[String],
+    ) -> Result<bool, sqlx::Error> {
+        let [exists, delete, insert] = holder.statements();
         on_write!(self, |pool| {
             let mut tx = pool.begin().await?;
-            let exists = sqlx::query("SELECT 1 AS one FROM clients WHERE id = $1")
-                .bind(client_id.to_owned())
+            let found = sqlx::query(exists)
+                .bind(id.to_owned())
                 .fetch_optional(&mut *tx)
                 .await?
                 .is_some();
-            if !exists {
+            if !found {
                 return Ok(false);
             }
-            sqlx::query("DELETE FROM client_roles WHERE client_id = $1")
-                .bind(client_id.to_owned())
+            sqlx::query(delete)
+                .bind(id.to_owned())
                 .execute(&mut *tx)
                 .await?;
             for role in roles {
-                sqlx::query("INSERT INTO client_roles (client_id, role) VALUES ($1, $2)")
-                    .bind(client_id.to_owned())
+                sqlx::query(insert)
+                    .bind(id.to_owned())
                     .bind(role.clone())
                     .execute(&mut *tx)
                     .await?;
