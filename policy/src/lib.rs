@@ -1,17 +1,29 @@
-//! Pure decision logic for Gridhub: grid codes, the data catalog, typed field values and
-//! disclosure transforms. Invariant: no I/O and no async — every function here is a pure
-//! computation over its arguments (and the compiled-in default catalog).
+//! Pure decision logic for Gridhub: grid codes, the data catalog, typed field values,
+//! disclosure transforms, grants, cases and the decision engine. Invariant: no I/O and no
+//! async — every function here is a pure computation over its arguments (and the compiled-in
+//! default catalog).
 
+pub mod case;
 pub mod catalog;
+pub mod disclosure;
+pub mod engine;
+pub mod grant;
 pub mod grid;
 pub mod row_filter;
 pub mod transform;
 pub mod value;
 
+pub use case::{CaseStatus, CaseStep, Responsibility};
 pub use catalog::{
     Catalog, CatalogError, CategoryDef, FieldDef, FieldType, GeneralizeRule, MaskRule, Sensitivity,
     ShareClass,
 };
+pub use disclosure::{Disclosure, FieldPlan, Unreached, Withheld};
+pub use engine::{
+    Candidates, CompiledGrant, DecisionIndex, IndexError, LiveGrant, Record, RecordPlan, Refusal,
+    Request,
+};
+pub use grant::{GrantAction, GrantStatus, GrantTerms};
 pub use grid::{GridCode, GridCodeError};
 pub use row_filter::{FilterError, RowFilter, RowView};
 pub use value::{FieldProblem, FieldValue, IdNumber, Phone, ValueProblem};
