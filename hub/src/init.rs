@@ -95,7 +95,8 @@ pub async fn init(opts: InitOptions) -> anyhow::Result<InitReport> {
     let categories = policy::Catalog::default_catalog()
         .categories()
         .iter()
-        .map(|c| c.name.as_str());
+        .map(|c| c.name.as_str())
+        .chain([crate::vault::CASE_TEXTS]);
     store.save(&KeyringFile::generate(categories, now_ms())?)?;
 
     pki::create_dev_pki(&dir.join("pki"), &opts.instance, &[])?;

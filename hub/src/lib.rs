@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod decisions;
 pub mod demo;
 pub mod error;
 pub mod extract;

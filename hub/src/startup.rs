@@ -12,6 +12,7 @@ use crate::auth::login_limiter::LoginLimiter;
 use crate::auth::permissions::Permissions;
 use crate::auth::tokens::TokenIssuer;
 use crate::config::Settings;
+use crate::decisions::Decisions;
 use crate::ledger::Ledger;
 use crate::ledger::note::NoteSigner;
 use crate::routes;
@@ -34,10 +35,11 @@ impl Application {
         let vault = Vault::unlock(&AgeFileStore::in_dir(&settings.data_dir))
             .context("cannot unlock the keyring")?;
         let catalog = policy::Catalog::default_catalog();
-        for category in catalog.categories() {
+        let scopes = catalog.categories().iter().map(|c| c.name.as_str());
+        for scope in scopes.chain([crate::vault::CASE_TEXTS]) {
             vault
-                .active_kek_version(&category.name)
-                .with_context(|| format!("keyring has no key for category `{}`", category.name))?;
+                .active_kek_version(scope)
+                .with_context(|| format!("keyring has no key for `{scope}`"))?;
         }
         let location = settings.database()?;
         let store = Store::open(&location)
@@ -75,16 +77,22 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let addr = listener.local_addr()?;
+        let vault = Arc::new(vault);
+        let decisions = Decisions::load(store.clone(), Arc::clone(&vault), catalog)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot build the decision index: {e}"))?;
         let state = AppState {
             settings: Arc::new(settings),
             store,
-            vault: Arc::new(vault),
+            vault,
+            decisions: Arc::new(decisions),
             tokens: Arc::new(tokens),
             catalog,
             ledger,
             permissions: Arc::new(permissions),
             login_limiter: Arc::new(login_limiter),
         };
+        crate::routes::grants::spawn_expiry_sweep(state.clone());
         Ok(Application {
             listener,
             addr,

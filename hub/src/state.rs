@@ -9,6 +9,7 @@ use crate::auth::login_limiter::LoginLimiter;
 use crate::auth::permissions::{NO_GRID, Permissions};
 use crate::auth::tokens::TokenIssuer;
 use crate::config::Settings;
+use crate::decisions::Decisions;
 use crate::error::{Error, current_request_id};
 use crate::ledger::{Actor, Appended, Decision, EntryDraft, Ledger, Receipt};
 use crate::storage::Store;
@@ -19,6 +20,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: Store,
     pub vault: Arc<Vault>,
+    pub decisions: Arc<Decisions>,
     pub tokens: Arc<TokenIssuer>,
     pub catalog: &'static Catalog,
     pub ledger: Ledger,

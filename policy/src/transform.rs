@@ -1,10 +1,15 @@
-//! Disclosure transforms for `masked` and `generalized` fields. Invariant: they work on
-//! characters, never bytes, and a mask never reveals a whole non-empty value — a value too short
-//! to hide anything comes back entirely as `*`.
+//! Disclosure transforms: what a department receives for a field at each `Disclosure` level.
+//! Invariants: masks work on characters, never bytes, and never reveal a whole non-empty value
+//! (a value too short to hide anything comes back entirely as `*`); a level the field has no
+//! rule for yields nothing rather than the clear value (fail closed).
 
+use serde_json::Value;
 use time::Date;
 
-use crate::catalog::MaskRule;
+use crate::catalog::{FieldDef, GeneralizeRule, MaskRule};
+use crate::disclosure::Disclosure;
+use crate::grid::GridCode;
+use crate::value::FieldValue;
 
 /// The character that replaces each hidden character.
 const HIDDEN: char = '*';
@@ -42,10 +47,49 @@ pub fn generalize_year(date: Date) -> String {
     format!("{:04}", date.year())
 }
 
+/// The value a department receives for `value` of field `def` at `level`, for a record in
+/// `grid`. `pseudonym` turns the value's canonical text into the grantee's pseudonym (an HMAC
+/// under the grantee's key, which lives in the hub's vault). `None` when the field has no rule
+/// for the level: the field is then withheld, never sent in clear.
+pub fn disclose(
+    def: &FieldDef,
+    level: Disclosure,
+    value: &FieldValue,
+    grid: &GridCode,
+    pseudonym: impl FnOnce(&str) -> String,
+) -> Option<Value> {
+    match level {
+        Disclosure::Clear => Some(value.to_json()),
+        Disclosure::Pseudonym => Some(Value::String(pseudonym(&canonical_text(value)))),
+        Disclosure::Masked => {
+            let rule = def.mask.as_ref()?;
+            let text = match value {
+                FieldValue::Text(s) => s.as_str(),
+                FieldValue::IdNumber(id) => id.as_str(),
+                FieldValue::Phone(p) => p.as_str(),
+                _ => return None,
+            };
+            Some(Value::String(mask(rule, text)))
+        }
+        Disclosure::Generalized => match (def.generalize?, value) {
+            (GeneralizeRule::Year, FieldValue::Date(d)) => Some(Value::String(generalize_year(*d))),
+            (GeneralizeRule::Year, _) => None,
+            (GeneralizeRule::GridCode, _) => Some(Value::String(grid.as_str().to_owned())),
+        },
+    }
+}
+
+/// One text per value, whatever its type (tags joined in their sorted order), for pseudonyms.
+fn canonical_text(value: &FieldValue) -> String {
+    value.index_terms().join("\u{1f}")
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::catalog::Catalog;
+    use crate::value::{IdNumber, Phone};
     use proptest::prelude::*;
     use time::macros::date;
 
@@ -88,6 +132,92 @@ mod tests {
     fn a_date_generalizes_to_its_year() {
         assert_eq!(generalize_year(date!(1990 - 01 - 01)), "1990");
         assert_eq!(generalize_year(date!(0999 - 12 - 31)), "0999");
+    }
+
+    fn person(field: &str) -> &'static FieldDef {
+        Catalog::default_catalog()
+            .category("person")
+            .unwrap()
+            .field(field)
+            .unwrap()
+    }
+
+    fn grid() -> GridCode {
+        GridCode::parse("330110.003.012").unwrap()
+    }
+
+    fn fake_pseudonym(text: &str) -> String {
+        format!("p({})", text.chars().count())
+    }
+
+    #[test]
+    fn every_level_of_the_default_person_fields() {
+        let name = FieldValue::Text("欧阳娜娜".into());
+        let id = FieldValue::IdNumber(IdNumber::parse("11010519491231002X").unwrap());
+        let phone = FieldValue::Phone(Phone::parse("13812345678").unwrap());
+        let born = FieldValue::Date(date!(1949 - 12 - 31));
+        let address = FieldValue::Text("浙江省杭州市西湖区文三路 90 号".into());
+        let disclose =
+            |f: &str, level, v: &FieldValue| disclose(person(f), level, v, &grid(), fake_pseudonym);
+        assert_eq!(
+            disclose("name", Disclosure::Masked, &name),
+            Some(Value::from("欧***"))
+        );
+        assert_eq!(
+            disclose("name", Disclosure::Clear, &name),
+            Some(Value::from("欧阳娜娜"))
+        );
+        // The pseudonym function sees the value's characters, not its bytes.
+        assert_eq!(
+            disclose("name", Disclosure::Pseudonym, &name),
+            Some(Value::from("p(4)"))
+        );
+        assert_eq!(
+            disclose("id_number", Disclosure::Masked, &id),
+            Some(Value::from("110105********002X"))
+        );
+        assert_eq!(
+            disclose("phone", Disclosure::Masked, &phone),
+            Some(Value::from("138****5678"))
+        );
+        assert_eq!(
+            disclose("birth_date", Disclosure::Generalized, &born),
+            Some(Value::from("1949"))
+        );
+        assert_eq!(
+            disclose("address", Disclosure::Generalized, &address),
+            Some(Value::from("330110.003.012"))
+        );
+        let tags = FieldValue::Tags(["minor", "disabled"].map(String::from).into());
+        assert_eq!(
+            disclose("tags", Disclosure::Clear, &tags),
+            Some(serde_json::json!(["disabled", "minor"]))
+        );
+    }
+
+    #[test]
+    fn a_level_without_its_rule_discloses_nothing() {
+        let gender = FieldValue::Enum("female".into());
+        assert_eq!(
+            disclose(
+                person("gender"),
+                Disclosure::Masked,
+                &gender,
+                &grid(),
+                fake_pseudonym
+            ),
+            None
+        );
+        assert_eq!(
+            disclose(
+                person("name"),
+                Disclosure::Generalized,
+                &FieldValue::Text("张三".into()),
+                &grid(),
+                fake_pseudonym
+            ),
+            None
+        );
     }
 
     proptest! {

@@ -105,7 +105,18 @@ fn grant(fields: usize) -> impl Strategy<Value = ModelGrant> {
         prop_oneof![3 => Just(GrantStatus::Approved), 1 => status()],
     )
         .prop_map(
-            |(dept, purpose, category, fields, scope, tag, case_bound, (from, until), mut history, last)| {
+            |(
+                dept,
+                purpose,
+                category,
+                fields,
+                scope,
+                tag,
+                case_bound,
+                (from, until),
+                mut history,
+                last,
+            )| {
                 history.push(last);
                 ModelGrant {
                     dept,
@@ -231,7 +242,9 @@ fn reference_level(w: &World, a: &Ask, field: usize) -> Option<Disclosure> {
             match a.case {
                 Some(c) if c < CASES => {
                     let case = &w.cases[c];
-                    case.open && case.assignees.contains(&a.dept) && case.records.contains(&a.record)
+                    case.open
+                        && case.assignees.contains(&a.dept)
+                        && case.records.contains(&a.record)
                 }
                 _ => false,
             }
@@ -309,7 +322,10 @@ fn build(w: &World) -> DecisionIndex {
     for (d, grids) in w.jurisdictions.iter().enumerate() {
         index.set_jurisdiction(
             DEPARTMENTS[d],
-            grids.iter().map(|g| GridCode::parse(GRIDS[*g]).unwrap()).collect(),
+            grids
+                .iter()
+                .map(|g| GridCode::parse(GRIDS[*g]).unwrap())
+                .collect(),
         );
     }
     for (i, g) in w.grants.iter().enumerate() {
@@ -350,7 +366,10 @@ fn build(w: &World) -> DecisionIndex {
         let responsibility = |assignees: &BTreeSet<usize>, open| Responsibility {
             case: format!("c{c}"),
             open,
-            assignees: assignees.iter().map(|d| DEPARTMENTS[*d].to_owned()).collect(),
+            assignees: assignees
+                .iter()
+                .map(|d| DEPARTMENTS[*d].to_owned())
+                .collect(),
             records: case.records.iter().map(|r| format!("r{r}")).collect(),
         };
         index.set_case(&responsibility(&case.earlier, true));

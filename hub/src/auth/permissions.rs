@@ -125,6 +125,26 @@ pub const OBJECTS: &[ObjectSpec] = &[
         actions: &["read"],
         grid_bound: false,
     },
+    // `request`: for the caller's own department; `request_any`: for any department;
+    // `approve`: approve or reject; `manage`: suspend, resume, revoke; `read`: every grant (a
+    // department always reads its own).
+    ObjectSpec {
+        name: "grants",
+        actions: &["request", "request_any", "approve", "manage", "read"],
+        grid_bound: false,
+    },
+    // In the case's grid. `reply` also needs a current assignment of the caller's department;
+    // `read`: any case there (assignees always read theirs).
+    ObjectSpec {
+        name: "cases",
+        actions: &["report", "assign", "reply", "close", "read"],
+        grid_bound: true,
+    },
+    ObjectSpec {
+        name: "decisions",
+        actions: &["explain"],
+        grid_bound: false,
+    },
 ];
 
 pub fn object_spec(name: &str) -> Option<&'static ObjectSpec> {
@@ -179,6 +199,11 @@ pub fn shipped_roles() -> Vec<(&'static str, &'static str, Vec<Permission>)> {
                 p("departments", "read"),
                 p("clients", "read"),
                 p("roles", "read"),
+                p("grants", "approve"),
+                p("grants", "manage"),
+                p("grants", "read"),
+                p("cases", "read"),
+                p("decisions", "explain"),
             ],
         ),
         (
@@ -190,6 +215,21 @@ pub fn shipped_roles() -> Vec<(&'static str, &'static str, Vec<Permission>)> {
                 p("purposes", "read"),
                 p("records", "read"),
                 p("records", "write"),
+                p("cases", "report"),
+            ],
+        ),
+        (
+            "grid_center",
+            "grid management center: dispatches, reassigns and closes cases",
+            vec![
+                p("grids", "read"),
+                p("catalog", "read"),
+                p("purposes", "read"),
+                p("departments", "read"),
+                p("cases", "report"),
+                p("cases", "assign"),
+                p("cases", "close"),
+                p("cases", "read"),
             ],
         ),
         (
@@ -199,6 +239,9 @@ pub fn shipped_roles() -> Vec<(&'static str, &'static str, Vec<Permission>)> {
                 p("grids", "read"),
                 p("catalog", "read"),
                 p("purposes", "read"),
+                p("grants", "request"),
+                p("cases", "reply"),
+                p("decisions", "explain"),
             ],
         ),
     ]

@@ -115,6 +115,21 @@ impl TokenIssuer {
         )
     }
 
+    /// A signed document (compact JWS, EdDSA, `kid` of the current key, header `typ`), such as
+    /// a grant artefact: verifiable offline with the published JWKS. `claims` should carry
+    /// `iss`, `sub`, `iat` and, for documents with a window, `nbf`/`exp`.
+    pub fn sign_document(&self, typ: &str, claims: &impl Serialize) -> Result<String, TokenError> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        header.typ = Some(typ.to_owned());
+        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|_| TokenError::Sign)
+    }
+
+    /// The `iss` of every hub token and document.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     fn issue(
         &self,
         subject: &str,

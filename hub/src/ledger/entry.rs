@@ -170,6 +170,16 @@ impl EntryDraft {
         self
     }
 
+    pub fn case(mut self, case: &str) -> EntryDraft {
+        self.case = Some(case.to_owned());
+        self
+    }
+
+    pub fn grants(mut self, grants: Vec<String>) -> EntryDraft {
+        self.grants = grants;
+        self
+    }
+
     pub fn records(mut self, records: Vec<RecordRef>) -> EntryDraft {
         self.records = records;
         self

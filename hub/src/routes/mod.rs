@@ -5,8 +5,11 @@
 mod admin;
 mod audit;
 mod auth;
+mod cases;
 mod catalog;
+mod decisions;
 mod departments;
+pub mod grants;
 mod grids;
 mod health;
 mod middleware;
@@ -35,6 +38,9 @@ pub fn router(state: AppState) -> Router {
         .merge(catalog::router())
         .merge(purposes::router())
         .merge(records::router())
+        .merge(grants::router())
+        .merge(cases::router())
+        .merge(decisions::router())
         .merge(audit::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -64,4 +70,11 @@ pub(crate) fn rfc3339_ms(ms: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+/// An RFC 3339 time as Unix epoch milliseconds.
+pub(crate) fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok())
 }

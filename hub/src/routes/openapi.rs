@@ -8,7 +8,10 @@ use utoipa::{Modify, OpenApi};
 
 use crate::state::AppState;
 
-use super::{admin, audit, auth, catalog, departments, grids, health, purposes, records, roles};
+use super::{
+    admin, audit, auth, cases, catalog, decisions, departments, grants, grids, health, purposes,
+    records, roles,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,12 +34,19 @@ use super::{admin, audit, auth, catalog, departments, grids, health, purposes, r
         records::patch_record, records::erase_record,
         audit::entries, audit::checkpoint, audit::public_key, audit::inclusion,
         audit::consistency, audit::subject,
+        grants::request_grant, grants::list_grants, grants::get_grant, grants::approve,
+        grants::reject, grants::suspend, grants::resume, grants::revoke, grants::artefact,
+        cases::report, cases::get_case, cases::assign, cases::reply, cases::close,
+        decisions::explain,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "identity", description = "Login, client tokens (mTLS, certificate-bound), users, departments, clients, roles"),
         (name = "reference", description = "Grids, catalog, purposes"),
         (name = "records", description = "Grid-side records, encrypted field by field"),
+        (name = "grants", description = "Grants: request, DPO approval or rejection, suspension, revocation, signed artefacts"),
+        (name = "cases", description = "Cases: the closed loop and the responsibilities it creates"),
+        (name = "decisions", description = "Why a department gets what it gets"),
         (name = "audit", description = "The audit ledger: entries, checkpoints, proofs"),
         (name = "operations", description = "Health and readiness"),
     )

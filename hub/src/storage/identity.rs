@@ -370,6 +370,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            // A jurisdiction bounds decisions: replicas reload their decision index.
+            sqlx::query("UPDATE decision_state SET version = version + 1 WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(Inserted::Created)
         })

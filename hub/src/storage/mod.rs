@@ -4,6 +4,8 @@
 //! single-connection pool, so writers queue instead of failing with "database is locked", while
 //! reads use their own pool.
 
+mod cases;
+mod grants;
 mod grids;
 mod identity;
 mod ledger;
@@ -21,6 +23,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use cases::{AssignmentRow, CaseChange, CaseEvent, CaseRow, NewCase};
+pub use grants::{GrantEvent, GrantRow, GrantTransition, Transitioned};
 pub use grids::GridRow;
 pub use identity::{
     ClientRow, DepartmentRow, Inserted, NewClient, PermissionLine, PolicySnapshot, RoleRow,

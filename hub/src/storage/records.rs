@@ -225,6 +225,19 @@ impl Store {
         })
     }
 
+    /// A record's blind-index tokens, as (field, token).
+    pub async fn record_tokens(&self, id: &str) -> Result<Vec<(String, Vec<u8>)>, sqlx::Error> {
+        on_read!(self, |pool| {
+            sqlx::query("SELECT field, token FROM blind_index WHERE record_id = $1")
+                .bind(id.to_owned())
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("field")?, r.try_get("token")?)))
+                .collect()
+        })
+    }
+
     /// Apply an update if the record is live and still at the expected version.
     pub async fn update_record(
         &self,

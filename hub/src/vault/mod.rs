@@ -4,7 +4,12 @@
 
 pub mod envelope;
 pub mod keyring;
+mod pseudonym;
 pub mod random;
+
+/// The KEK scope of case texts (summaries, replies, resolutions). Not a catalog category name
+/// (those never contain `-`), so it cannot collide with one.
+pub const CASE_TEXTS: &str = "case-texts";
 
 use std::collections::BTreeMap;
 
@@ -241,6 +246,13 @@ impl Vault {
         ctx.update(&[0]);
         ctx.update(term.as_bytes());
         ctx.sign().as_ref().to_vec()
+    }
+
+    /// The grantee `department`'s pseudonym of `value` of `category.field` (16 lowercase base32
+    /// characters), stable for that department, unlinkable across departments.
+    pub fn pseudonym(&self, department: &str, category: &str, field: &str, value: &str) -> String {
+        let key = pseudonym::department_key(&self.index_key, department);
+        pseudonym::pseudonym(&key, category, field, value)
     }
 
     /// The newest signing key signs; all are published for verification.

@@ -1,0 +1,342 @@
+//! Grants and their history, and the decision version. Every change that can alter a decision
+//! (a grant's status, a case's assignees or status, a department's jurisdiction) bumps
+//! `decision_state.version` in its own transaction, so every replica brings its decision index
+//! up to date on its next request.
+
+use std::collections::BTreeMap;
+
+use policy::{Disclosure, GrantStatus, GrantTerms, GridCode};
+use sqlx::Row;
+
+use super::{Store, on_read, on_write};
+
+pub(super) const BUMP_DECISION_VERSION: &str =
+    "UPDATE decision_state SET version = version + 1 WHERE id = 1 RETURNING version";
+
+/// The columns of `grants`, in the order `insert_grant` binds them.
+macro_rules! grant_columns {
+    () => {
+        "id, grantee, purpose, category, fields, scope, row_filter, case_bound, valid_from, \
+         valid_until, daily_quota, legal_basis, status, requested_by, requested_at, answer_due, \
+         decided_by, decided_at, reason, artefact, updated_at"
+    };
+}
+
+/// A grant as stored.
+#[derive(Debug, Clone)]
+pub struct GrantRow {
+    pub id: String,
+    pub terms: GrantTerms,
+    pub status: GrantStatus,
+    /// `user:<id>` or `client:<id>`.
+    pub requested_by: String,
+    pub requested_at: i64,
+    pub answer_due: i64,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    pub reason: Option<String>,
+    pub artefact: Option<String>,
+    pub updated_at: i64,
+}
+
+/// One step of a grant's history.
+#[derive(Debug, Clone)]
+pub struct GrantEvent {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// A status change to apply only if the grant is still in `from`.
+pub struct GrantTransition<'a> {
+    pub id: &'a str,
+    pub from: GrantStatus,
+    pub to: GrantStatus,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub reason: Option<&'a str>,
+    /// Set on approval; kept otherwise.
+    pub artefact: Option<&'a str>,
+    pub now: i64,
+}
+
+/// Outcome of a transition.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Transitioned {
+    /// Applied; the decision version is now this.
+    Done { version: i64 },
+    /// The grant was no longer in `from` (or is gone): nothing changed.
+    Stale,
+}
+
+fn decode_error(what: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("stored grant has a bad {what}").into())
+}
+
+fn grant_from_row<R>(r: &R) -> Result<GrantRow, sqlx::Error>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> bool: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let fields: String = r.try_get("fields")?;
+    let fields: BTreeMap<String, Disclosure> =
+        serde_json::from_str(&fields).map_err(|_| decode_error("field list"))?;
+    let scope: String = r.try_get("scope")?;
+    let scope: Vec<String> = serde_json::from_str(&scope).map_err(|_| decode_error("scope"))?;
+    let scope = scope
+        .iter()
+        .map(|g| GridCode::parse(g))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| decode_error("scope"))?;
+    let status: String = r.try_get("status")?;
+    let quota: Option<i64> = r.try_get("daily_quota")?;
+    Ok(GrantRow {
+        id: r.try_get("id")?,
+        terms: GrantTerms {
+            grantee: r.try_get("grantee")?,
+            purpose: r.try_get("purpose")?,
+            category: r.try_get("category")?,
+            fields,
+            scope,
+            row_filter: r.try_get("row_filter")?,
+            case_bound: r.try_get("case_bound")?,
+            valid_from: r.try_get("valid_from")?,
+            valid_until: r.try_get("valid_until")?,
+            daily_quota: quota
+                .map(u32::try_from)
+                .transpose()
+                .map_err(|_| decode_error("quota"))?,
+            legal_basis: r.try_get("legal_basis")?,
+        },
+        status: GrantStatus::parse(&status).ok_or_else(|| decode_error("status"))?,
+        requested_by: r.try_get("requested_by")?,
+        requested_at: r.try_get("requested_at")?,
+        answer_due: r.try_get("answer_due")?,
+        decided_by: r.try_get("decided_by")?,
+        decided_at: r.try_get("decided_at")?,
+        reason: r.try_get("reason")?,
+        artefact: r.try_get("artefact")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    /// The version of everything decisions depend on.
+    pub async fn decision_version(&self) -> Result<i64, sqlx::Error> {
+        on_read!(self, |pool| {
+            sqlx::query("SELECT version FROM decision_state WHERE id = 1")
+                .fetch_one(pool)
+                .await?
+                .try_get("version")
+        })
+    }
+
+    /// Store a new grant request (status `requested`) with its first history event.
+    pub async fn insert_grant(&self, g: &GrantRow) -> Result<(), sqlx::Error> {
+        let fields = serde_json::to_string(&g.terms.fields).map_err(|_| decode_error("fields"))?;
+        let scope: Vec<&str> = g.terms.scope.iter().map(GridCode::as_str).collect();
+        let scope = serde_json::to_string(&scope).map_err(|_| decode_error("scope"))?;
+        on_write!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(concat!(
+                "INSERT INTO grants (",
+                grant_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+                 $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+            ))
+            .bind(g.id.clone())
+            .bind(g.terms.grantee.clone())
+            .bind(g.terms.purpose.clone())
+            .bind(g.terms.category.clone())
+            .bind(fields.clone())
+            .bind(scope.clone())
+            .bind(g.terms.row_filter.clone())
+            .bind(g.terms.case_bound)
+            .bind(g.terms.valid_from)
+            .bind(g.terms.valid_until)
+            .bind(g.terms.daily_quota.map(i64::from))
+            .bind(g.terms.legal_basis.clone())
+            .bind(g.status.as_str())
+            .bind(g.requested_by.clone())
+            .bind(g.requested_at)
+            .bind(g.answer_due)
+            .bind(g.decided_by.clone())
+            .bind(g.decided_at)
+            .bind(g.reason.clone())
+            .bind(g.artefact.clone())
+            .bind(g.updated_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO grant_events (grant_id, seq, at, actor, action, status, reason) \
+                 VALUES ($1, 1, $2, $3, 'request', $4, NULL)",
+            )
+            .bind(g.id.clone())
+            .bind(g.requested_at)
+            .bind(g.requested_by.clone())
+            .bind(g.status.as_str())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await
+        })
+    }
+
+    pub async fn grant(&self, id: &str) -> Result<Option<GrantRow>, sqlx::Error> {
+        on_read!(self, |pool| {
+            sqlx::query(concat!(
+                "SELECT ",
+                grant_columns!(),
+                " FROM grants WHERE id = $1"
+            ))
+            .bind(id.to_owned())
+            .fetch_optional(pool)
+            .await?
+            .map(|r| grant_from_row(&r))
+            .transpose()
+        })
+    }
+
+    /// Grants, newest request first, optionally of one grantee and/or in one status.
+    pub async fn grants(
+        &self,
+        grantee: Option<&str>,
+        status: Option<GrantStatus>,
+    ) -> Result<Vec<GrantRow>, sqlx::Error> {
+        on_read!(self, |pool| {
+            sqlx::query(concat!(
+                "SELECT ",
+                grant_columns!(),
+                " FROM grants WHERE ($1 IS NULL OR grantee = $1) \
+                 AND ($2 IS NULL OR status = $2) ORDER BY requested_at DESC, id LIMIT 1000"
+            ))
+            .bind(grantee.map(str::to_owned))
+            .bind(status.map(GrantStatus::as_str))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(grant_from_row)
+            .collect()
+        })
+    }
+
+    /// Approved grants (the ones a decision index holds).
+    pub async fn approved_grants(&self) -> Result<Vec<GrantRow>, sqlx::Error> {
+        self.grants_in(GrantStatus::Approved).await
+    }
+
+    async fn grants_in(&self, status: GrantStatus) -> Result<Vec<GrantRow>, sqlx::Error> {
+        on_read!(self, |pool| {
+            sqlx::query(concat!(
+                "SELECT ",
+                grant_columns!(),
+                " FROM grants WHERE status = $1"
+            ))
+            .bind(status.as_str())
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(grant_from_row)
+            .collect()
+        })
+    }
+
+    /// A grant's history, oldest first.
+    pub async fn grant_events(&self, id: &str) -> Result<Vec<GrantEvent>, sqlx::Error> {
+        on_read!(self, |pool| {
+            sqlx::query(
+                "SELECT at, actor, action, status, reason FROM grant_events \
+                 WHERE grant_id = $1 ORDER BY seq",
+            )
+            .bind(id.to_owned())
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(GrantEvent {
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    status: r.try_get("status")?,
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    /// Move a grant from `t.from` to `t.to` with a history event and a decision-version bump,
+    /// all in one transaction; `Stale` if it was no longer in `t.from`.
+    pub async fn transition_grant(
+        &self,
+        t: &GrantTransition<'_>,
+    ) -> Result<Transitioned, sqlx::Error> {
+        on_write!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(
+                "UPDATE grants SET status = $3, updated_at = $4, \
+                 decided_by = CASE WHEN $5 THEN $6 ELSE decided_by END, \
+                 decided_at = CASE WHEN $5 THEN $4 ELSE decided_at END, \
+                 reason = COALESCE($7, reason), artefact = COALESCE($8, artefact) \
+                 WHERE id = $1 AND status = $2",
+            )
+            .bind(t.id.to_owned())
+            .bind(t.from.as_str())
+            .bind(t.to.as_str())
+            .bind(t.now)
+            .bind(t.from == GrantStatus::Requested)
+            .bind(t.actor.to_owned())
+            .bind(t.reason.map(str::to_owned))
+            .bind(t.artefact.map(str::to_owned))
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(Transitioned::Stale);
+            }
+            sqlx::query(
+                "INSERT INTO grant_events (grant_id, seq, at, actor, action, status, reason) \
+                 SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6 FROM grant_events \
+                 WHERE grant_id = $1",
+            )
+            .bind(t.id.to_owned())
+            .bind(t.now)
+            .bind(t.actor.to_owned())
+            .bind(t.action.to_owned())
+            .bind(t.to.as_str())
+            .bind(t.reason.map(str::to_owned))
+            .execute(&mut *tx)
+            .await?;
+            let version: i64 = sqlx::query(BUMP_DECISION_VERSION)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("version")?;
+            tx.commit().await?;
+            Ok(Transitioned::Done { version })
+        })
+    }
+
+    /// Approved or suspended grants whose window has ended (for the expiry sweep).
+    pub async fn grants_past_window(&self, now: i64) -> Result<Vec<GrantRow>, sqlx::Error> {
+        on_read!(self, |pool| {
+            sqlx::query(concat!(
+                "SELECT ",
+                grant_columns!(),
+                " FROM grants \
+                 WHERE status IN ('approved', 'suspended') AND valid_until <= $1 LIMIT 500"
+            ))
+            .bind(now)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(grant_from_row)
+            .collect()
+        })
+    }
+}
