@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use policy::{CaseStatus, FieldProblem, GridCode};
+use policy::{CaseStatus, FieldProblem, GridCode, Responsibility};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -245,7 +245,8 @@ pub async fn report(
     )
     .reason(&format!("case of kind {} reported in {}", req.kind, grid));
     state.audit(entry).await?;
-    state
+    let subjects_for_index = subjects.clone();
+    let version = state
         .store
         .insert_case(&NewCase {
             id: id.clone(),
@@ -258,6 +259,15 @@ pub async fn report(
             now: now_ms(),
         })
         .await?;
+    state.decisions.set_case(
+        version,
+        &Responsibility {
+            case: id.clone(),
+            open: true,
+            assignees: Vec::new(),
+            records: subjects_for_index,
+        },
+    )?;
     Ok((
         StatusCode::CREATED,
         Json(CaseStatusBody {

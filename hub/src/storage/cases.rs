@@ -1,5 +1,5 @@
-//! Cases (事件): their subjects, assignment rounds, history and sealed texts. Assigning and
-//! closing bump the decision version in the same transaction (an open assignment is a
+//! Cases (事件): their subjects, assignment rounds, history and sealed texts. Reporting,
+//! assigning and closing bump the decision version in the same transaction (an open assignment is a
 //! responsibility, and responsibilities decide case-bound access). This module sees case texts
 //! only sealed.
 
@@ -81,7 +81,9 @@ const NEXT_EVENT: &str = "INSERT INTO case_events (case_id, seq, at, actor, acti
      SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM case_events WHERE case_id = $1";
 
 impl Store {
-    pub async fn insert_case(&self, c: &NewCase) -> Result<(), sqlx::Error> {
+    /// Store a new case; returns the decision version (a known case, even unassigned, lets a
+    /// decision say "not assigned" rather than "unknown").
+    pub async fn insert_case(&self, c: &NewCase) -> Result<i64, sqlx::Error> {
         on_write!(self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
@@ -123,7 +125,12 @@ impl Store {
                 .bind(detail)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await
+            let version: i64 = sqlx::query(BUMP_DECISION_VERSION)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("version")?;
+            tx.commit().await?;
+            Ok(version)
         })
     }
 
