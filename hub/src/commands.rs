@@ -175,6 +175,19 @@ pub async fn demo(
             "  CTOKEN=$(curl -s {mtls} {url}/v1/oauth/token -d grant_type=client_credentials | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')"
         );
         println!("  curl -s {mtls} -H \"authorization: Bearer $CTOKEN\" {url}/v1/clients/me");
+        if let Some(story) = &report.story {
+            println!(
+                "\nwhat civil affairs may see of elderly residents living alone, and why (grant {}):",
+                story.elderly_care_grant
+            );
+            println!(
+                "  curl -s {mtls} -H \"authorization: Bearer $CTOKEN\" -H 'content-type: application/json' {url}/v1/decisions/explain \\\n      -d '{{\"category\":\"person\",\"purpose\":\"elderly-care\"}}'"
+            );
+            println!(
+                "public security holds a case-bound grant ({}); case {} is assigned to it, with record {} as its subject",
+                story.case_grant, story.case, story.case_subject
+            );
+        }
     }
     println!("\nCtrl-C stops the hub.");
     app.run_until(shutdown_signal()).await;

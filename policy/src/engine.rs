@@ -100,10 +100,18 @@ struct CaseEntry {
 
 type ByCategory = HashMap<Box<str>, Vec<Arc<CompiledGrant>>>;
 
+/// What every plan of one category shares: its field names and which are never shared.
+#[derive(Debug, Clone)]
+struct Shape {
+    field_names: Arc<[String]>,
+    never_shared: Arc<[bool]>,
+}
+
 /// Grants by department → purpose → category, jurisdictions, and open responsibilities.
 #[derive(Debug)]
 pub struct DecisionIndex {
     catalog: Catalog,
+    shapes: HashMap<Box<str>, Shape>,
     grants: HashMap<Box<str>, HashMap<Box<str>, ByCategory>>,
     /// Grant id → (department, purpose, category), to find it again on an update.
     keys: HashMap<Box<str>, [Box<str>; 3]>,
@@ -113,8 +121,24 @@ pub struct DecisionIndex {
 
 impl DecisionIndex {
     pub fn new(catalog: Catalog) -> DecisionIndex {
+        let shapes = catalog
+            .categories()
+            .iter()
+            .map(|c| {
+                let shape = Shape {
+                    field_names: c.fields.iter().map(|f| f.name.clone()).collect(),
+                    never_shared: c
+                        .fields
+                        .iter()
+                        .map(|f| f.share == ShareClass::None)
+                        .collect(),
+                };
+                (c.name.as_str().into(), shape)
+            })
+            .collect();
         DecisionIndex {
             catalog,
+            shapes,
             grants: HashMap::new(),
             keys: HashMap::new(),
             jurisdictions: HashMap::new(),
@@ -240,9 +264,9 @@ impl DecisionIndex {
 
     /// Rule 3: the grants that may apply to `request`.
     pub fn candidates(&self, request: &Request<'_>) -> Result<Candidates, Refusal> {
-        let category = self
-            .catalog
-            .category(request.category)
+        let shape = self
+            .shapes
+            .get(request.category)
             .ok_or(Refusal::UnknownCategory)?;
         let grants: Vec<Arc<CompiledGrant>> = self
             .grants
@@ -271,12 +295,8 @@ impl DecisionIndex {
             },
         };
         Ok(Candidates {
-            never_shared: category
-                .fields
-                .iter()
-                .map(|f| f.share == ShareClass::None)
-                .collect(),
-            field_names: category.fields.iter().map(|f| f.name.clone()).collect(),
+            never_shared: Arc::clone(&shape.never_shared),
+            field_names: Arc::clone(&shape.field_names),
             grants,
             jurisdiction: self
                 .jurisdictions
@@ -316,8 +336,8 @@ pub struct Candidates {
     grants: Vec<Arc<CompiledGrant>>,
     jurisdiction: Arc<[GridCode]>,
     case: CaseAccess,
-    field_names: Box<[String]>,
-    never_shared: Box<[bool]>,
+    field_names: Arc<[String]>,
+    never_shared: Arc<[bool]>,
 }
 
 /// The plan for one record: one entry per category field, in catalog order.

@@ -3,6 +3,7 @@
 //! the API, create demo users, and print how to try it. Seeding shows a progress bar.
 
 pub mod departments;
+pub mod grants;
 pub mod synth;
 
 use std::path::Path;
@@ -40,6 +41,8 @@ pub struct SeedReport {
     pub users: Vec<DemoUser>,
     pub worker_grid: String,
     pub clients: Vec<departments::DemoClient>,
+    /// The demo grants and case (a fresh seed only).
+    pub story: Option<grants::DemoStory>,
 }
 
 /// Seed the database of an initialised data directory, unless it holds grids already.
@@ -67,6 +70,7 @@ pub async fn seed(
             users,
             worker_grid,
             clients: departments::existing(&settings.data_dir),
+            story: None,
         });
     }
     let rows: Vec<GridRow> = grids
@@ -94,6 +98,7 @@ pub async fn seed(
     store.insert_grids(&rows, now_ms()).await?;
 
     let mut users = Vec::new();
+    let mut user_ids = std::collections::HashMap::new();
     if let Some(pw) = admin_password {
         users.push(DemoUser {
             username: "admin",
@@ -125,6 +130,7 @@ pub async fn seed(
         entry.reason = Some(format!("user {} with roles {roles}", user.id));
         ledger.append(entry).await?;
         store.insert_user(&user, now_ms()).await?;
+        user_ids.insert(username, user.id.clone());
         users.push(DemoUser {
             username,
             password: pw,
@@ -160,6 +166,8 @@ pub async fn seed(
     let collector = "demo-seed".to_owned();
     let all: Vec<synth::SyntheticRecord> = people.into_iter().chain(others).collect();
     let catalog = policy::Catalog::default_catalog();
+    let worker_area = policy::GridCode::parse(&worker_grid)?;
+    let mut case_subject = None;
     for chunk in all.chunks(BATCH) {
         let mut sealed = Vec::with_capacity(chunk.len());
         for r in chunk {
@@ -189,6 +197,15 @@ pub async fn seed(
                 },
             )?);
         }
+        if case_subject.is_none() {
+            case_subject = sealed
+                .iter()
+                .find(|r| {
+                    r.category == "person"
+                        && policy::GridCode::parse(&r.grid).is_ok_and(|g| worker_area.contains(&g))
+                })
+                .map(|r| r.id.clone());
+        }
         let refs = sealed
             .iter()
             .map(|r| {
@@ -209,6 +226,31 @@ pub async fn seed(
         bar.inc(chunk.len() as u64);
     }
     bar.finish_with_message("seeded");
+    let story = match (case_subject, user_ids.get("dpo"), user_ids.get("worker")) {
+        (Some(subject), Some(dpo), Some(worker)) => {
+            let tokens = crate::auth::tokens::TokenIssuer::new(
+                &vault,
+                format!("gridhub/{}", settings.instance),
+                settings.token_ttl_secs,
+            )
+            .map_err(|e| anyhow::anyhow!("cannot set up signing: {e}"))?;
+            Some(
+                grants::seed(
+                    &store,
+                    &ledger,
+                    &vault,
+                    &tokens,
+                    &grants::Accounts { dpo, worker },
+                    &city,
+                    &worker_grid,
+                    &subject,
+                )
+                .await?,
+            )
+        }
+        // Too few residents for one in the worker's community: no case, no grants.
+        _ => None,
+    };
     ledger.checkpoint().await?;
     store.close().await;
     Ok(SeedReport {
@@ -218,6 +260,7 @@ pub async fn seed(
         users,
         worker_grid,
         clients,
+        story,
     })
 }
 
