@@ -183,10 +183,12 @@ pub async fn demo(
             println!(
                 "  curl -s {mtls} -H \"authorization: Bearer $CTOKEN\" -H 'content-type: application/json' {url}/v1/decisions/explain \\\n      -d '{{\"category\":\"person\",\"purpose\":\"elderly-care\"}}'"
             );
-            println!(
-                "public security holds a case-bound grant ({}); case {} is assigned to it, with record {} as its subject",
-                story.case_grant, story.case, story.case_subject
-            );
+            if let Some((case, subject)) = &story.case {
+                println!(
+                    "public security holds a case-bound grant ({}); case {case} is assigned to it, with record {subject} as its subject",
+                    story.case_grant
+                );
+            }
         }
     }
     println!("\nCtrl-C stops the hub.");

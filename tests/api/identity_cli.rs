@@ -91,6 +91,25 @@ async fn demo_departments_get_tokens_with_their_certificates() {
     assert_eq!(me["client"], "civil-affairs-system");
     assert_eq!(me["department"], "civil-affairs");
     assert_eq!(me["jurisdiction"], serde_json::json!(["330110.001"]));
+    // The demo's story: civil affairs holds an approved elderly-care grant, nothing else.
+    let explain = |purpose: &str| {
+        http.post(format!("{base}/v1/decisions/explain"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"category": "person", "purpose": purpose}))
+            .send()
+    };
+    let plan: Value = explain("elderly-care").await.unwrap().json().await.unwrap();
+    assert_eq!(plan["allowed"], true, "{plan}");
+    assert_eq!(plan["fields"]["name"]["disclosure"], "clear");
+    assert_eq!(plan["fields"]["phone"]["disclosure"], "masked");
+    assert_eq!(plan["fields"]["id_number"]["withheld"], "not_granted");
+    let plan: Value = explain("epidemic-prevention")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(plan["reason"], "no_grant");
     signal(&server.child, "TERM");
     assert!(wait_bounded(server.child).success());
 }

@@ -25,8 +25,8 @@ const DAY_MS: i64 = 86_400_000;
 pub struct DemoStory {
     pub elderly_care_grant: String,
     pub case_grant: String,
-    pub case: String,
-    pub case_subject: String,
+    /// The assigned case and its subject; none when the worker's community has no resident.
+    pub case: Option<(String, String)>,
 }
 
 fn terms(
@@ -140,8 +140,8 @@ pub struct Accounts<'a> {
     pub worker: &'a str,
 }
 
-/// Seed the demo grants and case: `subject` is a resident record in the worker's community
-/// `grid`; `city` the demo city's code.
+/// Seed the demo grants and, when there is a resident in the worker's community `grid`
+/// (`subject`), the demo case; `city` is the demo city's code.
 #[allow(clippy::too_many_arguments)]
 pub async fn seed(
     store: &Store,
@@ -151,7 +151,7 @@ pub async fn seed(
     accounts: &Accounts<'_>,
     city: &str,
     grid: &str,
-    subject: &str,
+    subject: Option<&str>,
 ) -> anyhow::Result<DemoStory> {
     let now = now_ms();
     let dpo = &format!("user:{}", accounts.dpo);
@@ -188,7 +188,30 @@ pub async fn seed(
     investigation.case_bound = true;
     investigation.legal_basis = Some("Criminal Procedure Law art. 54".to_owned());
     let case_grant = approved(store, ledger, tokens, investigation, dpo, now).await?;
+    let case = match subject {
+        Some(subject) => Some((
+            assigned_case(store, ledger, vault, accounts.worker, grid, subject, now).await?,
+            subject.to_owned(),
+        )),
+        None => None,
+    };
+    Ok(DemoStory {
+        elderly_care_grant,
+        case_grant,
+        case,
+    })
+}
 
+/// A dispute in `grid` with `subject`, reported by the worker and assigned to public security.
+async fn assigned_case(
+    store: &Store,
+    ledger: &Ledger,
+    vault: &Vault,
+    worker: &str,
+    grid: &str,
+    subject: &str,
+    now: i64,
+) -> anyhow::Result<String> {
     let case = uuid::Uuid::now_v7().to_string();
     let summary = "邻里纠纷：楼上漏水引发争执，需核实当事人身份";
     let (wrapped, mut sealed) = vault
@@ -198,7 +221,7 @@ pub async fn seed(
     ledger
         .append(
             EntryDraft::new(
-                Actor::user(accounts.worker),
+                Actor::user(worker),
                 "case.report",
                 Decision::Allow,
                 "demo".to_owned(),
@@ -213,7 +236,7 @@ pub async fn seed(
             id: case.clone(),
             grid: grid.to_owned(),
             kind: "dispute".to_owned(),
-            reported_by: format!("user:{}", accounts.worker),
+            reported_by: format!("user:{worker}"),
             subjects: vec![subject.to_owned()],
             wrapped,
             summary,
@@ -241,10 +264,5 @@ pub async fn seed(
             now,
         )
         .await?;
-    Ok(DemoStory {
-        elderly_care_grant,
-        case_grant,
-        case,
-        case_subject: subject.to_owned(),
-    })
+    Ok(case)
 }

@@ -226,8 +226,8 @@ pub async fn seed(
         bar.inc(chunk.len() as u64);
     }
     bar.finish_with_message("seeded");
-    let story = match (case_subject, user_ids.get("dpo"), user_ids.get("worker")) {
-        (Some(subject), Some(dpo), Some(worker)) => {
+    let story = match (user_ids.get("dpo"), user_ids.get("worker")) {
+        (Some(dpo), Some(worker)) => {
             let tokens = crate::auth::tokens::TokenIssuer::new(
                 &vault,
                 format!("gridhub/{}", settings.instance),
@@ -243,12 +243,11 @@ pub async fn seed(
                     &grants::Accounts { dpo, worker },
                     &city,
                     &worker_grid,
-                    &subject,
+                    case_subject.as_deref(),
                 )
                 .await?,
             )
         }
-        // Too few residents for one in the worker's community: no case, no grants.
         _ => None,
     };
     ledger.checkpoint().await?;

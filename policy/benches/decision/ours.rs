@@ -248,14 +248,6 @@ impl<'w> Ours<'w> {
         }
     }
 
-    /// The `person` category's field names, in plan order.
-    pub fn field_names(&self) -> Vec<String> {
-        let person = self.index.catalog().category("person");
-        person
-            .map(|c| c.fields.iter().map(|f| f.name.clone()).collect())
-            .unwrap_or_default()
-    }
-
     /// Step 1 alone (what a page of records shares).
     pub fn candidates(&self, r: &data::Request) -> Option<Candidates> {
         self.index.candidates(&self.request(r)).ok()
