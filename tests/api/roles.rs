@@ -235,7 +235,14 @@ async fn roles_api_refuses_what_is_not_in_the_vocabulary(backend: Backend) {
         .collect();
     assert_eq!(
         names,
-        vec!["admin", "auditor", "department", "dpo", "grid_worker"]
+        vec![
+            "admin",
+            "auditor",
+            "department",
+            "dpo",
+            "grid_center",
+            "grid_worker"
+        ]
     );
     let worker_id = worker_id(&app).await;
     let resp = app

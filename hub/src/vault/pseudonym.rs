@@ -32,7 +32,8 @@ pub(super) fn pseudonym(key: &hmac::Key, category: &str, field: &str, value: &st
     base32_prefix(ctx.sign().as_ref(), PSEUDONYM_CHARS)
 }
 
-/// The first `chars` characters of the base32 encoding of `bytes` (5 bits each, big-endian).
+/// The first `chars` characters of the unpadded base32 encoding of `bytes` (5 bits each,
+/// big-endian).
 fn base32_prefix(bytes: &[u8], chars: usize) -> String {
     let mut out = String::with_capacity(chars);
     let mut buffer: u32 = 0;
@@ -49,6 +50,11 @@ fn base32_prefix(bytes: &[u8], chars: usize) -> String {
         if out.len() == chars {
             break;
         }
+    }
+    // The last partial group, zero-padded (RFC 4648 §6).
+    if out.len() < chars && bits > 0 {
+        let index = usize::try_from((buffer << (5 - bits)) & 31).unwrap_or(0);
+        out.push(char::from(BASE32.get(index).copied().unwrap_or(b'a')));
     }
     out
 }
