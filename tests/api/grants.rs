@@ -461,4 +461,112 @@ async fn a_grant_lives_through_its_whole_cycle(backend: Backend) {
     app.stop().await;
 }
 
-on_both_backends!(a_grant_lives_through_its_whole_cycle);
+async fn grants_past_their_window_expire(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_department("civil-affairs", &["330110.001"])
+        .await;
+    let civil = app.register_client("civil-sys", "civil-affairs").await;
+    let request = grant_request(
+        "civil-affairs",
+        "elderly-care",
+        json!({"name": "clear"}),
+        &["330110.001"],
+    );
+    let ending = approved_grant(&app, &civil, &request).await;
+    let lasting = approved_grant(&app, &civil, &request).await;
+    let suspended = approved_grant(&app, &civil, &request).await;
+    let resp = app
+        .post(
+            &app.dpo_token,
+            &format!("/v1/grants/{suspended}/suspend"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    // Nothing is due yet: the sweep changes nothing.
+    assert_eq!(
+        gridhub::routes::grants::expire_due(&app.state)
+            .await
+            .unwrap(),
+        0
+    );
+    // Two windows end (written straight into the database, as time passing would).
+    for id in [&ending, &suspended] {
+        app.raw_execute(format!(
+            "UPDATE grants SET valid_until = valid_from + 1 WHERE id = '{id}'"
+        ))
+        .await;
+    }
+    // Shown as expired at once, even before the sweep records it.
+    let shown: Value = app
+        .get(&app.dpo_token, &format!("/v1/grants/{ending}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["status"], "expired");
+    assert_eq!(
+        app.raw_count("SELECT COUNT(*) AS n FROM grants WHERE status = 'expired'")
+            .await,
+        0
+    );
+    assert_eq!(
+        gridhub::routes::grants::expire_due(&app.state)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        app.raw_count("SELECT COUNT(*) AS n FROM grants WHERE status = 'expired'")
+            .await,
+        2
+    );
+    // Recorded once, with the history, the ledger entries, and nothing left to resume.
+    assert_eq!(
+        gridhub::routes::grants::expire_due(&app.state)
+            .await
+            .unwrap(),
+        0
+    );
+    let shown: Value = app
+        .get(&app.dpo_token, &format!("/v1/grants/{ending}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let last = shown["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["action"].as_str(), last["actor"].as_str()),
+        (Some("expire"), Some("system"))
+    );
+    let expired = entries_of(&app, "grant.expire").await;
+    assert_eq!(expired.len(), 2);
+    assert!(
+        expired
+            .iter()
+            .all(|e| e["decision"] == "allow" && e["grants"].as_array().unwrap().len() == 1)
+    );
+    let (status, _, _) = error_code(
+        app.post(
+            &app.dpo_token,
+            &format!("/v1/grants/{suspended}/resume"),
+            &json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 409);
+    let shown: Value = app
+        .get(&app.dpo_token, &format!("/v1/grants/{lasting}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["status"], "approved");
+    app.stop().await;
+}
+
+on_both_backends!(
+    a_grant_lives_through_its_whole_cycle,
+    grants_past_their_window_expire
+);

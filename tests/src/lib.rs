@@ -146,6 +146,9 @@ pub struct TestApp {
     pub admin_token: String,
     pub worker_token: String,
     pub dpo_token: String,
+    /// The running hub's state, for driving its background jobs (e.g. the grant expiry
+    /// sweep) at a moment the test chooses instead of waiting for their timers.
+    pub state: gridhub::state::AppState,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -368,6 +371,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     .expect("settings");
     let app = Application::build(settings).await.expect("build app");
     let port = app.port();
+    let state = app.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -382,6 +386,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         admin_token: String::new(),
         worker_token: String::new(),
         dpo_token: String::new(),
+        state,
         shutdown: Some(tx),
         server: Some(server),
     };
