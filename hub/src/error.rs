@@ -34,6 +34,9 @@ pub enum Error {
     Unauthenticated,
     #[error("{0}")]
     Forbidden(String),
+    /// DESIGN.md §3 rule 3: no approved, valid grant for this department, purpose and category.
+    #[error("{0}")]
+    NoGrant(String),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -79,6 +82,7 @@ impl Error {
             Error::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::NoGrant(_) => (StatusCode::FORBIDDEN, "no_grant"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use policy::{CategoryDef, FieldProblem, FieldValue, GridCode};
+use policy::{CategoryDef, FieldPlan, FieldProblem, FieldValue, GridCode, transform};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 use crate::error::Error;
-use crate::storage::{BlindEntry, NewRecord, RecordUpdate, StoredRecord};
+use crate::storage::{BlindEntry, NewRecord, PageRecord, RecordUpdate, StoredRecord};
 use crate::vault::{Vault, VaultError};
 
 /// What a caller asked to store, after its shape (not its values) was parsed.
@@ -192,6 +192,82 @@ pub fn patch(
         remove,
         reindex,
     })
+}
+
+/// The fields of a record as a disclosure plan gives them to `department`: only disclosed
+/// fields, each transformed to its level. Only fields whose level needs the value are
+/// decrypted (a grid-code generalisation needs none); withheld fields are never opened. Fails
+/// closed on any field that does not authenticate.
+pub fn disclose(
+    vault: &Vault,
+    category: &CategoryDef,
+    record: &PageRecord,
+    plan: &[FieldPlan],
+    department: &str,
+) -> Result<Map<String, Value>, Error> {
+    let grid = GridCode::parse(&record.grid)
+        .map_err(|_| Error::Integrity(format!("record `{}` has a bad grid", record.id)))?;
+    let plain: Map<String, Value> = match serde_json::from_str(&record.plain_fields) {
+        Ok(Value::Object(map)) => map,
+        _ => {
+            return Err(Error::Integrity(format!(
+                "record `{}` has malformed public fields",
+                record.id
+            )));
+        }
+    };
+    let mut key = None;
+    let mut out = Map::new();
+    for (def, field) in category.fields.iter().zip(plan) {
+        let FieldPlan::Disclosed { level, .. } = field else {
+            continue;
+        };
+        let sealed = record.sealed.iter().find(|s| s.field == def.name);
+        let present = if def.encrypted {
+            sealed.is_some()
+        } else {
+            plain.contains_key(&def.name)
+        };
+        if !present {
+            continue;
+        }
+        if !transform::needs_value(def, *level) {
+            out.insert(def.name.clone(), Value::String(grid.as_str().to_owned()));
+            continue;
+        }
+        let json: Value = match sealed {
+            Some(sealed) => {
+                if key.is_none() {
+                    key = Some(
+                        vault
+                            .record_key(&category.name, &record.id, &record.wrapped)
+                            .map_err(vault_error)?,
+                    );
+                }
+                let Some(key) = &key else {
+                    return Err(Error::Internal("record key missing".to_owned()));
+                };
+                let bytes = key
+                    .open_field(sealed)
+                    .map_err(|e| Error::Integrity(format!("record `{}`: {e}", record.id)))?;
+                serde_json::from_slice(&bytes).map_err(|_| {
+                    Error::Integrity(format!("field `{}` does not decode", def.name))
+                })?
+            }
+            None => plain.get(&def.name).cloned().unwrap_or(Value::Null),
+        };
+        let value = def
+            .decode_stored(&json)
+            .map_err(|_| Error::Integrity(format!("field `{}` does not decode", def.name)))?;
+        let disclosed = transform::disclose(def, *level, &value, &grid, |text| {
+            vault.pseudonym(department, &category.name, &def.name, text)
+        });
+        // No rule for the level (a catalog changed under a grant): withheld, never clear.
+        if let Some(disclosed) = disclosed {
+            out.insert(def.name.clone(), disclosed);
+        }
+    }
+    Ok(out)
 }
 
 /// Prefix every problem's field path (`records[3].` for batch items).

@@ -53,6 +53,11 @@ impl CompiledGrant {
         self.case_bound
     }
 
+    /// The grid subtrees the grant covers.
+    pub fn scope(&self) -> &[GridCode] {
+        &self.scope
+    }
+
     pub fn daily_quota(&self) -> Option<u32> {
         self.daily_quota
     }
@@ -488,6 +493,22 @@ impl Candidates {
             }
         }
         fields
+    }
+
+    /// When every candidate is case-bound and the department is responsible for the named case:
+    /// the case's records, the only ones any candidate can reach.
+    pub fn only_case_records(&self) -> Option<Vec<String>> {
+        if self.grants.iter().any(|g| !g.case_bound) {
+            return None;
+        }
+        match &self.case {
+            CaseAccess::Responsible(records) => {
+                let mut ids: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+                ids.sort();
+                Some(ids)
+            }
+            CaseAccess::NotGiven | CaseAccess::Refused(_) => Some(Vec::new()),
+        }
     }
 
     /// Does every candidate need a case the request does not give or is not responsible for?

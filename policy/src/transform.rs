@@ -79,6 +79,12 @@ pub fn disclose(
     }
 }
 
+/// Does disclosing `def` at `level` need the value? Not for a grid-code generalisation, which
+/// reveals only the record's grid (so nothing is decrypted for it).
+pub fn needs_value(def: &FieldDef, level: Disclosure) -> bool {
+    !(level == Disclosure::Generalized && def.generalize == Some(GeneralizeRule::GridCode))
+}
+
 /// One text per value, whatever its type (tags joined in their sorted order), for pseudonyms.
 fn canonical_text(value: &FieldValue) -> String {
     value.index_terms().join("\u{1f}")

@@ -12,6 +12,7 @@ mod clients;
 mod crypto;
 mod decisions;
 mod deploy;
+mod disclosure;
 mod errors;
 mod grants;
 mod identity;

@@ -145,6 +145,12 @@ pub const OBJECTS: &[ObjectSpec] = &[
         actions: &["explain"],
         grid_bound: false,
     },
+    // Pulling records under grants (`read`) and looking one up by an indexed field (`lookup`).
+    ObjectSpec {
+        name: "data",
+        actions: &["read", "lookup"],
+        grid_bound: false,
+    },
 ];
 
 pub fn object_spec(name: &str) -> Option<&'static ObjectSpec> {
@@ -242,6 +248,8 @@ pub fn shipped_roles() -> Vec<(&'static str, &'static str, Vec<Permission>)> {
                 p("grants", "request"),
                 p("cases", "reply"),
                 p("decisions", "explain"),
+                p("data", "read"),
+                p("data", "lookup"),
             ],
         ),
     ]

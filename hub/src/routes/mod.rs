@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod cases;
 mod catalog;
+mod data;
 mod decisions;
 mod departments;
 pub mod grants;
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(grants::router())
         .merge(cases::router())
         .merge(decisions::router())
+        .merge(data::router())
         .merge(audit::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -9,8 +9,8 @@ use utoipa::{Modify, OpenApi};
 use crate::state::AppState;
 
 use super::{
-    admin, audit, auth, cases, catalog, decisions, departments, grants, grids, health, purposes,
-    records, roles,
+    admin, audit, auth, cases, catalog, data, decisions, departments, grants, grids, health,
+    purposes, records, roles,
 };
 
 #[derive(OpenApi)]
@@ -37,7 +37,7 @@ use super::{
         grants::request_grant, grants::list_grants, grants::get_grant, grants::approve,
         grants::reject, grants::suspend, grants::resume, grants::revoke, grants::artefact,
         cases::report, cases::get_case, cases::assign, cases::reply, cases::close,
-        decisions::explain,
+        decisions::explain, data::pull,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -47,6 +47,7 @@ use super::{
         (name = "grants", description = "Grants: request, DPO approval or rejection, suspension, revocation, signed artefacts"),
         (name = "cases", description = "Cases: the closed loop and the responsibilities it creates"),
         (name = "decisions", description = "Why a department gets what it gets"),
+        (name = "disclosure", description = "Department systems pull what their grants and responsibilities allow; audited before release"),
         (name = "audit", description = "The audit ledger: entries, checkpoints, proofs"),
         (name = "operations", description = "Health and readiness"),
     )

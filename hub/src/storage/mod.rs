@@ -5,6 +5,7 @@
 //! reads use their own pool.
 
 mod cases;
+mod disclosure;
 mod grants;
 mod grids;
 mod identity;
@@ -24,6 +25,7 @@ use sqlx::sqlite::{
 };
 
 pub use cases::{AssignmentRow, CaseChange, CaseEvent, CaseRow, NewCase};
+pub use disclosure::{PageQuery, PageRecord};
 pub use grants::{GrantEvent, GrantRow, GrantTransition, Transitioned};
 pub use grids::GridRow;
 pub use identity::{

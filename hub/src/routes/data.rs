@@ -1,0 +1,269 @@
+//! Disclosure to department systems (API.md "Disclosure"): `GET /v1/data/{category}`.
+//!
+//! The path of a pull, in DESIGN.md §3's order: a certificate-bound client token (1); the
+//! department's roles permit `data:read` (2); the candidate grants for (department, purpose,
+//! category) valid now, else 403 `no_grant` (3); candidate records read page by page, pushed
+//! down to SQL by the grants' scopes (and to the case's records when only case-bound grants
+//! apply), each planned (4–5) and transformed, decrypting only what is disclosed; then the
+//! ledger entry — actor, purpose, case, grants, every record with its per-field disclosure — is
+//! appended and durable before a byte of data is sent (7), and the response carries its signed
+//! receipt. Every refusal is audited too. Quotas (6), lookups, sealed delivery and idempotency
+//! keys are not built yet.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use policy::{FieldPlan, GridCode, Record, Refusal, Request};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{DepartmentCaller, Principal};
+use crate::decisions::StoredRow;
+use crate::error::{Error, current_request_id};
+use crate::ledger::{Decision, EntryDraft, Receipt, RecordRef};
+use crate::records;
+use crate::state::AppState;
+use crate::storage::{PageQuery, now_ms};
+
+/// Records per page unless `limit` says otherwise, and the most `limit` may ask.
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 500;
+/// Pages of candidates read for one response at most (row filters and jurisdiction may drop
+/// candidates); the cursor continues where the scan stopped.
+const MAX_SCANS: usize = 10;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/data/{category}", get(pull))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PullQuery {
+    /// The registered purpose the data is for.
+    purpose: String,
+    /// A case assigned to the department (needed for case-bound grants).
+    #[serde(default)]
+    case: Option<String>,
+    /// Only records in this grid subtree.
+    #[serde(default)]
+    grid: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    cursor: Option<String>,
+    /// 1–500, default 100.
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DisclosedRecord {
+    id: String,
+    grid: String,
+    /// Only the disclosed fields, each at its planned level.
+    #[schema(value_type = Object)]
+    fields: Map<String, Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DisclosedPage {
+    records: Vec<DisclosedRecord>,
+    /// Pass as `cursor` for the next page; absent at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+    /// The signed receipt of the ledger entry recording this disclosure.
+    #[schema(value_type = Object)]
+    receipt: Receipt,
+}
+
+/// A cursor is a record id (UUID text); anything else is refused before it reaches SQL.
+fn valid_cursor(c: &str) -> bool {
+    c.len() == 36 && c.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
+/// Refuse, audited with the request's context.
+async fn refuse(
+    state: &AppState,
+    who: &Principal,
+    category: &str,
+    q: &PullQuery,
+    reason: &str,
+    error: Error,
+) -> Error {
+    let mut draft = EntryDraft::new(
+        who.actor(),
+        "data.read",
+        Decision::Deny,
+        current_request_id(),
+    )
+    .category(category)
+    .purpose(&q.purpose)
+    .reason(reason);
+    if let Some(case) = &q.case {
+        draft = draft.case(case);
+    }
+    match state.audit(draft).await {
+        Ok(_) => error,
+        Err(e) => e,
+    }
+}
+
+/// Pull the records a department's grants and responsibilities allow.
+#[utoipa::path(get, path = "/v1/data/{category}", tag = "disclosure",
+    params(("category" = String, Path), PullQuery), security(("client_token" = [])),
+    responses((status = 200, body = DisclosedPage), (status = 401), (status = 403),
+        (status = 404), (status = 422), (status = 503)))]
+pub async fn pull(
+    State(state): State<AppState>,
+    DepartmentCaller(who): DepartmentCaller,
+    Path(category_name): Path<String>,
+    Query(q): Query<PullQuery>,
+) -> Result<Json<DisclosedPage>, Error> {
+    state
+        .authorize(&who, "data", "read", None, "data.read")
+        .await?;
+    let department = who
+        .department
+        .clone()
+        .ok_or_else(|| Error::Internal("a client without a department".to_owned()))?;
+    let category = state
+        .catalog
+        .category(&category_name)
+        .ok_or(Error::NotFound("category"))?;
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Error::validation("limit", "1 to 500"));
+    }
+    let within = match &q.grid {
+        None => None,
+        Some(g) => {
+            Some(GridCode::parse(g).map_err(|_| Error::validation("grid", "not a grid code"))?)
+        }
+    };
+    if q.cursor.as_deref().is_some_and(|c| !valid_cursor(c)) {
+        return Err(Error::validation("cursor", "not a cursor this hub issued"));
+    }
+    state.decisions.refresh().await?;
+    let request = Request {
+        department: &department,
+        category: &category.name,
+        purpose: &q.purpose,
+        case: q.case.as_deref(),
+        now: now_ms(),
+    };
+    let candidates = match state
+        .decisions
+        .with_index(|index| index.candidates(&request))?
+    {
+        Ok(c) => c,
+        Err(Refusal::NoGrant | Refusal::UnknownCategory) => {
+            let why = "no approved grant for this department, purpose and category";
+            let error = Error::NoGrant(why.to_owned());
+            return Err(refuse(&state, &who, &category.name, &q, why, error).await);
+        }
+    };
+    if let Some(unreached) = candidates.case_refusal() {
+        let why = format!(
+            "every grant is case-bound and the case gives no responsibility ({})",
+            unreached.as_str()
+        );
+        let error = Error::Forbidden(why.clone());
+        return Err(refuse(&state, &who, &category.name, &q, &why, error).await);
+    }
+    let scopes: Vec<String> = candidates
+        .grants()
+        .iter()
+        .flat_map(|g| g.scope().iter().map(|s| s.as_str().to_owned()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let only = candidates.only_case_records();
+    let within = within.map(|w| w.as_str().to_owned());
+    let mut after = q.cursor.clone();
+    let mut disclosed = Vec::new();
+    let mut refs = Vec::new();
+    let mut credited = BTreeSet::new();
+    let mut exhausted = false;
+    for _ in 0..MAX_SCANS {
+        let page = state
+            .store
+            .disclosure_page(&PageQuery {
+                category: &category.name,
+                scopes: &scopes,
+                only: only.as_deref(),
+                within: within.as_deref(),
+                after: after.as_deref(),
+                limit: i64::from(limit),
+            })
+            .await?;
+        exhausted = page.len() < limit as usize;
+        for record in &page {
+            after = Some(record.id.clone());
+            let grid = GridCode::parse(&record.grid)
+                .map_err(|_| Error::Integrity(format!("record `{}` has a bad grid", record.id)))?;
+            let row = StoredRow::new(&record.tokens, &record.plain_fields);
+            let plan = candidates.plan(&Record {
+                id: &record.id,
+                grid: &grid,
+                row: &row,
+            });
+            if !plan.discloses() {
+                continue;
+            }
+            let fields =
+                records::disclose(&state.vault, category, record, &plan.fields, &department)?;
+            let mut levels = Vec::new();
+            for (name, field) in candidates.field_names().iter().zip(&plan.fields) {
+                if let FieldPlan::Disclosed { level, grant } = field
+                    && fields.contains_key(name)
+                {
+                    levels.push((name.clone(), level.as_str()));
+                    if let Some(g) = candidates.grants().get(*grant as usize) {
+                        credited.insert(g.id.to_string());
+                    }
+                }
+            }
+            refs.push(RecordRef::new(&record.id, levels));
+            disclosed.push(DisclosedRecord {
+                id: record.id.clone(),
+                grid: record.grid.clone(),
+                fields,
+            });
+            if disclosed.len() == limit as usize {
+                break;
+            }
+        }
+        if exhausted || disclosed.len() == limit as usize {
+            break;
+        }
+    }
+    // The cursor resumes after the last record looked at, unless the scan reached the end.
+    let next_cursor = if exhausted && disclosed.len() < limit as usize {
+        None
+    } else {
+        after
+    };
+    let mut draft = EntryDraft::new(
+        who.actor(),
+        "data.read",
+        Decision::Allow,
+        current_request_id(),
+    )
+    .category(&category.name)
+    .purpose(&q.purpose)
+    .grants(credited.into_iter().collect())
+    .records(refs)
+    .reason(&format!("{} records disclosed", disclosed.len()));
+    if let Some(case) = &q.case {
+        draft = draft.case(case);
+    }
+    // Audit before release: nothing is sent unless this entry is durable.
+    let receipt = state.audit_with_receipt(draft).await?;
+    Ok(Json(DisclosedPage {
+        records: disclosed,
+        next_cursor,
+        receipt,
+    }))
+}

@@ -1,0 +1,409 @@
+//! `GET /v1/data/{category}` over real mTLS: only what the grants and responsibilities allow,
+//! each field transformed as planned, withheld fields never sent, the ledger entry durable
+//! (with a signed receipt) before anything leaves, paging by cursor, per-department pseudonyms,
+//! and nothing at all when the ledger cannot record.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use gridhub_tests::mtls::DeptClient;
+use gridhub_tests::{
+    Backend, OTHER_GRID, TestApp, WORKER_GRID, error_code, id_number, on_both_backends, person,
+    spawn_app,
+};
+use serde_json::{Value, json};
+
+use crate::grants::{approved_grant, client_get, grant_request, rfc3339};
+
+struct Resident {
+    id: String,
+    name: &'static str,
+    id_number: String,
+    phone: String,
+}
+
+async fn resident(
+    app: &TestApp,
+    grid: &str,
+    name: &'static str,
+    tags: &[&str],
+    seq: u32,
+) -> Resident {
+    let id_number = id_number(&format!("33010219500101{seq:03}"));
+    let phone = format!("1381234{seq:04}");
+    let mut body = person(grid, name, &id_number, &phone);
+    body["fields"]["tags"] = json!(tags);
+    let token = if grid == WORKER_GRID {
+        &app.worker_token
+    } else {
+        &app.admin_token
+    };
+    let resp = app.post(token, "/v1/records", &body).await;
+    assert_eq!(resp.status(), 201);
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Resident {
+        id,
+        name,
+        id_number,
+        phone,
+    }
+}
+
+async fn pull(app: &TestApp, client: &DeptClient, query: &str) -> reqwest::Response {
+    client_get(app, client, &format!("/v1/data/person?{query}")).await
+}
+
+async fn pulled(app: &TestApp, client: &DeptClient, query: &str) -> (Value, String) {
+    let resp = pull(app, client, query).await;
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    (serde_json::from_str(&text).unwrap(), text)
+}
+
+fn ids(page: &Value) -> Vec<&str> {
+    page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect()
+}
+
+/// The receipt's signature verifies with the ledger's public key, and the entry at its index
+/// is the disclosure, naming every record with its per-field levels.
+async fn check_receipt(app: &TestApp, page: &Value) -> Value {
+    let key: Value = app
+        .client
+        .get(app.url("/v1/audit/public-key"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = B64.decode(key["public_key"].as_str().unwrap()).unwrap();
+    let receipt = &page["receipt"];
+    let index = receipt["index"].as_u64().unwrap();
+    let message = format!(
+        "gridhub-receipt/v1\n{index}\n{}\n{}\n",
+        receipt["leaf_hash"].as_str().unwrap(),
+        receipt["integrated_time"].as_str().unwrap()
+    );
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &key)
+        .verify(
+            message.as_bytes(),
+            &B64.decode(receipt["signature"].as_str().unwrap()).unwrap(),
+        )
+        .expect("receipt signature verifies");
+    let entries: Value = app
+        .get(
+            &app.dpo_token,
+            &format!("/v1/audit/entries?start={index}&limit=1"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entry = entries["entries"][0].clone();
+    let leaf = ring::digest::digest(
+        &ring::digest::SHA256,
+        &[&[0u8][..], entry["canonical"].as_str().unwrap().as_bytes()].concat(),
+    );
+    assert_eq!(
+        B64.encode(leaf.as_ref()),
+        receipt["leaf_hash"].as_str().unwrap()
+    );
+    entry["entry"].clone()
+}
+
+async fn departments_get_what_their_grants_allow(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_department("civil-affairs", &["330110.001"])
+        .await;
+    app.create_department("health", &["330110"]).await;
+    let civil = app.register_client("civil-sys", "civil-affairs").await;
+    let health = app.register_client("health-sys", "health").await;
+    let alone = resident(&app, WORKER_GRID, "张三丰", &["elderly_alone"], 1).await;
+    let alone_too = resident(
+        &app,
+        WORKER_GRID,
+        "欧阳娜娜",
+        &["elderly_alone", "disabled"],
+        2,
+    )
+    .await;
+    let not_alone = resident(&app, WORKER_GRID, "李四", &["disabled"], 3).await;
+    let elsewhere = resident(&app, OTHER_GRID, "王五", &["elderly_alone"], 4).await;
+
+    // No grant: 403 no_grant, audited, nothing sent.
+    let (status, code, _) = error_code(pull(&app, &civil, "purpose=elderly-care").await).await;
+    assert_eq!((status, code.as_str()), (403, "no_grant"));
+    let denials = crate::grants::entries_of(&app, "data.read").await;
+    assert_eq!(denials.len(), 1);
+    assert_eq!(
+        (
+            denials[0]["decision"].as_str(),
+            denials[0]["purpose"].as_str()
+        ),
+        (Some("deny"), Some("elderly-care"))
+    );
+
+    let mut care = grant_request(
+        "civil-affairs",
+        "elderly-care",
+        json!({"name": "clear", "phone": "masked", "birth_date": "generalized", "address": "generalized"}),
+        &["330110.001"],
+    );
+    care["row_filter"] = json!("tags has \"elderly_alone\"");
+    approved_grant(&app, &civil, &care).await;
+    let (page, text) = pulled(&app, &civil, "purpose=elderly-care").await;
+    let mut expected = vec![alone.id.as_str(), alone_too.id.as_str()];
+    expected.sort();
+    assert_eq!(
+        ids(&page),
+        expected,
+        "only elderly residents living alone, in the district"
+    );
+    assert!(page.get("next_cursor").is_none());
+    let first = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == alone.id.as_str())
+        .unwrap();
+    assert_eq!(
+        first["fields"],
+        json!({"name": "张三丰", "phone": "138****0001", "birth_date": "1950", "address": WORKER_GRID})
+    );
+    assert_eq!(first["grid"], WORKER_GRID);
+    // Withheld and masked values appear nowhere in the response.
+    for r in [&alone, &alone_too] {
+        assert!(
+            !text.contains(&r.id_number) && !text.contains(&r.phone),
+            "{text}"
+        );
+    }
+    assert!(!text.contains(not_alone.name) && !text.contains(elsewhere.name));
+    // The ledger entry behind the receipt names both records with their levels, no values.
+    let entry = check_receipt(&app, &page).await;
+    assert_eq!(
+        (entry["action"].as_str(), entry["decision"].as_str()),
+        (Some("data.read"), Some("allow"))
+    );
+    assert_eq!(entry["actor"]["client"], "civil-sys");
+    let record = entry["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == alone.id.as_str())
+        .unwrap();
+    assert_eq!(
+        record["fields"],
+        json!({"address": "generalized", "birth_date": "generalized", "name": "clear", "phone": "masked"})
+    );
+    assert!(!entry.to_string().contains("张三丰"));
+
+    // Paging: one record per page, the cursor carries on, the last page has no cursor.
+    let (one, _) = pulled(&app, &civil, "purpose=elderly-care&limit=1").await;
+    assert_eq!(ids(&one), [expected[0]]);
+    let cursor = one["next_cursor"].as_str().unwrap();
+    let (two, _) = pulled(
+        &app,
+        &civil,
+        &format!("purpose=elderly-care&limit=1&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(ids(&two), [expected[1]]);
+    if let Some(cursor) = two["next_cursor"].as_str() {
+        let (three, _) = pulled(
+            &app,
+            &civil,
+            &format!("purpose=elderly-care&limit=1&cursor={cursor}"),
+        )
+        .await;
+        assert!(ids(&three).is_empty() && three.get("next_cursor").is_none());
+    }
+    for bad in [
+        "limit=0",
+        "limit=501",
+        "cursor=x'%20OR%201=1--",
+        "grid=not%20a%20grid",
+    ] {
+        let (status, code, _) =
+            error_code(pull(&app, &civil, &format!("purpose=elderly-care&{bad}")).await).await;
+        assert_eq!((status, code.as_str()), (422, "validation_failed"), "{bad}");
+    }
+    let (narrow, _) = pulled(
+        &app,
+        &civil,
+        &format!("purpose=elderly-care&grid={OTHER_GRID}"),
+    )
+    .await;
+    assert!(ids(&narrow).is_empty());
+
+    // Pseudonyms: stable for one department, different for another.
+    let mut pseudo = grant_request(
+        "civil-affairs",
+        "elderly-care",
+        json!({"id_number": "pseudonym"}),
+        &["330110.001"],
+    );
+    pseudo["legal_basis"] = json!("Elderly Rights Protection Law art. 3");
+    approved_grant(&app, &civil, &pseudo).await;
+    let mut health_pseudo = grant_request(
+        "health",
+        "elderly-care",
+        json!({"id_number": "pseudonym"}),
+        &["330110"],
+    );
+    health_pseudo["legal_basis"] = json!("Basic Medical and Health Care Law art. 3");
+    approved_grant(&app, &health, &health_pseudo).await;
+    let token_of = |page: &Value, id: &str| {
+        page["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()["fields"]["id_number"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (a, text) = pulled(&app, &civil, "purpose=elderly-care").await;
+    let (b, _) = pulled(&app, &civil, "purpose=elderly-care").await;
+    let (h, _) = pulled(&app, &health, "purpose=elderly-care").await;
+    let civil_token = token_of(&a, &alone.id);
+    assert_eq!(civil_token.len(), 16);
+    assert!(
+        civil_token
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c))
+    );
+    assert_eq!(civil_token, token_of(&b, &alone.id));
+    assert_ne!(civil_token, token_of(&h, &alone.id));
+    assert_ne!(token_of(&a, &alone.id), token_of(&a, &alone_too.id));
+    assert!(!text.contains(&alone.id_number));
+    // Health's grant has no row filter and its jurisdiction is the city: all four residents.
+    assert_eq!(ids(&h).len(), 4);
+    app.stop().await;
+}
+
+async fn case_bound_pulls_follow_the_assignment(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_department("public-security", &["330110"]).await;
+    app.create_department("health", &["330110"]).await;
+    let police = app.register_client("police-sys", "public-security").await;
+    let suspect = resident(&app, WORKER_GRID, "赵六", &[], 1).await;
+    let bystander = resident(&app, WORKER_GRID, "钱七", &[], 2).await;
+    let mut g = grant_request(
+        "public-security",
+        "case-investigation",
+        json!({"name": "clear", "id_number": "clear"}),
+        &["330110"],
+    );
+    g["case_bound"] = json!(true);
+    g["legal_basis"] = json!("Criminal Procedure Law art. 54");
+    approved_grant(&app, &police, &g).await;
+
+    let (status, code, _) =
+        error_code(pull(&app, &police, "purpose=case-investigation").await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (403, "forbidden"),
+        "no case, no responsibility"
+    );
+    let resp = app
+        .post(&app.worker_token, "/v1/cases", &json!({"grid": WORKER_GRID, "kind": "dispute", "summary": "纠纷", "subjects": [suspect.id]}))
+        .await;
+    let case = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let query = format!("purpose=case-investigation&case={case}");
+    assert_eq!(
+        error_code(pull(&app, &police, &query).await).await.0,
+        403,
+        "reported, not assigned"
+    );
+    let assign = |d: &str| json!({"departments": [d], "deadline": rfc3339(86_400)});
+    app.post(
+        &app.admin_token,
+        &format!("/v1/cases/{case}/assign"),
+        &assign("public-security"),
+    )
+    .await;
+    let (page, text) = pulled(&app, &police, &query).await;
+    assert_eq!(ids(&page), [suspect.id.as_str()]);
+    assert_eq!(
+        page["records"][0]["fields"],
+        json!({"name": "赵六", "id_number": suspect.id_number})
+    );
+    assert!(!text.contains(&bystander.id_number));
+    let entry = check_receipt(&app, &page).await;
+    assert_eq!(entry["case"], case.as_str());
+
+    // Reassigned: the next pull is refused.
+    app.post(
+        &app.admin_token,
+        &format!("/v1/cases/{case}/assign"),
+        &assign("health"),
+    )
+    .await;
+    assert_eq!(error_code(pull(&app, &police, &query).await).await.0, 403);
+    app.stop().await;
+}
+
+/// The ledger refuses inserts (a trigger): the pull answers 503 and sends no data.
+async fn no_audit_no_data(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_department("civil-affairs", &["330110.001"])
+        .await;
+    let civil = app.register_client("civil-sys", "civil-affairs").await;
+    let alone = resident(&app, WORKER_GRID, "张三丰", &["elderly_alone"], 1).await;
+    approved_grant(
+        &app,
+        &civil,
+        &grant_request(
+            "civil-affairs",
+            "elderly-care",
+            json!({"name": "clear"}),
+            &["330110.001"],
+        ),
+    )
+    .await;
+    // A token first: issuing one is audited too.
+    let token = app.client_token(&civil).await;
+    match backend {
+        Backend::Sqlite => {
+            app.raw_execute("CREATE TRIGGER fail_ledger BEFORE INSERT ON ledger_entries BEGIN SELECT RAISE(ABORT, 'injected'); END".to_owned())
+                .await
+        }
+        Backend::Postgres => {
+            app.raw_execute("CREATE FUNCTION fail_ledger() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$ LANGUAGE plpgsql".to_owned())
+                .await;
+            app.raw_execute("CREATE TRIGGER fail_ledger BEFORE INSERT ON ledger_entries FOR EACH ROW EXECUTE FUNCTION fail_ledger()".to_owned())
+                .await;
+        }
+    }
+    let resp = civil
+        .http
+        .get(app.url("/v1/data/person?purpose=elderly-care"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("audit_unavailable"));
+    assert!(!text.contains(alone.name) && !text.contains(&alone.id));
+    app.stop().await;
+}
+
+on_both_backends!(
+    departments_get_what_their_grants_allow,
+    case_bound_pulls_follow_the_assignment,
+    no_audit_no_data
+);
