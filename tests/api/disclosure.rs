@@ -355,6 +355,82 @@ async fn case_bound_pulls_follow_the_assignment(backend: Backend) {
     app.stop().await;
 }
 
+async fn lookup(app: &TestApp, client: &DeptClient, key: Value) -> reqwest::Response {
+    let body = json!({"purpose": "elderly-care", "key": key});
+    crate::grants::client_post(app, client, "/v1/data/person/lookup", &body).await
+}
+
+async fn lookups_find_one_subject_through_the_blind_index(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_department("civil-affairs", &["330110.001"])
+        .await;
+    app.create_department("health", &["330110"]).await;
+    let civil = app.register_client("civil-sys", "civil-affairs").await;
+    let health = app.register_client("health-sys", "health").await;
+    let alone = resident(&app, WORKER_GRID, "张三丰", &["elderly_alone"], 1).await;
+    let not_alone = resident(&app, WORKER_GRID, "李四", &["disabled"], 2).await;
+    let mut care = grant_request(
+        "civil-affairs",
+        "elderly-care",
+        json!({"name": "clear", "phone": "masked"}),
+        &["330110.001"],
+    );
+    care["row_filter"] = json!("tags has \"elderly_alone\"");
+    approved_grant(&app, &civil, &care).await;
+    let resp = lookup(&app, &civil, json!({"id_number": alone.id_number})).await;
+    assert_eq!(resp.status(), 200);
+    let page: Value = resp.json().await.unwrap();
+    assert_eq!(ids(&page), [alone.id.as_str()]);
+    assert_eq!(
+        page["records"][0]["fields"],
+        json!({"name": "张三丰", "phone": "138****0001"})
+    );
+    let entry = check_receipt(&app, &page).await;
+    assert_eq!(entry["action"], "data.lookup");
+    assert!(
+        !entry.to_string().contains(&alone.id_number),
+        "the looked-up value is not in the ledger"
+    );
+    // Phones are normalised before the token is made: the same person by another spelling.
+    let spaced = format!(
+        "+86 {} {} {}",
+        &alone.phone[..3],
+        &alone.phone[3..7],
+        &alone.phone[7..]
+    );
+    let page: Value = lookup(&app, &civil, json!({"phone": spaced}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), [alone.id.as_str()]);
+    // Found in the index, but outside what the grant reaches: nothing.
+    let page: Value = lookup(&app, &civil, json!({"id_number": not_alone.id_number}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(ids(&page).is_empty());
+    // Refusals: not indexed, two keys, an invalid value (never echoed), no grant.
+    for (key, path) in [
+        (json!({"name": "张三丰"}), "key.name"),
+        (
+            json!({"id_number": alone.id_number, "phone": alone.phone}),
+            "key",
+        ),
+        (json!({"id_number": "110105194912310021"}), "key.id_number"),
+    ] {
+        let (status, code, body) = error_code(lookup(&app, &civil, key).await).await;
+        assert_eq!((status, code.as_str()), (422, "validation_failed"));
+        assert_eq!(body["error"]["details"][0]["field"], path);
+        assert!(!body.to_string().contains("110105194912310021"));
+    }
+    let (status, code, _) =
+        error_code(lookup(&app, &health, json!({"id_number": alone.id_number})).await).await;
+    assert_eq!((status, code.as_str()), (403, "no_grant"));
+    app.stop().await;
+}
+
 /// The ledger refuses inserts (a trigger): the pull answers 503 and sends no data.
 async fn no_audit_no_data(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -405,5 +481,6 @@ async fn no_audit_no_data(backend: Backend) {
 on_both_backends!(
     departments_get_what_their_grants_allow,
     case_bound_pulls_follow_the_assignment,
+    lookups_find_one_subject_through_the_blind_index,
     no_audit_no_data
 );

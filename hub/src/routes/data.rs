@@ -7,13 +7,14 @@
 //! apply), each planned (4–5) and transformed, decrypting only what is disclosed; then the
 //! ledger entry — actor, purpose, case, grants, every record with its per-field disclosure — is
 //! appended and durable before a byte of data is sent (7), and the response carries its signed
-//! receipt. Every refusal is audited too. Quotas (6), lookups, sealed delivery and idempotency
-//! keys are not built yet.
+//! receipt. Every refusal is audited too. `POST /v1/data/{category}/lookup` takes the same
+//! path with the candidates narrowed to one blind-index token. Quotas (6), sealed delivery and
+//! idempotency keys are not built yet.
 
 use std::collections::BTreeSet;
 
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use policy::{FieldPlan, GridCode, Record, Refusal, Request};
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{DepartmentCaller, Principal};
 use crate::decisions::StoredRow;
 use crate::error::{Error, current_request_id};
+use crate::extract::ApiJson;
 use crate::ledger::{Decision, EntryDraft, Receipt, RecordRef};
 use crate::records;
 use crate::state::AppState;
@@ -36,7 +38,9 @@ const MAX_LIMIT: u32 = 500;
 const MAX_SCANS: usize = 10;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/data/{category}", get(pull))
+    Router::new()
+        .route("/v1/data/{category}", get(pull))
+        .route("/v1/data/{category}/lookup", post(lookup))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -88,26 +92,39 @@ async fn refuse(
     state: &AppState,
     who: &Principal,
     category: &str,
-    q: &PullQuery,
+    ask: &Ask,
     reason: &str,
     error: Error,
 ) -> Error {
     let mut draft = EntryDraft::new(
         who.actor(),
-        "data.read",
+        ask.action,
         Decision::Deny,
         current_request_id(),
     )
     .category(category)
-    .purpose(&q.purpose)
+    .purpose(&ask.purpose)
     .reason(reason);
-    if let Some(case) = &q.case {
+    if let Some(case) = &ask.case {
         draft = draft.case(case);
     }
     match state.audit(draft).await {
         Ok(_) => error,
         Err(e) => e,
     }
+}
+
+/// What one disclosure asks for, after validation.
+struct Ask {
+    /// `data.read` or `data.lookup`: the ledger action and the role permission's action.
+    action: &'static str,
+    purpose: String,
+    case: Option<String>,
+    within: Option<GridCode>,
+    cursor: Option<String>,
+    limit: u32,
+    /// A lookup: the field and the blind-index token of the value looked up.
+    key: Option<(String, Vec<u8>)>,
 }
 
 /// Pull the records a department's grants and responsibilities allow.
@@ -118,20 +135,12 @@ async fn refuse(
 pub async fn pull(
     State(state): State<AppState>,
     DepartmentCaller(who): DepartmentCaller,
-    Path(category_name): Path<String>,
+    Path(category): Path<String>,
     Query(q): Query<PullQuery>,
 ) -> Result<Json<DisclosedPage>, Error> {
     state
         .authorize(&who, "data", "read", None, "data.read")
         .await?;
-    let department = who
-        .department
-        .clone()
-        .ok_or_else(|| Error::Internal("a client without a department".to_owned()))?;
-    let category = state
-        .catalog
-        .category(&category_name)
-        .ok_or(Error::NotFound("category"))?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(Error::validation("limit", "1 to 500"));
@@ -145,12 +154,114 @@ pub async fn pull(
     if q.cursor.as_deref().is_some_and(|c| !valid_cursor(c)) {
         return Err(Error::validation("cursor", "not a cursor this hub issued"));
     }
+    let ask = Ask {
+        action: "data.read",
+        purpose: q.purpose,
+        case: q.case,
+        within,
+        cursor: q.cursor,
+        limit,
+        key: None,
+    };
+    disclose(&state, &who, &category, ask).await.map(Json)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupRequest {
+    purpose: String,
+    #[serde(default)]
+    case: Option<String>,
+    /// Exactly one `indexed` field and its value, e.g. `{"id_number": "…"}`; compared through
+    /// the blind index, never by decrypting.
+    #[schema(value_type = Object)]
+    key: Map<String, Value>,
+    /// 1–500, default 100.
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// Look a subject up by an indexed field (identity number, phone, …), under the same grants
+/// and responsibilities as a pull.
+#[utoipa::path(post, path = "/v1/data/{category}/lookup", tag = "disclosure",
+    params(("category" = String, Path)), request_body = LookupRequest,
+    security(("client_token" = [])),
+    responses((status = 200, body = DisclosedPage), (status = 401), (status = 403),
+        (status = 404), (status = 422), (status = 503)))]
+pub async fn lookup(
+    State(state): State<AppState>,
+    DepartmentCaller(who): DepartmentCaller,
+    Path(category_name): Path<String>,
+    ApiJson(req): ApiJson<LookupRequest>,
+) -> Result<Json<DisclosedPage>, Error> {
+    state
+        .authorize(&who, "data", "lookup", None, "data.lookup")
+        .await?;
+    let category = state
+        .catalog
+        .category(&category_name)
+        .ok_or(Error::NotFound("category"))?;
+    let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Error::validation("limit", "1 to 500"));
+    }
+    let mut key = req.key.iter();
+    let (Some((field, value)), None) = (key.next(), key.next()) else {
+        return Err(Error::validation("key", "name exactly one indexed field"));
+    };
+    let path = format!("key.{field}");
+    let def = category
+        .field(field)
+        .filter(|d| d.indexed)
+        .ok_or_else(|| Error::validation(&path, "not an indexed field of this category"))?;
+    let term = match (&def.ty, value) {
+        (policy::FieldType::TagSet { values }, Value::String(tag)) if values.contains(tag) => {
+            tag.clone()
+        }
+        (policy::FieldType::TagSet { .. }, _) => {
+            return Err(Error::validation(&path, "not one of the field's tags"));
+        }
+        _ => def
+            .parse_value(value)
+            .ok()
+            .and_then(|v| v.index_terms().into_iter().next())
+            .ok_or_else(|| Error::validation(&path, "not a valid value of this field"))?,
+    };
+    let token = state.vault.blind_token(&category.name, field, &term);
+    let ask = Ask {
+        action: "data.lookup",
+        purpose: req.purpose,
+        case: req.case,
+        within: None,
+        cursor: None,
+        limit,
+        key: Some((field.clone(), token)),
+    };
+    disclose(&state, &who, &category.name, ask).await.map(Json)
+}
+
+/// The shared path of pulls and lookups: decide, read, plan, transform, audit, answer.
+async fn disclose(
+    state: &AppState,
+    who: &Principal,
+    category_name: &str,
+    ask: Ask,
+) -> Result<DisclosedPage, Error> {
+    let department = who
+        .department
+        .clone()
+        .ok_or_else(|| Error::Internal("a client without a department".to_owned()))?;
+    let category = state
+        .catalog
+        .category(category_name)
+        .ok_or(Error::NotFound("category"))?;
+    let limit = ask.limit;
     state.decisions.refresh().await?;
     let request = Request {
         department: &department,
         category: &category.name,
-        purpose: &q.purpose,
-        case: q.case.as_deref(),
+        purpose: &ask.purpose,
+        case: ask.case.as_deref(),
         now: now_ms(),
     };
     let candidates = match state
@@ -161,7 +272,7 @@ pub async fn pull(
         Err(Refusal::NoGrant | Refusal::UnknownCategory) => {
             let why = "no approved grant for this department, purpose and category";
             let error = Error::NoGrant(why.to_owned());
-            return Err(refuse(&state, &who, &category.name, &q, why, error).await);
+            return Err(refuse(state, who, &category.name, &ask, why, error).await);
         }
     };
     if let Some(unreached) = candidates.case_refusal() {
@@ -170,7 +281,7 @@ pub async fn pull(
             unreached.as_str()
         );
         let error = Error::Forbidden(why.clone());
-        return Err(refuse(&state, &who, &category.name, &q, &why, error).await);
+        return Err(refuse(state, who, &category.name, &ask, &why, error).await);
     }
     let scopes: Vec<String> = candidates
         .grants()
@@ -180,8 +291,8 @@ pub async fn pull(
         .into_iter()
         .collect();
     let only = candidates.only_case_records();
-    let within = within.map(|w| w.as_str().to_owned());
-    let mut after = q.cursor.clone();
+    let within = ask.within.as_ref().map(|w| w.as_str().to_owned());
+    let mut after = ask.cursor.clone();
     let mut disclosed = Vec::new();
     let mut refs = Vec::new();
     let mut credited = BTreeSet::new();
@@ -194,6 +305,7 @@ pub async fn pull(
                 scopes: &scopes,
                 only: only.as_deref(),
                 within: within.as_deref(),
+                token: ask.key.as_ref().map(|(f, t)| (f.as_str(), t.as_slice())),
                 after: after.as_deref(),
                 limit: i64::from(limit),
             })
@@ -247,23 +359,26 @@ pub async fn pull(
     };
     let mut draft = EntryDraft::new(
         who.actor(),
-        "data.read",
+        ask.action,
         Decision::Allow,
         current_request_id(),
     )
     .category(&category.name)
-    .purpose(&q.purpose)
+    .purpose(&ask.purpose)
     .grants(credited.into_iter().collect())
     .records(refs)
-    .reason(&format!("{} records disclosed", disclosed.len()));
-    if let Some(case) = &q.case {
+    .reason(&match &ask.key {
+        Some((field, _)) => format!("lookup by {field}: {} records disclosed", disclosed.len()),
+        None => format!("{} records disclosed", disclosed.len()),
+    });
+    if let Some(case) = &ask.case {
         draft = draft.case(case);
     }
     // Audit before release: nothing is sent unless this entry is durable.
     let receipt = state.audit_with_receipt(draft).await?;
-    Ok(Json(DisclosedPage {
+    Ok(DisclosedPage {
         records: disclosed,
         next_cursor,
         receipt,
-    }))
+    })
 }

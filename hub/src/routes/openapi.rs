@@ -37,7 +37,7 @@ use super::{
         grants::request_grant, grants::list_grants, grants::get_grant, grants::approve,
         grants::reject, grants::suspend, grants::resume, grants::revoke, grants::artefact,
         cases::report, cases::get_case, cases::assign, cases::reply, cases::close,
-        decisions::explain, data::pull,
+        decisions::explain, data::pull, data::lookup,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -20,6 +20,8 @@ pub struct PageQuery<'a> {
     pub only: Option<&'a [String]>,
     /// Only this grid subtree (the caller's `grid=` filter), when given.
     pub within: Option<&'a str>,
+    /// Only records with this blind-index token of this field (a lookup).
+    pub token: Option<(&'a str, &'a [u8])>,
     /// Records with ids after this one (the cursor); ids are UUIDv7, so roughly by creation.
     pub after: Option<&'a str>,
     pub limit: i64,
@@ -84,6 +86,15 @@ impl Store {
                 for id in only {
                     ids.push_bind(id.clone());
                 }
+                qb.push(")");
+            }
+            if let Some((field, token)) = q.token {
+                qb.push(" AND id IN (SELECT record_id FROM blind_index WHERE category = ");
+                qb.push_bind(q.category.to_owned());
+                qb.push(" AND field = ");
+                qb.push_bind(field.to_owned());
+                qb.push(" AND token = ");
+                qb.push_bind(token.to_vec());
                 qb.push(")");
             }
             if let Some(after) = q.after {
