@@ -47,6 +47,9 @@ pub enum Error {
     UnsupportedMediaType,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The response cannot be given in the form the `accept` header asks for.
+    #[error("{0}")]
+    NotAcceptable(String),
     /// Stored ciphertext failed authentication: tampered, moved between records or fields, or
     /// sealed under a key we do not hold. Never returns data.
     #[error("stored data failed its integrity check")]
@@ -90,6 +93,7 @@ impl Error {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Error::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "not_acceptable"),
             Error::Integrity(_) => (StatusCode::INTERNAL_SERVER_ERROR, "integrity_failed"),
             Error::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
             Error::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),

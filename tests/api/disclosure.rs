@@ -431,6 +431,91 @@ async fn lookups_find_one_subject_through_the_blind_index(backend: Backend) {
     app.stop().await;
 }
 
+/// Register `id` of `department` with an age recipient; returns the client and its identity.
+async fn sealed_client(
+    app: &TestApp,
+    id: &str,
+    department: &str,
+) -> (DeptClient, age::x25519::Identity) {
+    let identity = age::x25519::Identity::generate();
+    let (key, csr) = gridhub_tests::mtls::key_and_csr(id);
+    let resp = app
+        .post(
+            &app.admin_token,
+            "/v1/admin/clients",
+            &json!({"id": id, "department": department, "csr_pem": csr, "age_recipient": identity.to_public().to_string()}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.unwrap();
+    let cert_pem = body["certificate_pem"].as_str().unwrap().to_owned();
+    let key_pem = key.serialize_pem();
+    let client = DeptClient {
+        id: id.to_owned(),
+        department: department.to_owned(),
+        thumbprint: body["thumbprint"].as_str().unwrap().to_owned(),
+        http: gridhub_tests::mtls::mtls_client(app, &cert_pem, &key_pem),
+        cert_pem,
+        key_pem,
+    };
+    (client, identity)
+}
+
+async fn sealed_delivery_opens_only_with_the_clients_identity(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_department("civil-affairs", &["330110.001"])
+        .await;
+    let (sealed, identity) = sealed_client(&app, "civil-sealed", "civil-affairs").await;
+    let plain_only = app.register_client("civil-plain", "civil-affairs").await;
+    let alone = resident(&app, WORKER_GRID, "张三丰", &["elderly_alone"], 1).await;
+    approved_grant(
+        &app,
+        &sealed,
+        &grant_request(
+            "civil-affairs",
+            "elderly-care",
+            json!({"name": "clear", "phone": "masked"}),
+            &["330110.001"],
+        ),
+    )
+    .await;
+    let get_sealed = |client: &DeptClient, token: String| {
+        client
+            .http
+            .get(app.url("/v1/data/person?purpose=elderly-care"))
+            .header("accept", "application/age")
+            .bearer_auth(token)
+            .send()
+    };
+    let resp = get_sealed(&sealed, app.client_token(&sealed).await)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/age");
+    let body = resp.bytes().await.unwrap();
+    assert!(body.starts_with(b"age-encryption.org/v1"));
+    assert!(!String::from_utf8_lossy(&body).contains("张三丰"));
+    // Its own identity opens it: the same JSON shape, with a receipt.
+    let opened = age::decrypt(&identity, &body).expect("the client's identity opens it");
+    let page: Value = serde_json::from_slice(&opened).unwrap();
+    assert_eq!(ids(&page), [alone.id.as_str()]);
+    assert_eq!(page["records"][0]["fields"]["name"], "张三丰");
+    check_receipt(&app, &page).await;
+    // Any other identity does not.
+    assert!(age::decrypt(&age::x25519::Identity::generate(), &body).is_err());
+    // A client without a recipient: 406, audited, nothing disclosed.
+    let before = crate::grants::entries_of(&app, "data.read").await.len();
+    let resp = get_sealed(&plain_only, app.client_token(&plain_only).await)
+        .await
+        .unwrap();
+    let (status, code, _) = error_code(resp).await;
+    assert_eq!((status, code.as_str()), (406, "not_acceptable"));
+    let after = crate::grants::entries_of(&app, "data.read").await;
+    assert_eq!(after.len(), before + 1);
+    assert_eq!(after.last().unwrap()["decision"], "deny");
+    app.stop().await;
+}
+
 /// The ledger refuses inserts (a trigger): the pull answers 503 and sends no data.
 async fn no_audit_no_data(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -482,5 +567,6 @@ on_both_backends!(
     departments_get_what_their_grants_allow,
     case_bound_pulls_follow_the_assignment,
     lookups_find_one_subject_through_the_blind_index,
+    sealed_delivery_opens_only_with_the_clients_identity,
     no_audit_no_data
 );

@@ -8,12 +8,15 @@
 //! ledger entry — actor, purpose, case, grants, every record with its per-field disclosure — is
 //! appended and durable before a byte of data is sent (7), and the response carries its signed
 //! receipt. Every refusal is audited too. `POST /v1/data/{category}/lookup` takes the same
-//! path with the candidates narrowed to one blind-index token. Quotas (6), sealed delivery and
-//! idempotency keys are not built yet.
+//! path with the candidates narrowed to one blind-index token. With `Accept: application/age` the
+//! same JSON is sealed to the client's registered age recipient (406 without one). Quotas (6)
+//! and idempotency keys are not built yet.
 
 use std::collections::BTreeSet;
 
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use policy::{FieldPlan, GridCode, Record, Refusal, Request};
@@ -21,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{DepartmentCaller, Principal};
+use crate::auth::{Caller, DepartmentCaller, Principal};
 use crate::decisions::StoredRow;
 use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
@@ -127,17 +130,87 @@ struct Ask {
     key: Option<(String, Vec<u8>)>,
 }
 
+/// The media type of a sealed response (`Accept: application/age`).
+const AGE: &str = "application/age";
+
+/// How the answer leaves: JSON, or JSON sealed with `age` to the client's registered recipient.
+enum Delivery {
+    Plain,
+    Sealed(age::x25519::Recipient),
+}
+
+/// Does the request ask for a sealed body? Then the client must have registered a recipient:
+/// otherwise 406, audited. Decided before anything is read, so a refusal discloses nothing.
+async fn delivery(
+    state: &AppState,
+    who: &Principal,
+    headers: &HeaderMap,
+    category: &str,
+    ask: &Ask,
+) -> Result<Delivery, Error> {
+    let wants_age = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|m| {
+            m.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(AGE))
+        });
+    if !wants_age {
+        return Ok(Delivery::Plain);
+    }
+    let recipient = match &who.caller {
+        Caller::Client { id, .. } => state
+            .store
+            .client(id)
+            .await?
+            .and_then(|c| c.age_recipient)
+            .and_then(|r| r.parse::<age::x25519::Recipient>().ok()),
+        Caller::User { .. } => None,
+    };
+    match recipient {
+        Some(r) => Ok(Delivery::Sealed(r)),
+        None => {
+            let why = "a sealed response needs an age recipient registered for this client";
+            let error = Error::NotAcceptable(why.to_owned());
+            Err(refuse(state, who, category, ask, why, error).await)
+        }
+    }
+}
+
+/// The response in the form `delivery` says.
+fn respond(page: DisclosedPage, delivery: Delivery) -> Result<Response, Error> {
+    match delivery {
+        Delivery::Plain => Ok(Json(page).into_response()),
+        Delivery::Sealed(recipient) => {
+            let plain = zeroize::Zeroizing::new(
+                serde_json::to_vec(&page)
+                    .map_err(|e| Error::Internal(format!("cannot encode the page: {e}")))?,
+            );
+            // `age::encrypt` finishes the stream, so the ciphertext is complete.
+            let sealed = age::encrypt(&recipient, &plain)
+                .map_err(|e| Error::Internal(format!("cannot seal the page: {e}")))?;
+            Ok(([(header::CONTENT_TYPE, AGE)], sealed).into_response())
+        }
+    }
+}
+
 /// Pull the records a department's grants and responsibilities allow.
 #[utoipa::path(get, path = "/v1/data/{category}", tag = "disclosure",
     params(("category" = String, Path), PullQuery), security(("client_token" = [])),
-    responses((status = 200, body = DisclosedPage), (status = 401), (status = 403),
-        (status = 404), (status = 422), (status = 503)))]
+    responses((status = 200, body = DisclosedPage,
+            description = "JSON, or with `Accept: application/age` the same JSON sealed to the client's age recipient"),
+        (status = 401), (status = 403), (status = 404), (status = 406), (status = 422),
+        (status = 503)))]
 pub async fn pull(
     State(state): State<AppState>,
     DepartmentCaller(who): DepartmentCaller,
     Path(category): Path<String>,
+    headers: HeaderMap,
     Query(q): Query<PullQuery>,
-) -> Result<Json<DisclosedPage>, Error> {
+) -> Result<Response, Error> {
     state
         .authorize(&who, "data", "read", None, "data.read")
         .await?;
@@ -163,7 +236,8 @@ pub async fn pull(
         limit,
         key: None,
     };
-    disclose(&state, &who, &category, ask).await.map(Json)
+    let delivery = delivery(&state, &who, &headers, &category, &ask).await?;
+    respond(disclose(&state, &who, &category, ask).await?, delivery)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -186,14 +260,17 @@ pub struct LookupRequest {
 #[utoipa::path(post, path = "/v1/data/{category}/lookup", tag = "disclosure",
     params(("category" = String, Path)), request_body = LookupRequest,
     security(("client_token" = [])),
-    responses((status = 200, body = DisclosedPage), (status = 401), (status = 403),
-        (status = 404), (status = 422), (status = 503)))]
+    responses((status = 200, body = DisclosedPage,
+            description = "JSON, or with `Accept: application/age` the same JSON sealed to the client's age recipient"),
+        (status = 401), (status = 403), (status = 404), (status = 406), (status = 422),
+        (status = 503)))]
 pub async fn lookup(
     State(state): State<AppState>,
     DepartmentCaller(who): DepartmentCaller,
     Path(category_name): Path<String>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<LookupRequest>,
-) -> Result<Json<DisclosedPage>, Error> {
+) -> Result<Response, Error> {
     state
         .authorize(&who, "data", "lookup", None, "data.lookup")
         .await?;
@@ -237,7 +314,8 @@ pub async fn lookup(
         limit,
         key: Some((field.clone(), token)),
     };
-    disclose(&state, &who, &category.name, ask).await.map(Json)
+    let delivery = delivery(&state, &who, &headers, &category.name, &ask).await?;
+    respond(disclose(&state, &who, &category.name, ask).await?, delivery)
 }
 
 /// The shared path of pulls and lookups: decide, read, plan, transform, audit, answer.
