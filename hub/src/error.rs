@@ -62,6 +62,13 @@ pub enum Error {
     /// Too many failed attempts (login throttling); retry after the given seconds.
     #[error("too many failed attempts; try again later")]
     RateLimited { retry_after_secs: u64 },
+    /// A grant's daily record quota would be exceeded; retry after the given seconds (the
+    /// quota renews at midnight, China Standard Time).
+    #[error("{message}")]
+    QuotaExceeded {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// The audit ledger could not record the operation, so it did not happen (fail closed).
     #[error("the audit ledger is unavailable; nothing was done")]
     AuditUnavailable,
@@ -98,6 +105,7 @@ impl Error {
             Error::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
             Error::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Error::QuotaExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded"),
             Error::AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -156,7 +164,11 @@ impl IntoResponse for Error {
             },
         };
         let mut response = (status, Json(body)).into_response();
-        if let Error::RateLimited { retry_after_secs } = self {
+        if let Error::RateLimited { retry_after_secs }
+        | Error::QuotaExceeded {
+            retry_after_secs, ..
+        } = self
+        {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from(retry_after_secs),

@@ -516,6 +516,67 @@ async fn sealed_delivery_opens_only_with_the_clients_identity(backend: Backend) 
     app.stop().await;
 }
 
+async fn daily_quotas_refuse_whole_answers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_department("civil-affairs", &["330110.001"])
+        .await;
+    let civil = app.register_client("civil-sys", "civil-affairs").await;
+    for seq in 1..=3 {
+        resident(&app, WORKER_GRID, "张三丰", &["elderly_alone"], seq).await;
+    }
+    let mut care = grant_request(
+        "civil-affairs",
+        "elderly-care",
+        json!({"name": "clear"}),
+        &["330110.001"],
+    );
+    care["daily_quota"] = json!(3);
+    approved_grant(&app, &civil, &care).await;
+    let (page, _) = pulled(&app, &civil, "purpose=elderly-care&limit=2").await;
+    assert_eq!(ids(&page).len(), 2);
+    // Two more would pass the quota of 3: refused whole, with when to retry.
+    let resp = pull(&app, &civil, "purpose=elderly-care&limit=2").await;
+    assert_eq!(resp.status(), 429, "{:?}", resp.headers());
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&retry), "{retry}");
+    let (status, code, body) = error_code(resp).await;
+    assert_eq!((status, code.as_str()), (429, "quota_exceeded"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("has 1 records left today"),
+        "{body}"
+    );
+    // One more fits; then nothing does, and an answer with no records costs nothing.
+    let (page, _) = pulled(&app, &civil, "purpose=elderly-care&limit=1").await;
+    assert_eq!(ids(&page).len(), 1);
+    assert_eq!(
+        error_code(pull(&app, &civil, "purpose=elderly-care&limit=1").await)
+            .await
+            .0,
+        429
+    );
+    let (empty, _) = pulled(
+        &app,
+        &civil,
+        &format!("purpose=elderly-care&grid={OTHER_GRID}"),
+    )
+    .await;
+    assert!(ids(&empty).is_empty());
+    let denials: Vec<Value> = crate::grants::entries_of(&app, "data.read")
+        .await
+        .into_iter()
+        .filter(|e| e["decision"] == "deny")
+        .collect();
+    assert_eq!(denials.len(), 2);
+    app.stop().await;
+}
+
 /// The ledger refuses inserts (a trigger): the pull answers 503 and sends no data.
 async fn no_audit_no_data(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -568,5 +629,6 @@ on_both_backends!(
     case_bound_pulls_follow_the_assignment,
     lookups_find_one_subject_through_the_blind_index,
     sealed_delivery_opens_only_with_the_clients_identity,
+    daily_quotas_refuse_whole_answers,
     no_audit_no_data
 );

@@ -9,8 +9,10 @@
 //! appended and durable before a byte of data is sent (7), and the response carries its signed
 //! receipt. Every refusal is audited too. `POST /v1/data/{category}/lookup` takes the same
 //! path with the candidates narrowed to one blind-index token. With `Accept: application/age` the
-//! same JSON is sealed to the client's registered age recipient (406 without one). Quotas (6)
-//! and idempotency keys are not built yet.
+//! same JSON is sealed to the client's registered age recipient (406 without one).
+//! Daily quotas: a record counts once against each grant it drew on; an answer that would pass
+//! a quota is refused whole (429 `quota_exceeded`, `retry-after` until midnight CST, audited).
+//! Idempotency keys are not built yet.
 
 use std::collections::BTreeSet;
 
@@ -31,7 +33,7 @@ use crate::extract::ApiJson;
 use crate::ledger::{Decision, EntryDraft, Receipt, RecordRef};
 use crate::records;
 use crate::state::AppState;
-use crate::storage::{PageQuery, now_ms};
+use crate::storage::{PageQuery, QuotaClaim, now_ms};
 
 /// Records per page unless `limit` says otherwise, and the most `limit` may ask.
 const DEFAULT_LIMIT: u32 = 100;
@@ -83,6 +85,26 @@ pub struct DisclosedPage {
     /// The signed receipt of the ledger entry recording this disclosure.
     #[schema(value_type = Object)]
     receipt: Receipt,
+}
+
+/// China Standard Time, the clock quotas renew by.
+const CST_OFFSET_MS: i64 = 8 * 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// The day (`YYYY-MM-DD`, China Standard Time) of `now` (Unix ms).
+fn cst_day(now: i64) -> String {
+    let days = (now + CST_OFFSET_MS).div_euclid(DAY_MS);
+    time::OffsetDateTime::from_unix_timestamp(days * 86_400)
+        .map(|t| t.date().to_string())
+        .unwrap_or_default()
+}
+
+/// Seconds from `now` until the next midnight in China Standard Time (at least 1).
+fn seconds_to_cst_midnight(now: i64) -> u64 {
+    let into_day = (now + CST_OFFSET_MS).rem_euclid(DAY_MS);
+    u64::try_from((DAY_MS - into_day + 999) / 1000)
+        .unwrap_or(1)
+        .max(1)
 }
 
 /// A cursor is a record id (UUID text); anything else is refused before it reaches SQL.
@@ -374,6 +396,8 @@ async fn disclose(
     let mut disclosed = Vec::new();
     let mut refs = Vec::new();
     let mut credited = BTreeSet::new();
+    // Records per grant in this answer: a record counts once against each grant it drew on.
+    let mut per_grant: std::collections::BTreeMap<usize, i64> = Default::default();
     let mut exhausted = false;
     for _ in 0..MAX_SCANS {
         let page = state
@@ -405,15 +429,20 @@ async fn disclose(
             let fields =
                 records::disclose(&state.vault, category, record, &plan.fields, &department)?;
             let mut levels = Vec::new();
+            let mut drew_on = BTreeSet::new();
             for (name, field) in candidates.field_names().iter().zip(&plan.fields) {
                 if let FieldPlan::Disclosed { level, grant } = field
                     && fields.contains_key(name)
                 {
                     levels.push((name.clone(), level.as_str()));
+                    drew_on.insert(*grant as usize);
                     if let Some(g) = candidates.grants().get(*grant as usize) {
                         credited.insert(g.id.to_string());
                     }
                 }
+            }
+            for g in drew_on {
+                *per_grant.entry(g).or_default() += 1;
             }
             refs.push(RecordRef::new(&record.id, levels));
             disclosed.push(DisclosedRecord {
@@ -435,6 +464,29 @@ async fn disclose(
     } else {
         after
     };
+    // Rule 6: today's quotas, counted before anything is recorded or sent.
+    let claims: Vec<QuotaClaim> = per_grant
+        .iter()
+        .filter_map(|(g, n)| {
+            let grant = candidates.grants().get(*g)?;
+            Some(QuotaClaim {
+                grant: grant.id.to_string(),
+                quota: grant.daily_quota()?,
+                records: *n,
+            })
+        })
+        .collect();
+    let now = request.now;
+    if let Err((grant, left)) = state.store.reserve_quota(&cst_day(now), &claims).await? {
+        let why = format!(
+            "the daily quota of grant {grant} has {left} records left today; ask for fewer"
+        );
+        let error = Error::QuotaExceeded {
+            message: why.clone(),
+            retry_after_secs: seconds_to_cst_midnight(now),
+        };
+        return Err(refuse(state, who, &category.name, &ask, &why, error).await);
+    }
     let mut draft = EntryDraft::new(
         who.actor(),
         ask.action,
@@ -459,4 +511,19 @@ async fn disclose(
         next_cursor,
         receipt,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_days_follow_china_standard_time() {
+        // 2026-11-24T15:59:59.999Z is 23:59:59.999 in Beijing; a millisecond later it is the 25th.
+        let before = 1_795_535_999_999;
+        assert_eq!(cst_day(before), "2026-11-24");
+        assert_eq!(cst_day(before + 1), "2026-11-25");
+        assert_eq!(seconds_to_cst_midnight(before), 1);
+        assert_eq!(seconds_to_cst_midnight(before + 1), 86_400);
+    }
 }

@@ -339,4 +339,62 @@ impl Store {
             .collect()
         })
     }
+
+    /// Count `records` more disclosures of today (`day`) against each grant's daily quota:
+    /// all of them, or none when any would pass its quota. `Err(grant, left)` names the first
+    /// grant that would, with what it has left today.
+    pub async fn reserve_quota(
+        &self,
+        day: &str,
+        wants: &[QuotaClaim],
+    ) -> Result<Result<(), (String, i64)>, sqlx::Error> {
+        if wants.is_empty() {
+            return Ok(Ok(()));
+        }
+        on_write!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for w in wants {
+                sqlx::query(
+                    "INSERT INTO grant_usage (grant_id, day, records) VALUES ($1, $2, 0) \
+                     ON CONFLICT (grant_id, day) DO NOTHING",
+                )
+                .bind(w.grant.clone())
+                .bind(day.to_owned())
+                .execute(&mut *tx)
+                .await?;
+                let done = sqlx::query(
+                    "UPDATE grant_usage SET records = records + $3 \
+                     WHERE grant_id = $1 AND day = $2 AND records + $3 <= $4",
+                )
+                .bind(w.grant.clone())
+                .bind(day.to_owned())
+                .bind(w.records)
+                .bind(i64::from(w.quota))
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    let used: i64 = sqlx::query(
+                        "SELECT records FROM grant_usage WHERE grant_id = $1 AND day = $2",
+                    )
+                    .bind(w.grant.clone())
+                    .bind(day.to_owned())
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("records")?;
+                    tx.rollback().await?;
+                    return Ok(Err((w.grant.clone(), (i64::from(w.quota) - used).max(0))));
+                }
+            }
+            tx.commit().await?;
+            Ok(Ok(()))
+        })
+    }
+}
+
+/// Records one disclosure counts against one grant's daily quota.
+#[derive(Debug, Clone)]
+pub struct QuotaClaim {
+    pub grant: String,
+    pub quota: u32,
+    pub records: i64,
 }
