@@ -577,6 +577,123 @@ async fn daily_quotas_refuse_whole_answers(backend: Backend) {
     app.stop().await;
 }
 
+async fn report(app: &TestApp, record: &str) -> Value {
+    let path = format!("/v1/audit/subjects/{record}/report");
+    app.get(&app.dpo_token, &path).await.json().await.unwrap()
+}
+
+async fn the_subject_access_report_shows_who_received_what(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_department("civil-affairs", &["330110.001"])
+        .await;
+    app.create_department("public-security", &["330110"]).await;
+    let civil = app.register_client("civil-sys", "civil-affairs").await;
+    let police = app.register_client("police-sys", "public-security").await;
+    let alone = resident(&app, WORKER_GRID, "张三丰", &["elderly_alone"], 1).await;
+    approved_grant(
+        &app,
+        &civil,
+        &grant_request(
+            "civil-affairs",
+            "elderly-care",
+            json!({"name": "clear", "phone": "masked"}),
+            &["330110.001"],
+        ),
+    )
+    .await;
+    let mut g = grant_request(
+        "public-security",
+        "case-investigation",
+        json!({"name": "clear", "id_number": "clear"}),
+        &["330110"],
+    );
+    g["case_bound"] = json!(true);
+    g["legal_basis"] = json!("Criminal Procedure Law art. 54");
+    approved_grant(&app, &police, &g).await;
+    pulled(&app, &civil, "purpose=elderly-care").await;
+    let resp = app
+        .post(&app.worker_token, "/v1/cases", &json!({"grid": WORKER_GRID, "kind": "investigation", "summary": "线索核查", "subjects": [alone.id], "confidential": true}))
+        .await;
+    let case = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        &app.admin_token,
+        &format!("/v1/cases/{case}/assign"),
+        &json!({"departments": ["public-security"], "deadline": rfc3339(86_400)}),
+    )
+    .await;
+    let (page, _) = pulled(
+        &app,
+        &police,
+        &format!("purpose=case-investigation&case={case}"),
+    )
+    .await;
+    assert_eq!(ids(&page), [alone.id.as_str()]);
+
+    // While the confidential case is open, its disclosure is held back.
+    let r = report(&app, &alone.id).await;
+    assert_eq!(r["held_back"], 1);
+    assert_eq!(r["departments"], json!({"civil-affairs": 1}));
+    let line = &r["disclosures"][0];
+    assert_eq!(
+        (
+            line["department"].as_str(),
+            line["purpose"].as_str(),
+            line["how"].as_str(),
+            line["client"].as_str()
+        ),
+        (
+            Some("civil-affairs"),
+            Some("elderly-care"),
+            Some("pull"),
+            Some("civil-sys")
+        )
+    );
+    assert_eq!(line["fields"], json!({"name": "clear", "phone": "masked"}));
+    assert_eq!(line["grants"].as_array().unwrap().len(), 1);
+    // Closed: shown, with the case.
+    app.post(
+        &app.admin_token,
+        &format!("/v1/cases/{case}/close"),
+        &json!({"resolution": "已结案"}),
+    )
+    .await;
+    let r = report(&app, &alone.id).await;
+    assert_eq!(r["held_back"], 0);
+    assert_eq!(
+        r["departments"],
+        json!({"civil-affairs": 1, "public-security": 1})
+    );
+    let police_line = r["disclosures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["department"] == "public-security")
+        .unwrap();
+    assert_eq!(police_line["case"], case.as_str());
+    assert_eq!(
+        police_line["fields"],
+        json!({"id_number": "clear", "name": "clear"})
+    );
+    // Asking is audited; a department may not ask.
+    assert_eq!(
+        crate::grants::entries_of(&app, "audit.subject_report")
+            .await
+            .len(),
+        2
+    );
+    let resp = client_get(
+        &app,
+        &civil,
+        &format!("/v1/audit/subjects/{}/report", alone.id),
+    )
+    .await;
+    assert_eq!(error_code(resp).await.0, 403);
+    app.stop().await;
+}
+
 /// The ledger refuses inserts (a trigger): the pull answers 503 and sends no data.
 async fn no_audit_no_data(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -630,5 +747,6 @@ on_both_backends!(
     lookups_find_one_subject_through_the_blind_index,
     sealed_delivery_opens_only_with_the_clients_identity,
     daily_quotas_refuse_whole_answers,
+    the_subject_access_report_shows_who_received_what,
     no_audit_no_data
 );

@@ -238,6 +238,7 @@ async fn assigned_case(
             kind: "dispute".to_owned(),
             reported_by: format!("user:{worker}"),
             subjects: vec![subject.to_owned()],
+            confidential: false,
             wrapped,
             summary,
             now,

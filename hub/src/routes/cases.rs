@@ -50,6 +50,9 @@ pub struct ReportCase {
     /// Record ids of the people concerned.
     #[serde(default)]
     subjects: Vec<String>,
+    /// Disclosures under this case are held back from subject access reports until it closes.
+    #[serde(default)]
+    confidential: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -128,6 +131,7 @@ pub struct CaseBody {
     satisfaction: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     closed_at: Option<String>,
+    confidential: bool,
     subjects: Vec<String>,
     assignments: Vec<AssignmentBody>,
     texts: Vec<CaseTextBody>,
@@ -254,6 +258,7 @@ pub async fn report(
             kind: req.kind,
             reported_by: who.subject(),
             subjects,
+            confidential: req.confidential,
             wrapped,
             summary,
             now: now_ms(),
@@ -561,6 +566,7 @@ pub async fn get_case(
         deadline: row.deadline.map(rfc3339_ms),
         satisfaction: row.satisfaction,
         closed_at: row.closed_at.map(rfc3339_ms),
+        confidential: row.confidential,
         subjects: row.subjects,
         assignments,
         texts,

@@ -18,6 +18,7 @@ pub mod openapi;
 mod purposes;
 mod records;
 mod roles;
+mod subject_report;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .merge(decisions::router())
         .merge(data::router())
         .merge(audit::router())
+        .merge(subject_report::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(limit))

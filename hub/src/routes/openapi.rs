@@ -10,7 +10,7 @@ use crate::state::AppState;
 
 use super::{
     admin, audit, auth, cases, catalog, data, decisions, departments, grants, grids, health,
-    purposes, records, roles,
+    purposes, records, roles, subject_report,
 };
 
 #[derive(OpenApi)]
@@ -33,7 +33,7 @@ use super::{
         records::create_record, records::create_batch, records::read_record,
         records::patch_record, records::erase_record,
         audit::entries, audit::checkpoint, audit::public_key, audit::inclusion,
-        audit::consistency, audit::subject,
+        audit::consistency, audit::subject, subject_report::report,
         grants::request_grant, grants::list_grants, grants::get_grant, grants::approve,
         grants::reject, grants::suspend, grants::resume, grants::revoke, grants::artefact,
         cases::report, cases::get_case, cases::assign, cases::reply, cases::close,

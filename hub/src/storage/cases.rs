@@ -16,6 +16,8 @@ pub struct NewCase {
     pub kind: String,
     pub reported_by: String,
     pub subjects: Vec<String>,
+    /// Held back from subject access reports until closed.
+    pub confidential: bool,
     pub wrapped: WrappedDek,
     pub summary: SealedField,
     pub now: i64,
@@ -32,6 +34,7 @@ pub struct CaseRow {
     pub deadline: Option<i64>,
     pub satisfaction: Option<i64>,
     pub closed_at: Option<i64>,
+    pub confidential: bool,
     pub wrapped: WrappedDek,
     pub subjects: Vec<String>,
     pub assignments: Vec<AssignmentRow>,
@@ -88,8 +91,8 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO cases (id, grid, kind, status, reported_by, reported_at, deadline, \
-                 satisfaction, closed_at, kek_version, wrapped_dek, updated_at) \
-                 VALUES ($1, $2, $3, 'reported', $4, $5, NULL, NULL, NULL, $6, $7, $5)",
+                 satisfaction, closed_at, kek_version, wrapped_dek, updated_at, confidential) \
+                 VALUES ($1, $2, $3, 'reported', $4, $5, NULL, NULL, NULL, $6, $7, $5, $8)",
             )
             .bind(c.id.clone())
             .bind(c.grid.clone())
@@ -98,6 +101,7 @@ impl Store {
             .bind(c.now)
             .bind(i64::from(c.wrapped.kek_version))
             .bind(c.wrapped.bytes.clone())
+            .bind(c.confidential)
             .execute(&mut *tx)
             .await?;
             for record in &c.subjects {
@@ -156,7 +160,8 @@ impl Store {
         on_read!(self, |pool| {
             let Some(r) = sqlx::query(
                 "SELECT id, grid, kind, status, reported_by, reported_at, deadline, \
-                 satisfaction, closed_at, kek_version, wrapped_dek FROM cases WHERE id = $1",
+                 satisfaction, closed_at, kek_version, wrapped_dek, confidential FROM cases \
+                 WHERE id = $1",
             )
             .bind(id.to_owned())
             .fetch_optional(pool)
@@ -236,6 +241,7 @@ impl Store {
                 deadline: r.try_get("deadline")?,
                 satisfaction: r.try_get("satisfaction")?,
                 closed_at: r.try_get("closed_at")?,
+                confidential: r.try_get("confidential")?,
                 wrapped: WrappedDek {
                     kek_version: u32::try_from(kek_version)
                         .map_err(|_| decode_error("key version"))?,

@@ -1,0 +1,3 @@
+-- Confidential cases: their disclosures are held back from subject access reports until the
+-- case closes (PIPL art. 45 with the exceptions of art. 18 and 35).
+ALTER TABLE cases ADD COLUMN confidential BOOLEAN NOT NULL DEFAULT FALSE;
