@@ -6,6 +6,7 @@
     clippy::indexing_slicing
 )]
 
+mod anomalies;
 mod audit_cli;
 mod cli;
 mod clients;

@@ -3,6 +3,7 @@
 //! JSON error of `crate::error`, including 404/405 and oversize bodies.
 
 mod admin;
+mod anomalies;
 mod audit;
 mod auth;
 mod cases;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(data::router())
         .merge(audit::router())
         .merge(subject_report::router())
+        .merge(anomalies::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(limit))

@@ -9,8 +9,8 @@ use utoipa::{Modify, OpenApi};
 use crate::state::AppState;
 
 use super::{
-    admin, audit, auth, cases, catalog, data, decisions, departments, grants, grids, health,
-    purposes, records, roles, subject_report,
+    admin, anomalies, audit, auth, cases, catalog, data, decisions, departments, grants, grids,
+    health, purposes, records, roles, subject_report,
 };
 
 #[derive(OpenApi)]
@@ -34,6 +34,7 @@ use super::{
         records::patch_record, records::erase_record,
         audit::entries, audit::checkpoint, audit::public_key, audit::inclusion,
         audit::consistency, audit::subject, subject_report::report,
+        anomalies::anomalies,
         grants::request_grant, grants::list_grants, grants::get_grant, grants::approve,
         grants::reject, grants::suspend, grants::resume, grants::revoke, grants::artefact,
         cases::report, cases::get_case, cases::assign, cases::reply, cases::close,
