@@ -694,6 +694,81 @@ async fn the_subject_access_report_shows_who_received_what(backend: Backend) {
     app.stop().await;
 }
 
+async fn pull_with_key(
+    app: &TestApp,
+    client: &DeptClient,
+    query: &str,
+    key: &str,
+) -> reqwest::Response {
+    let token = app.client_token(client).await;
+    client
+        .http
+        .get(app.url(&format!("/v1/data/person?{query}")))
+        .header("idempotency-key", key)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn a_retried_pull_is_one_disclosure(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_department("civil-affairs", &["330110.001"])
+        .await;
+    let civil = app.register_client("civil-sys", "civil-affairs").await;
+    for seq in 1..=2 {
+        resident(&app, WORKER_GRID, "张三丰", &["elderly_alone"], seq).await;
+    }
+    let mut care = grant_request(
+        "civil-affairs",
+        "elderly-care",
+        json!({"name": "clear"}),
+        &["330110.001"],
+    );
+    care["daily_quota"] = json!(4);
+    let grant = approved_grant(&app, &civil, &care).await;
+    let query = "purpose=elderly-care&limit=2";
+    let first: Value = pull_with_key(&app, &civil, query, "retry-1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let again: Value = pull_with_key(&app, &civil, query, "retry-1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&first).len(), 2);
+    assert_eq!(first, again, "same records, same receipt");
+    check_receipt(&app, &again).await;
+    assert_eq!(
+        crate::grants::entries_of(&app, "data.read").await.len(),
+        1,
+        "one ledger entry"
+    );
+    // The retry did not count against the quota: two more records still fit, then none.
+    assert_eq!(pull(&app, &civil, query).await.status(), 200);
+    assert_eq!(error_code(pull(&app, &civil, query).await).await.0, 429);
+    // The key belongs to that request only; keys are checked.
+    let (status, _, body) =
+        error_code(pull_with_key(&app, &civil, "purpose=elderly-care&limit=1", "retry-1").await)
+            .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["details"][0]["field"], "idempotency-key");
+    let (status, _, _) = error_code(pull_with_key(&app, &civil, query, "not a key!").await).await;
+    assert_eq!(status, 422);
+    // A retry after the grant was revoked is refused: replays are decided again.
+    app.post(
+        &app.dpo_token,
+        &format!("/v1/grants/{grant}/revoke"),
+        &json!({}),
+    )
+    .await;
+    let (status, code, _) = error_code(pull_with_key(&app, &civil, query, "retry-1").await).await;
+    assert_eq!((status, code.as_str()), (403, "no_grant"));
+    app.stop().await;
+}
+
 /// The ledger refuses inserts (a trigger): the pull answers 503 and sends no data.
 async fn no_audit_no_data(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -748,5 +823,6 @@ on_both_backends!(
     sealed_delivery_opens_only_with_the_clients_identity,
     daily_quotas_refuse_whole_answers,
     the_subject_access_report_shows_who_received_what,
+    a_retried_pull_is_one_disclosure,
     no_audit_no_data
 );

@@ -12,7 +12,9 @@
 //! same JSON is sealed to the client's registered age recipient (406 without one).
 //! Daily quotas: a record counts once against each grant it drew on; an answer that would pass
 //! a quota is refused whole (429 `quota_exceeded`, `retry-after` until midnight CST, audited).
-//! Idempotency keys are not built yet.
+//! With an `idempotency-key` header a retried request is the same disclosure: same records,
+//! same receipt, no second ledger entry or quota count (the key is claimed before the first
+//! answer, so concurrent retries cannot both disclose; no response body is stored).
 
 use std::collections::BTreeSet;
 
@@ -26,14 +28,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
+use super::parse_rfc3339_ms;
 use crate::auth::{Caller, DepartmentCaller, Principal};
 use crate::decisions::StoredRow;
 use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
+use crate::ledger::Appended;
+use crate::ledger::entry::parse_canonical;
+use crate::ledger::merkle::leaf_hash;
 use crate::ledger::{Decision, EntryDraft, Receipt, RecordRef};
 use crate::records;
 use crate::state::AppState;
-use crate::storage::{PageQuery, QuotaClaim, now_ms};
+use crate::storage::{Claim, EntryFilter, PageQuery, QuotaClaim, now_ms};
 
 /// Records per page unless `limit` says otherwise, and the most `limit` may ask.
 const DEFAULT_LIMIT: u32 = 100;
@@ -150,6 +156,152 @@ struct Ask {
     limit: u32,
     /// A lookup: the field and the blind-index token of the value looked up.
     key: Option<(String, Vec<u8>)>,
+    /// `idempotency-key`: a retry with the same key is the same disclosure.
+    idempotency: Option<String>,
+}
+
+/// How long an idempotency key is remembered.
+const IDEMPOTENCY_TTL_MS: i64 = 24 * 3_600_000;
+
+/// `idempotency-key`: 1–64 characters of `A-Z a-z 0-9 . _ : -`.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default();
+    let valid = (1..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    if valid {
+        Ok(Some(key.to_owned()))
+    } else {
+        Err(Error::validation(
+            "idempotency-key",
+            "1–64 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'",
+        ))
+    }
+}
+
+/// What makes two requests the same request: SHA-256 over every input of the answer.
+fn fingerprint(category: &str, ask: &Ask, sealed: bool) -> Vec<u8> {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let none = "\u{0}none";
+    for part in [
+        ask.action,
+        category,
+        &ask.purpose,
+        ask.case.as_deref().unwrap_or(none),
+        ask.within.as_ref().map_or(none, GridCode::as_str),
+        ask.cursor.as_deref().unwrap_or(none),
+        &ask.limit.to_string(),
+        ask.key.as_ref().map_or(none, |(f, _)| f.as_str()),
+        if sealed { "sealed" } else { "plain" },
+    ] {
+        ctx.update(part.as_bytes());
+        ctx.update(&[0]);
+    }
+    if let Some((_, token)) = &ask.key {
+        ctx.update(token);
+    }
+    ctx.finish().as_ref().to_vec()
+}
+
+/// A disclosure, once per idempotency key: a retry of the same request gets the same records
+/// and the same receipt, with no second ledger entry and no second count against the quota.
+async fn disclose(
+    state: &AppState,
+    who: &Principal,
+    category_name: &str,
+    ask: Ask,
+    sealed: bool,
+) -> Result<DisclosedPage, Error> {
+    let Some(key) = ask.idempotency.clone() else {
+        return disclose_once(state, who, category_name, &ask).await;
+    };
+    let client = who.id().to_owned();
+    let now = now_ms();
+    let print = fingerprint(category_name, &ask, sealed);
+    match state
+        .store
+        .claim_idempotency(&client, &key, &print, now, now - IDEMPOTENCY_TTL_MS)
+        .await?
+    {
+        Claim::Mismatch => Err(Error::validation(
+            "idempotency-key",
+            "already used for a different request",
+        )),
+        Claim::InProgress => Err(Error::Conflict(
+            "a request with this idempotency key is still being answered".to_owned(),
+        )),
+        Claim::Replay { index } => replay(state, who, category_name, &ask, index).await,
+        Claim::New => {
+            let outcome = disclose_once(state, who, category_name, &ask).await;
+            match &outcome {
+                Ok(page) => {
+                    let index = i64::try_from(page.receipt.index).unwrap_or(i64::MAX);
+                    state
+                        .store
+                        .complete_idempotency(&client, &key, index)
+                        .await?;
+                }
+                Err(_) => state.store.release_idempotency(&client, &key).await?,
+            }
+            outcome
+        }
+    }
+}
+
+/// Answer a retry from ledger entry `index`: the page is planned again (so a grant revoked in
+/// between still stops it) and must disclose exactly the records and levels the entry recorded;
+/// the receipt is the entry's. Nothing is written.
+async fn replay(
+    state: &AppState,
+    who: &Principal,
+    category_name: &str,
+    ask: &Ask,
+    index: i64,
+) -> Result<DisclosedPage, Error> {
+    let planned = plan_page(state, who, category_name, ask).await?;
+    let rows = state
+        .store
+        .ledger_entries(&EntryFilter {
+            start: index,
+            end: index + 1,
+            actor: None,
+            purpose: None,
+            case_id: None,
+            decision: None,
+            since_ms: None,
+            until_ms: None,
+            limit: 1,
+        })
+        .await?;
+    let Some((_, canonical)) = rows.first() else {
+        return Err(Error::Integrity(format!(
+            "ledger entry {index} of an idempotency key is missing"
+        )));
+    };
+    let entry = parse_canonical(canonical)
+        .map_err(|e| Error::Integrity(format!("ledger entry {index}: {e}")))?;
+    if entry.records != planned.refs {
+        return Err(Error::Conflict(
+            "the records changed since the first request with this idempotency key; use a new key"
+                .to_owned(),
+        ));
+    }
+    let time_ms = parse_rfc3339_ms(&entry.time)
+        .ok_or_else(|| Error::Integrity(format!("ledger entry {index} has a bad time")))?;
+    let receipt = state.ledger.receipt(&Appended {
+        index: entry.index,
+        leaf_hash: leaf_hash(canonical.as_bytes()),
+        time_ms,
+    });
+    Ok(DisclosedPage {
+        records: planned.records,
+        next_cursor: planned.next_cursor,
+        receipt,
+    })
 }
 
 /// The media type of a sealed response (`Accept: application/age`).
@@ -257,9 +409,14 @@ pub async fn pull(
         cursor: q.cursor,
         limit,
         key: None,
+        idempotency: idempotency_key(&headers)?,
     };
     let delivery = delivery(&state, &who, &headers, &category, &ask).await?;
-    respond(disclose(&state, &who, &category, ask).await?, delivery)
+    let sealed = matches!(delivery, Delivery::Sealed(_));
+    respond(
+        disclose(&state, &who, &category, ask, sealed).await?,
+        delivery,
+    )
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -335,18 +492,35 @@ pub async fn lookup(
         cursor: None,
         limit,
         key: Some((field.clone(), token)),
+        idempotency: idempotency_key(&headers)?,
     };
     let delivery = delivery(&state, &who, &headers, &category.name, &ask).await?;
-    respond(disclose(&state, &who, &category.name, ask).await?, delivery)
+    let sealed = matches!(delivery, Delivery::Sealed(_));
+    respond(
+        disclose(&state, &who, &category.name, ask, sealed).await?,
+        delivery,
+    )
 }
 
-/// The shared path of pulls and lookups: decide, read, plan, transform, audit, answer.
-async fn disclose(
+/// A page planned and transformed, not yet recorded or sent.
+struct Planned {
+    category: &'static policy::CategoryDef,
+    records: Vec<DisclosedRecord>,
+    refs: Vec<RecordRef>,
+    credited: BTreeSet<String>,
+    claims: Vec<QuotaClaim>,
+    next_cursor: Option<String>,
+    now: i64,
+}
+
+/// Decide, read, plan and transform one page (DESIGN.md §3 rules 3–5). Refusals are audited;
+/// nothing else is written.
+async fn plan_page(
     state: &AppState,
     who: &Principal,
     category_name: &str,
-    ask: Ask,
-) -> Result<DisclosedPage, Error> {
+    ask: &Ask,
+) -> Result<Planned, Error> {
     let department = who
         .department
         .clone()
@@ -372,7 +546,7 @@ async fn disclose(
         Err(Refusal::NoGrant | Refusal::UnknownCategory) => {
             let why = "no approved grant for this department, purpose and category";
             let error = Error::NoGrant(why.to_owned());
-            return Err(refuse(state, who, &category.name, &ask, why, error).await);
+            return Err(refuse(state, who, &category.name, ask, why, error).await);
         }
     };
     if let Some(unreached) = candidates.case_refusal() {
@@ -381,7 +555,7 @@ async fn disclose(
             unreached.as_str()
         );
         let error = Error::Forbidden(why.clone());
-        return Err(refuse(state, who, &category.name, &ask, &why, error).await);
+        return Err(refuse(state, who, &category.name, ask, &why, error).await);
     }
     let scopes: Vec<String> = candidates
         .grants()
@@ -464,8 +638,7 @@ async fn disclose(
     } else {
         after
     };
-    // Rule 6: today's quotas, counted before anything is recorded or sent.
-    let claims: Vec<QuotaClaim> = per_grant
+    let claims = per_grant
         .iter()
         .filter_map(|(g, n)| {
             let grant = candidates.grants().get(*g)?;
@@ -476,7 +649,35 @@ async fn disclose(
             })
         })
         .collect();
-    let now = request.now;
+    Ok(Planned {
+        category,
+        records: disclosed,
+        refs,
+        credited,
+        claims,
+        next_cursor,
+        now: request.now,
+    })
+}
+
+/// The shared path of pulls and lookups: plan the page, count it against the quotas, record it
+/// in the ledger, answer with the receipt.
+async fn disclose_once(
+    state: &AppState,
+    who: &Principal,
+    category_name: &str,
+    ask: &Ask,
+) -> Result<DisclosedPage, Error> {
+    let Planned {
+        category,
+        records: disclosed,
+        refs,
+        credited,
+        claims,
+        next_cursor,
+        now,
+    } = plan_page(state, who, category_name, ask).await?;
+    // Rule 6: today's quotas, counted before anything is recorded or sent.
     if let Err((grant, left)) = state.store.reserve_quota(&cst_day(now), &claims).await? {
         let why = format!(
             "the daily quota of grant {grant} has {left} records left today; ask for fewer"
@@ -485,7 +686,7 @@ async fn disclose(
             message: why.clone(),
             retry_after_secs: seconds_to_cst_midnight(now),
         };
-        return Err(refuse(state, who, &category.name, &ask, &why, error).await);
+        return Err(refuse(state, who, &category.name, ask, &why, error).await);
     }
     let mut draft = EntryDraft::new(
         who.actor(),

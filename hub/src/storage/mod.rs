@@ -8,6 +8,7 @@ mod cases;
 mod disclosure;
 mod grants;
 mod grids;
+mod idempotency;
 mod identity;
 mod ledger;
 mod purposes;
@@ -28,6 +29,7 @@ pub use cases::{AssignmentRow, CaseChange, CaseEvent, CaseRow, NewCase};
 pub use disclosure::{PageQuery, PageRecord};
 pub use grants::{GrantEvent, GrantRow, GrantTransition, QuotaClaim, Transitioned};
 pub use grids::GridRow;
+pub use idempotency::Claim;
 pub use identity::{
     ClientRow, DepartmentRow, Inserted, NewClient, PermissionLine, PolicySnapshot, RoleRow,
     RoleSeed,
