@@ -204,6 +204,19 @@ async fn departments_get_what_their_grants_allow(backend: Backend) {
         json!({"address": "generalized", "birth_date": "generalized", "name": "clear", "phone": "masked"})
     );
     assert!(!entry.to_string().contains("张三丰"));
+    // The officer a system acts for is recorded with the disclosure.
+    let token = app.client_token(&civil).await;
+    let resp = civil
+        .http
+        .get(app.url("/v1/data/person?purpose=elderly-care"))
+        .header("gridhub-on-behalf-of", "officer-007")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let page: Value = resp.json().await.unwrap();
+    let entry = check_receipt(&app, &page).await;
+    assert_eq!(entry["actor"]["on_behalf_of"], "officer-007");
 
     // Paging: one record per page, the cursor carries on, the last page has no cursor.
     let (one, _) = pulled(&app, &civil, "purpose=elderly-care&limit=1").await;

@@ -373,7 +373,10 @@ fn respond(page: DisclosedPage, delivery: Delivery) -> Result<Response, Error> {
 
 /// Pull the records a department's grants and responsibilities allow.
 #[utoipa::path(get, path = "/v1/data/{category}", tag = "disclosure",
-    params(("category" = String, Path), PullQuery), security(("client_token" = [])),
+    params(("category" = String, Path), PullQuery,
+        ("idempotency-key" = Option<String>, Header, description = "a retry with the same key is the same disclosure"),
+        ("gridhub-on-behalf-of" = Option<String>, Header, description = "the officer the system acts for; recorded in the ledger")),
+    security(("client_token" = [])),
     responses((status = 200, body = DisclosedPage,
             description = "JSON, or with `Accept: application/age` the same JSON sealed to the client's age recipient"),
         (status = 401), (status = 403), (status = 404), (status = 406), (status = 422),
@@ -437,7 +440,10 @@ pub struct LookupRequest {
 /// Look a subject up by an indexed field (identity number, phone, …), under the same grants
 /// and responsibilities as a pull.
 #[utoipa::path(post, path = "/v1/data/{category}/lookup", tag = "disclosure",
-    params(("category" = String, Path)), request_body = LookupRequest,
+    params(("category" = String, Path),
+        ("idempotency-key" = Option<String>, Header, description = "a retry with the same key is the same disclosure"),
+        ("gridhub-on-behalf-of" = Option<String>, Header, description = "the officer the system acts for; recorded in the ledger")),
+    request_body = LookupRequest,
     security(("client_token" = [])),
     responses((status = 200, body = DisclosedPage,
             description = "JSON, or with `Accept: application/age` the same JSON sealed to the client's age recipient"),
