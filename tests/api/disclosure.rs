@@ -115,6 +115,34 @@ async fn check_receipt(app: &TestApp, page: &Value) -> Value {
         B64.encode(leaf.as_ref()),
         receipt["leaf_hash"].as_str().unwrap()
     );
+    // And the entry is in the signed tree: an inclusion proof against a fresh checkpoint,
+    // checked with the test's own RFC 9162 verifier.
+    let (key_name, ledger_key) = crate::ledger::public_key(app).await;
+    let note = crate::ledger::checkpoint(app).await;
+    let (size, root) = crate::ledger::check_checkpoint(&note, &key_name, &ledger_key);
+    assert!(size > index);
+    let proof: Value = app
+        .client
+        .get(app.url(&format!(
+            "/v1/audit/proofs/inclusion?index={index}&size={size}"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path: Vec<[u8; 32]> = proof["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(crate::ledger::hash_of)
+        .collect();
+    let leaf: [u8; 32] = leaf.as_ref().try_into().unwrap();
+    assert!(
+        crate::ledger::verify_inclusion(index, size, leaf, &path, &root),
+        "inclusion proof verifies"
+    );
     entry["entry"].clone()
 }
 

@@ -29,7 +29,13 @@ fn node(l: &Hash, r: &Hash) -> Hash {
 }
 
 /// RFC 9162 §2.1.3.2.
-fn verify_inclusion(index: u64, size: u64, leaf_hash: Hash, proof: &[Hash], root: &Hash) -> bool {
+pub(crate) fn verify_inclusion(
+    index: u64,
+    size: u64,
+    leaf_hash: Hash,
+    proof: &[Hash],
+    root: &Hash,
+) -> bool {
     if index >= size {
         return false;
     }
@@ -104,7 +110,7 @@ fn verify_consistency(
 
 /// A checkpoint checked by hand against the C2SP rules: Ed25519 over the note text, key hash
 /// = SHA-256(name ‖ 0x0A ‖ 0x01 ‖ key)[..4]. Returns (size, root).
-fn check_checkpoint(note: &str, key_name: &str, public_key: &[u8]) -> (u64, Hash) {
+pub(crate) fn check_checkpoint(note: &str, key_name: &str, public_key: &[u8]) -> (u64, Hash) {
     let (text, sigs) = note
         .split_once("\n\n")
         .expect("blank line before signatures");
@@ -136,11 +142,11 @@ fn check_checkpoint(note: &str, key_name: &str, public_key: &[u8]) -> (u64, Hash
     (size, root)
 }
 
-fn hash_of(v: &Value) -> Hash {
+pub(crate) fn hash_of(v: &Value) -> Hash {
     B64.decode(v.as_str().unwrap()).unwrap().try_into().unwrap()
 }
 
-async fn public_key(app: &TestApp) -> (String, Vec<u8>) {
+pub(crate) async fn public_key(app: &TestApp) -> (String, Vec<u8>) {
     let pk: Value = app
         .client
         .get(app.url("/v1/audit/public-key"))
@@ -157,7 +163,7 @@ async fn public_key(app: &TestApp) -> (String, Vec<u8>) {
     (name, key)
 }
 
-async fn checkpoint(app: &TestApp) -> String {
+pub(crate) async fn checkpoint(app: &TestApp) -> String {
     let resp = app
         .client
         .get(app.url("/v1/audit/checkpoint"))

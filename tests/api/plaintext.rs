@@ -1,5 +1,6 @@
-//! After `gridhub demo` and a few API writes, no plaintext value of any encrypted field is
-//! anywhere in the SQLite files (db, -wal, -shm), while the hub runs and after it stops.
+//! After `gridhub demo`, a few API writes and a department's pulls and lookups, no plaintext
+//! value of any encrypted field is anywhere in the SQLite files (db, -wal, -shm), while the hub
+//! runs and after it stops, nor in the hub's log; withheld values are not in the answers.
 
 use std::path::Path;
 use std::process::Command;
@@ -109,11 +110,12 @@ async fn no_plaintext_of_encrypted_fields_in_sqlite_files() {
     let client = client_for(&dir.join("pki/ca.pem"));
     let base = format!("https://localhost:{}", server.port);
     let token = login_at(&client, &base, "worker", &worker_pw).await;
+    let mut written = Vec::new();
     for (i, name) in ["欧阳明月", "司马长风", "诸葛青云"].iter().enumerate() {
         let idn = id_number(&format!("330102197707{:02}88{i}", i + 1));
         let phone = format!("1995555000{i}");
         let address = format!("临江市滨河区秘密街道{i}号楼");
-        let fields = json!({"name": name, "id_number": idn, "phone": phone, "address": address, "residence": "floating"});
+        let fields = json!({"name": name, "id_number": idn, "phone": phone, "address": address, "residence": "floating", "tags": ["elderly_alone"]});
         let fields = fields.as_object().unwrap().clone();
         let body = json!({"category": "person", "grid": worker_grid, "purpose": "population-registration", "fields": fields});
         let resp = client
@@ -125,11 +127,84 @@ async fn no_plaintext_of_encrypted_fields_in_sqlite_files() {
             .unwrap();
         assert_eq!(resp.status(), 201);
         secrets.extend(secret_values("person", &fields));
+        written.push((idn, phone));
+    }
+    // The demo's civil affairs system pulls what its elderly-care grant allows (names in clear,
+    // phones masked, no identity numbers), and looks one up: identity numbers and full phones
+    // appear neither in the answers nor in the hub's log.
+    let civil =
+        gridhub_tests::mtls::mtls_client_for_dir(dir, &dir.join("clients/civil-affairs-system"));
+    let resp = civil
+        .post(format!("{base}/v1/oauth/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let ctoken = resp.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = civil
+        .get(format!(
+            "{base}/v1/data/person?purpose=elderly-care&limit=500"
+        ))
+        .bearer_auth(&ctoken)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let pulled = resp.text().await.unwrap();
+    let page: Value = serde_json::from_str(&pulled).unwrap();
+    assert!(
+        !page["records"].as_array().unwrap().is_empty(),
+        "the demo grant reaches someone"
+    );
+    // Identity numbers and phones of everyone: none may be sent in full (the grant withholds
+    // identity numbers and masks phones).
+    let people = synth::population(SEED, RESIDENTS, &grids);
+    let mut withheld: Vec<String> = people
+        .iter()
+        .flat_map(|r| {
+            ["id_number", "phone"]
+                .iter()
+                .filter_map(|f| r.fields.get(*f).and_then(Value::as_str).map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    withheld.extend(written.iter().flat_map(|(i, p)| [i.clone(), p.clone()]));
+    assert!(withheld.len() > RESIDENTS);
+    let lookup_of = written[0].0.clone();
+    let resp = civil
+        .post(format!("{base}/v1/data/person/lookup"))
+        .bearer_auth(&ctoken)
+        .json(&json!({"purpose": "elderly-care", "key": {"id_number": lookup_of}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let looked_up = resp.text().await.unwrap();
+    assert!(
+        looked_up.contains("欧阳明月"),
+        "the lookup found the resident by identity number"
+    );
+    for value in &withheld {
+        assert!(
+            !pulled.contains(value.as_str()) && !looked_up.contains(value.as_str()),
+            "a withheld value was sent"
+        );
     }
     // While the hub runs (the WAL holds the newest pages) and after a clean stop.
     assert!(scan(dir, &secrets) > 100_000, "database files were scanned");
     signal(&server.child, "TERM");
     assert!(wait_bounded(server.child).success());
+    let log = gridhub_tests::process::drain_to_end(&server.log).join("\n");
+    assert!(
+        log.contains("route=\"/v1/data/{category}\""),
+        "the log was captured: {log}"
+    );
+    for value in withheld.iter().chain(&secrets) {
+        assert!(!log.contains(value.as_str()), "personal data in the log");
+    }
     scan(dir, &secrets);
     // The seeding went through the ledger like any write, and the ledger verifies.
     let out = Command::new(BIN)

@@ -98,3 +98,13 @@ pub fn wait_bounded(mut child: Child) -> ExitStatus {
 pub fn drain(log: &mpsc::Receiver<String>) -> Vec<String> {
     log.try_iter().collect()
 }
+
+/// Everything logged until the process closed its output (call after it exited); gives up
+/// after 10 s without a line.
+pub fn drain_to_end(log: &mpsc::Receiver<String>) -> Vec<String> {
+    let mut lines = Vec::new();
+    while let Ok(line) = log.recv_timeout(std::time::Duration::from_secs(10)) {
+        lines.push(line);
+    }
+    lines
+}
