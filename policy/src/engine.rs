@@ -345,6 +345,22 @@ pub struct Candidates {
     never_shared: Arc<[bool]>,
 }
 
+/// Rule 5: raise each field to `grant`'s level where that reveals more, crediting the grant (at
+/// candidate `position`); a tie keeps the earlier grant.
+fn raise(fields: &mut [FieldPlan], grant: &CompiledGrant, position: usize) {
+    let position = u32::try_from(position).unwrap_or(u32::MAX);
+    for (plan, level) in fields.iter_mut().zip(grant.levels.iter()) {
+        if let Some(level) = *level
+            && plan.level().is_none_or(|current| level > current)
+        {
+            *plan = FieldPlan::Disclosed {
+                level,
+                grant: position,
+            };
+        }
+    }
+}
+
 /// The plan for one record: one entry per category field, in catalog order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordPlan {
@@ -450,17 +466,7 @@ impl Candidates {
                     }
                 }
             }
-            let grant_position = u32::try_from(position).unwrap_or(u32::MAX);
-            for (plan, level) in fields.iter_mut().zip(grant.levels.iter()) {
-                if let Some(level) = *level
-                    && plan.level().is_none_or(|current| level > current)
-                {
-                    *plan = FieldPlan::Disclosed {
-                        level,
-                        grant: grant_position,
-                    };
-                }
-            }
+            raise(&mut fields, grant, position);
         }
         RecordPlan { fields, reached }
     }
@@ -480,17 +486,7 @@ impl Candidates {
             })
             .collect();
         for (position, grant) in self.grants.iter().enumerate() {
-            let grant_position = u32::try_from(position).unwrap_or(u32::MAX);
-            for (plan, level) in fields.iter_mut().zip(grant.levels.iter()) {
-                if let Some(level) = *level
-                    && plan.level().is_none_or(|current| level > current)
-                {
-                    *plan = FieldPlan::Disclosed {
-                        level,
-                        grant: grant_position,
-                    };
-                }
-            }
+            raise(&mut fields, grant, position);
         }
         fields
     }

@@ -66,7 +66,7 @@ async fn approved(
     let row = GrantRow {
         id: uuid::Uuid::now_v7().to_string(),
         status: GrantStatus::Requested,
-        requested_by: requester.clone(),
+        requested_by: requester,
         requested_at: now,
         answer_due: answer_due(now, ANSWER_WORKING_DAYS),
         decided_by: None,
@@ -97,18 +97,7 @@ async fn approved(
         )
         .await?;
     store.insert_grant(&row).await?;
-    let claims = serde_json::json!({
-        "iss": tokens.issuer(), "sub": row.id, "jti": row.id, "aud": row.terms.grantee,
-        "iat": now / 1000, "nbf": row.terms.valid_from / 1000, "exp": row.terms.valid_until / 1000,
-        "grantee": row.terms.grantee, "purpose": row.terms.purpose,
-        "category": row.terms.category, "fields": row.terms.fields,
-        "scope": row.terms.scope.iter().map(GridCode::as_str).collect::<Vec<_>>(),
-        "row_filter": row.terms.row_filter, "case_bound": row.terms.case_bound,
-        "daily_quota": row.terms.daily_quota, "legal_basis": row.terms.legal_basis,
-        "requested_by": requester, "approved_by": dpo,
-    });
-    let artefact = tokens
-        .sign_document(crate::routes::grants::ARTEFACT_TYPE, &claims)
+    let artefact = crate::routes::grants::sign_artefact(tokens, &row, dpo, now)
         .map_err(|e| anyhow::anyhow!("cannot sign a demo grant artefact: {e}"))?;
     ledger
         .append(

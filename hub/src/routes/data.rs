@@ -93,6 +93,16 @@ pub struct DisclosedPage {
     receipt: Receipt,
 }
 
+/// `limit`: 1–500, default 100.
+fn page_limit(asked: Option<u32>) -> Result<u32, Error> {
+    let limit = asked.unwrap_or(DEFAULT_LIMIT);
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Error::validation("limit", "1 to 500"))
+    }
+}
+
 /// China Standard Time, the clock quotas renew by.
 const CST_OFFSET_MS: i64 = 8 * 3_600_000;
 const DAY_MS: i64 = 86_400_000;
@@ -391,10 +401,7 @@ pub async fn pull(
     state
         .authorize(&who, "data", "read", None, "data.read")
         .await?;
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Error::validation("limit", "1 to 500"));
-    }
+    let limit = page_limit(q.limit)?;
     let within = match &q.grid {
         None => None,
         Some(g) => {
@@ -463,10 +470,7 @@ pub async fn lookup(
         .catalog
         .category(&category_name)
         .ok_or(Error::NotFound("category"))?;
-    let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Error::validation("limit", "1 to 500"));
-    }
+    let limit = page_limit(req.limit)?;
     let mut key = req.key.iter();
     let (Some((field, value)), None) = (key.next(), key.next()) else {
         return Err(Error::validation("key", "name exactly one indexed field"));

@@ -22,6 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{parse_rfc3339_ms, rfc3339_ms};
 use crate::auth::Principal;
+use crate::auth::tokens::TokenIssuer;
 use crate::decisions::compile_filter;
 use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
@@ -466,14 +467,15 @@ struct ArtefactClaims<'a> {
     approved_by: &'a str,
 }
 
-fn sign_artefact(
-    state: &AppState,
+/// The signed artefact of `row` approved by `approver` (a subject, `user:<id>`) at `now`.
+pub fn sign_artefact(
+    tokens: &TokenIssuer,
     row: &GrantRow,
     approver: &str,
     now: i64,
 ) -> Result<String, Error> {
     let claims = ArtefactClaims {
-        iss: state.tokens.issuer(),
+        iss: tokens.issuer(),
         sub: &row.id,
         jti: &row.id,
         aud: &row.terms.grantee,
@@ -492,8 +494,7 @@ fn sign_artefact(
         requested_by: &row.requested_by,
         approved_by: approver,
     };
-    state
-        .tokens
+    tokens
         .sign_document(ARTEFACT_TYPE, &claims)
         .map_err(|e| Error::Internal(format!("cannot sign the grant artefact: {e}")))
 }
@@ -560,7 +561,7 @@ async fn transition(
         ));
     }
     let artefact = match action {
-        GrantAction::Approve => Some(sign_artefact(state, &row, &who.subject(), now)?),
+        GrantAction::Approve => Some(sign_artefact(&state.tokens, &row, &who.subject(), now)?),
         _ => None,
     };
     let mut entry = grant_entry(who.actor(), &audit_action, Decision::Allow, &row);
