@@ -257,6 +257,16 @@ async fn health_readiness_openapi_and_request_ids() {
         "/healthz",
         "/readyz",
         "/.well-known/jwks.json",
+        "/v1/grants",
+        "/v1/grants/{id}/approve",
+        "/v1/grants/{id}/artefact",
+        "/v1/cases",
+        "/v1/cases/{id}/assign",
+        "/v1/decisions/explain",
+        "/v1/data/{category}",
+        "/v1/data/{category}/lookup",
+        "/v1/audit/subjects/{id}/report",
+        "/v1/audit/anomalies",
     ] {
         assert!(paths.contains_key(p), "{p} missing from openapi.json");
     }
