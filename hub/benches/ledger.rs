@@ -4,6 +4,10 @@
 //! latency at 1 000 000 entries.
 //! Run: `cargo bench -p gridhub-hub --bench ledger` (PostgreSQL from `GRIDHUB_TEST_PG_URL`,
 //! default `postgres://postgres@127.0.0.1:5432/postgres`; `LEDGER_BENCH_ENTRIES` to change 1M).
+//! `LEDGER_BENCH_ONLY=verify` skips the append figures and inclusion proofs,
+//! `LEDGER_BENCH_RUNS` sets the number of verify runs (3);
+//! `LEDGER_BENCH_DB=FILE` keeps the SQLite ledger (and its key, in `FILE.key`) between runs, so
+//! repeated verify runs do not grow a new ledger each time.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,6 +22,7 @@ use gridhub::config::DatabaseLocation;
 use gridhub::ledger::merkle::{self, Frontier};
 use gridhub::ledger::note::NoteSigner;
 use gridhub::ledger::sources::StoreSource;
+use gridhub::ledger::verify::LedgerSource;
 use gridhub::ledger::{Actor, Decision, EntryDraft, Ledger, RecordRef};
 use gridhub::storage::Store;
 use sqlx::Connection;
@@ -54,10 +59,18 @@ fn draft(i: u64) -> EntryDraft {
     )])
 }
 
-fn signer() -> NoteSigner {
-    let pkcs8 =
-        ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
-    NoteSigner::from_pkcs8("gridhub/bench", pkcs8.as_ref()).unwrap()
+/// A new ledger key, or the one kept in `keep` (written there the first time).
+fn signer(keep: Option<&std::path::Path>) -> NoteSigner {
+    let kept = keep.and_then(|p| std::fs::read(p).ok());
+    let pkcs8 = kept.unwrap_or_else(|| {
+        let new = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+            .unwrap();
+        if let Some(p) = keep {
+            std::fs::write(p, new.as_ref()).unwrap();
+        }
+        new.as_ref().to_vec()
+    });
+    NoteSigner::from_pkcs8("gridhub/bench", &pkcs8).unwrap()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -94,8 +107,8 @@ async fn single(ledger: &Ledger, n: u64) -> Vec<Duration> {
     lat
 }
 
-async fn appends(label: &str, store: Store) -> Ledger {
-    let ledger = Ledger::open(store, signer(), "gridhub/bench".to_owned())
+async fn appends(label: &str, store: Store, signer: NoteSigner) -> Ledger {
+    let ledger = Ledger::open(store, signer, "gridhub/bench".to_owned())
         .await
         .unwrap();
     concurrent(&ledger, 6_400, 0).await; // warm-up
@@ -113,21 +126,14 @@ async fn appends(label: &str, store: Store) -> Ledger {
     ledger
 }
 
-#[tokio::main]
-async fn main() {
-    let entries: u64 = std::env::var("LEDGER_BENCH_ENTRIES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let dir = tempfile::tempdir().unwrap();
+/// The append figures on SQLite (`sqlite`, kept for the verify figures) and on a fresh
+/// PostgreSQL database (dropped afterwards).
+async fn all_appends(sqlite: Store, sqlite_signer: NoteSigner) -> Ledger {
     println!(
         "durable appends (SQLite WAL synchronous=FULL; PostgreSQL 15 fsync on), {} bytes per entry",
         draft(0).canonical(0, 0).len()
     );
-    let sqlite = Store::open(&DatabaseLocation::Sqlite(dir.path().join("bench.db")))
-        .await
-        .unwrap();
-    let ledger = appends("sqlite", sqlite.clone()).await;
+    let ledger = appends("sqlite", sqlite, sqlite_signer).await;
 
     let admin = std::env::var("GRIDHUB_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
@@ -143,7 +149,27 @@ async fn main() {
     let pg = Store::open(&DatabaseLocation::Postgres(url.into()))
         .await
         .unwrap();
-    let pg_ledger = appends("postgres", pg.clone()).await;
+    let pg_ledger = appends("postgres", pg.clone(), signer(None)).await;
+    // `audit verify` on PostgreSQL as well: its read path (one query per page, pieces by
+    // `string_agg`) is checked here, on the entries just appended.
+    pg_ledger.checkpoint().await.unwrap();
+    let verifier =
+        gridhub::ledger::note::Verifier::from_vkey(&pg_ledger.signer().verifier_key()).unwrap();
+    let t = Instant::now();
+    let report = gridhub::ledger::verify::verify(
+        &mut StoreSource::new(&pg),
+        &verifier,
+        "gridhub/bench",
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.entries, pg_ledger.size());
+    println!(
+        "postgres   verify {} entries: {:.0} entries/s",
+        report.entries,
+        report.entries as f64 / t.elapsed().as_secs_f64()
+    );
     drop(pg_ledger);
     pg.close().await;
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -152,6 +178,47 @@ async fn main() {
     .execute(&mut conn)
     .await
     .unwrap();
+
+    ledger
+}
+
+/// User + system CPU time of this process so far, all threads (Linux `/proc/self/stat`, in
+/// clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+#[tokio::main]
+async fn main() {
+    let entries: u64 = std::env::var("LEDGER_BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let only_verify = std::env::var("LEDGER_BENCH_ONLY").is_ok_and(|v| v == "verify");
+    let dir = tempfile::tempdir().unwrap();
+    let db = std::env::var_os("LEDGER_BENCH_DB")
+        .map_or_else(|| dir.path().join("bench.db"), std::path::PathBuf::from);
+    let sqlite = Store::open(&DatabaseLocation::Sqlite(db.clone()))
+        .await
+        .unwrap();
+    let key = std::env::var_os("LEDGER_BENCH_DB").map(|_| db.with_extension("db.key"));
+    let sqlite_signer = signer(key.as_deref());
+    let ledger = if only_verify {
+        Ledger::open(sqlite.clone(), sqlite_signer, "gridhub/bench".to_owned())
+            .await
+            .unwrap()
+    } else {
+        all_appends(sqlite.clone(), sqlite_signer).await
+    };
 
     // Grow the SQLite ledger to `entries` and checkpoint it.
     let have = ledger.size();
@@ -188,19 +255,36 @@ async fn main() {
             "probe: reading {n} entries alone: {:.0} entries/s",
             n as f64 / t.elapsed().as_secs_f64()
         );
+        for page in [4_096i64, 16_384, 65_536] {
+            let t = Instant::now();
+            let mut from = 0i64;
+            let mut bytes = 0usize;
+            while let Some(chunk) = sqlite.ledger_chunk(from, page).await.unwrap() {
+                bytes += chunk.pieces().iter().map(|p| p.len()).sum::<usize>();
+                from += page;
+            }
+            println!(
+                "probe: ledger_chunk pages of {page}: {:.0} entries/s ({bytes} bytes)",
+                from.min(size as i64) as f64 / t.elapsed().as_secs_f64()
+            );
+        }
         let t = Instant::now();
-        let mut from = 0i64;
-        let mut n = 0usize;
-        while let Some(chunk) = sqlite.ledger_chunk(from, 50_000).await.unwrap() {
-            n += usize::try_from(chunk.count).unwrap();
-            from += chunk.count;
+        let mut source = StoreSource::new(&sqlite);
+        let mut nodes = 0usize;
+        for from in (0..size).step_by(50_000) {
+            let found = source
+                .stored_nodes(from, (from + 50_000).min(size))
+                .await
+                .unwrap()
+                .unwrap();
+            nodes += found.len();
         }
         println!(
-            "probe: ledger_chunk pages: {:.0} entries/s",
-            n as f64 / t.elapsed().as_secs_f64()
+            "probe: stored nodes ({nodes}) by 50 000-entry page: {:.0} entries/s",
+            size as f64 / t.elapsed().as_secs_f64()
         );
         use sqlx::Row;
-        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        let url = format!("sqlite://{}", db.display());
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
         for (label, sql) in [
             (
@@ -244,11 +328,18 @@ async fn main() {
     // Verification, as `gridhub audit verify --data-dir` runs it.
     let verifier =
         gridhub::ledger::note::Verifier::from_vkey(&ledger.signer().verifier_key()).unwrap();
-    // Three runs, the median reported (this VM's speed drifts by tens of per cent).
+    // Three runs (`LEDGER_BENCH_RUNS`), the median reported (this VM's speed drifts by tens of
+    // per cent). The CPU time of the whole process, all threads, is less sensitive to other
+    // load on the machine than the wall time.
+    let rounds: usize = std::env::var("LEDGER_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     let mut runs = Vec::new();
+    let mut cpu = Vec::new();
     let mut report = None;
-    for _ in 0..3 {
-        let t = Instant::now();
+    for _ in 0..rounds.max(1) {
+        let (t, c) = (Instant::now(), cpu_seconds());
         let r = gridhub::ledger::verify::verify(
             &mut StoreSource::new(&sqlite),
             &verifier,
@@ -258,19 +349,24 @@ async fn main() {
         .await
         .unwrap();
         runs.push(t.elapsed().as_secs_f64());
+        cpu.push(cpu_seconds() - c);
         assert_eq!(r.entries, size);
         report = Some(r);
     }
     let report = report.unwrap();
     println!(
-        "verify runs: {}",
+        "verify runs: {}   CPU per entry, all threads: {}",
         runs.iter()
             .map(|s| format!("{:.0}/s", size as f64 / s))
+            .collect::<Vec<_>>()
+            .join(", "),
+        cpu.iter()
+            .map(|s| format!("{:.2} µs", s * 1e6 / size as f64))
             .collect::<Vec<_>>()
             .join(", ")
     );
     runs.sort_by(f64::total_cmp);
-    let verify_s = runs[1];
+    let verify_s = runs[runs.len() / 2];
 
     // Ceiling: SHA-256 of the same leaves plus the same number of interior nodes, in memory.
     let texts: Vec<String> = (0..size.min(200_000))
@@ -292,6 +388,9 @@ async fn main() {
         100.0 * ceiling_s / verify_s
     );
 
+    if only_verify {
+        return;
+    }
     // Inclusion proofs at this size.
     let mut lat = Vec::new();
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;

@@ -113,20 +113,37 @@ impl Frontier {
     /// A frontier that already holds `u64::MAX` leaves is full: it is left unchanged and the
     /// returned Vec is empty (a successful push never returns an empty Vec).
     pub fn push(&mut self, leaf: Hash) -> Vec<(NodeId, Hash)> {
-        let Some(new_size) = self.size.checked_add(1) else {
+        self.push_subtree(0, leaf)
+    }
+
+    /// Append a perfect subtree of 2^`level` leaves whose root is `root` (level 0: one leaf
+    /// hash); returns every perfect node completed by it, the subtree's root first (at `level`,
+    /// index = the old size >> level), then each newly completed parent above it. The result is
+    /// what pushing the subtree's leaves one by one would have completed at `level` and above.
+    ///
+    /// The subtree must be aligned (the size a multiple of 2^`level`) and fit (the size stays
+    /// within `u64`): otherwise the frontier is left unchanged and the returned Vec is empty (a
+    /// successful push never returns an empty Vec).
+    pub fn push_subtree(&mut self, level: u8, root: Hash) -> Vec<(NodeId, Hash)> {
+        let Some(span) = 1u64.checked_shl(u32::from(level)) else {
             return Vec::new();
         };
         let old = self.size;
+        let Some(new_size) = old.checked_add(span).filter(|_| old.is_multiple_of(span)) else {
+            return Vec::new();
+        };
         let mut completed = vec![(
             NodeId {
-                level: 0,
-                index: old,
+                level,
+                index: old >> level,
             },
-            leaf,
+            root,
         )];
-        let mut hash = leaf;
-        let mut level = 0u8;
-        // Each set low bit of the old size is a perfect sibling on the left that now merges.
+        let mut hash = root;
+        let mut level = level;
+        // Each set bit of the old size at or above `level` is a perfect sibling on the left that
+        // now merges (the bits below are clear: the subtree is aligned). The sum fits in u64, so
+        // a clear bit comes before bit 64.
         while old >> level & 1 == 1 {
             let Some(left) = self.nodes.pop() else { break };
             hash = node_hash(&left, &hash);
@@ -734,6 +751,42 @@ mod tests {
                 "the top one joins the frontier"
             );
         }
+    }
+
+    #[test]
+    fn pushing_a_subtree_root_equals_pushing_its_leaves() {
+        let leaves: Vec<Hash> = (0..300u64).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        for level in [1u8, 2, 4] {
+            let span = 1usize << level;
+            let mut by_leaf = Frontier::new();
+            let mut by_tile = Frontier::new();
+            for tile in leaves.chunks_exact(span) {
+                let mut last = Vec::new();
+                for leaf in tile {
+                    last = by_leaf.push(*leaf);
+                }
+                let root = {
+                    let mut f = Frontier::new();
+                    tile.iter().for_each(|l| {
+                        f.push(*l);
+                    });
+                    f.root()
+                };
+                let done = by_tile.push_subtree(level, root);
+                assert_eq!(done.as_slice(), &last[usize::from(level)..]);
+                assert_eq!(by_tile, by_leaf);
+                // Not aligned, or too large: refused, nothing changes.
+                let mut shifted = by_tile.clone();
+                shifted.push(root);
+                let before = shifted.clone();
+                assert!(shifted.push_subtree(level, root).is_empty());
+                assert_eq!(shifted, before);
+            }
+        }
+        let mut full = Frontier::from_parts(1 << 63, vec![[0; 32]]).unwrap();
+        assert!(full.push_subtree(63, [1; 32]).is_empty());
+        assert!(full.push_subtree(64, [1; 32]).is_empty());
+        assert_eq!(full.size(), 1 << 63);
     }
 
     #[test]

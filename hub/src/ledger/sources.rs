@@ -11,18 +11,49 @@ use std::collections::HashMap;
 
 use super::TILE_LEVELS;
 use super::merkle::{Hash, NodeId};
-use super::verify::{LedgerSource, Page, SourceEntry};
+use super::verify::{JoinedTexts, LedgerSource, Page, SourceEntry};
 use crate::storage::Store;
 
-type PageTask = tokio::task::JoinHandle<Result<Page, String>>;
+type PageTask = tokio::task::JoinHandle<Result<(Page, Option<StoredNodes>), String>>;
 
 /// Pages read ahead, each on its own read connection, while the verifier hashes.
 const READ_AHEAD: i64 = 2;
 
-/// A database. While the verifier hashes one page, the next ones are already being read.
+/// The stored tree nodes completed by the leaves `from..to`, read with their page.
+struct StoredNodes {
+    from: u64,
+    to: u64,
+    nodes: HashMap<NodeId, Hash>,
+}
+
+/// A database. While the verifier hashes one page, the next ones are already being read, with
+/// the stored tree nodes that their leaves complete.
 pub struct StoreSource {
     store: Store,
     prefetch: std::collections::VecDeque<(i64, PageTask)>,
+    /// Nodes read ahead with pages that `verify` has not asked for yet (a few at most).
+    nodes: std::collections::VecDeque<StoredNodes>,
+}
+
+/// Stored interior nodes (levels 4, 8, …) whose last leaf lies in `from..to`.
+async fn read_nodes(store: &Store, from: u64, to: u64) -> Result<HashMap<NodeId, Hash>, String> {
+    let mut out = HashMap::new();
+    let mut level = TILE_LEVELS;
+    while level < 64 && (1u64 << level) <= to {
+        let first = (from + 1).div_ceil(1 << level).saturating_sub(1);
+        let end = to >> level;
+        if first < end {
+            for (index, hash) in store
+                .ledger_level(level, first, end)
+                .await
+                .map_err(|e| format!("cannot read tree nodes: {e}"))?
+            {
+                out.insert(NodeId { level, index }, hash);
+            }
+        }
+        level += TILE_LEVELS;
+    }
+    Ok(out)
 }
 
 impl StoreSource {
@@ -30,54 +61,62 @@ impl StoreSource {
         StoreSource {
             store: store.clone(),
             prefetch: std::collections::VecDeque::new(),
+            nodes: std::collections::VecDeque::new(),
         }
     }
 
+    /// Read a page and then the stored nodes its leaves complete (if that fails, `verify`
+    /// asks again through `stored_nodes`, which reports the error).
     fn fetch(&self, from: i64, limit: i64) -> PageTask {
         let store = self.store.clone();
         tokio::spawn(async move {
-            // Fast path: the whole page in one row, accepted only if every entry sits at the
-            // index it claims; anything else is read again row by row for exact diagnostics.
-            let chunk = store.ledger_chunk(from, limit).await.ok().flatten();
-            if let Some(page) = chunk.and_then(joined_page) {
-                return Ok(page);
-            }
-            let rows = store
-                .ledger_page(from, limit)
-                .await
-                .map_err(|e| format!("cannot read entries: {e}"))?;
-            Ok(Page::Entries(
-                rows.into_iter()
-                    .map(|r| SourceEntry {
-                        index: r.index,
-                        canonical: r.canonical,
-                        leaf_hash: Some(r.leaf_hash),
-                    })
-                    .collect(),
-            ))
+            let page = Self::read_page(&store, from, limit).await?;
+            let nodes = match u64::try_from(from) {
+                Ok(from) if !page.is_empty() => {
+                    let to = from + page.len() as u64;
+                    read_nodes(&store, from, to)
+                        .await
+                        .ok()
+                        .map(|nodes| StoredNodes { from, to, nodes })
+                }
+                _ => None,
+            };
+            Ok((page, nodes))
         })
+    }
+
+    async fn read_page(store: &Store, from: i64, limit: i64) -> Result<Page, String> {
+        // Fast path: the whole page in one query, a few dozen entries per row, the texts
+        // lent as bytes. `verify` accepts it only if every entry sits at the index it
+        // claims, and reads any other page again row by row (`stored_leaves`) for exact
+        // diagnostics. The stored leaf hashes are not read here: `verify` checks the stored
+        // tree nodes, and the stored leaf hashes only where a node or checkpoint disagrees,
+        // or in the last, incomplete tile. A chunk that finds nothing may lie in a gap: the
+        // row-by-row read below tells the end of the log from a gap (it returns the entries
+        // after one).
+        if let Ok(Some(chunk)) = store.ledger_chunk(from, limit).await {
+            return Ok(Page::joined(chunk.first, Box::new(chunk)));
+        }
+        let rows = store
+            .ledger_page(from, limit)
+            .await
+            .map_err(|e| format!("cannot read entries: {e}"))?;
+        Ok(Page::Entries(
+            rows.into_iter()
+                .map(|r| SourceEntry {
+                    index: r.index,
+                    canonical: r.canonical,
+                    leaf_hash: Some(r.leaf_hash),
+                })
+                .collect(),
+        ))
     }
 }
 
-/// The chunk as one page, if its texts split into `count` entries each claiming its own index;
-/// else None (the page is then read row by row, for exact diagnostics). The stored leaf hashes
-/// are not read here: `verify` checks the stored tree nodes, and the stored leaf hashes only
-/// where a node or checkpoint disagrees, or in the last, incomplete tile.
-fn joined_page(c: crate::storage::LedgerChunk) -> Option<Page> {
-    let count = usize::try_from(c.count).ok()?;
-    let mut seen = 0usize;
-    for (i, text) in c.texts.split('\n').enumerate() {
-        let index = c.first + i64::try_from(i).ok()?;
-        if i64::try_from(super::verify::claimed_index(text)?).ok()? != index {
-            return None;
-        }
-        seen += 1;
+impl JoinedTexts for crate::storage::LedgerChunk {
+    fn pieces(&self) -> Vec<&[u8]> {
+        crate::storage::LedgerChunk::pieces(self)
     }
-    (seen == count).then_some(Page::Joined {
-        first: c.first,
-        count,
-        texts: c.texts,
-    })
 }
 
 impl LedgerSource for StoreSource {
@@ -109,7 +148,16 @@ impl LedgerSource for StoreSource {
             self.prefetch.push_back((next, self.fetch(next, limit)));
             next += limit;
         }
-        task.await.map_err(|e| format!("page reader failed: {e}"))?
+        let (page, nodes) = task
+            .await
+            .map_err(|e| format!("page reader failed: {e}"))??;
+        if let Some(nodes) = nodes {
+            if self.nodes.len() >= 4 {
+                self.nodes.pop_front();
+            }
+            self.nodes.push_back(nodes);
+        }
+        Ok(page)
     }
 
     async fn stored_nodes(
@@ -117,25 +165,15 @@ impl LedgerSource for StoreSource {
         from: u64,
         to: u64,
     ) -> Result<Option<HashMap<NodeId, Hash>>, String> {
-        let mut out = HashMap::new();
-        let mut level = TILE_LEVELS;
-        // Nodes of `level` whose last leaf lies in from..to.
-        while level < 64 && (1u64 << level) <= to {
-            let first = (from + 1).div_ceil(1 << level).saturating_sub(1);
-            let end = to >> level;
-            if first < end {
-                for (index, hash) in self
-                    .store
-                    .ledger_level(level, first, end)
-                    .await
-                    .map_err(|e| format!("cannot read tree nodes: {e}"))?
-                {
-                    out.insert(NodeId { level, index }, hash);
-                }
-            }
-            level += TILE_LEVELS;
+        let ready = self
+            .nodes
+            .iter()
+            .position(|n| n.from == from && n.to == to)
+            .and_then(|at| self.nodes.remove(at));
+        match ready {
+            Some(ready) => Ok(Some(ready.nodes)),
+            None => read_nodes(&self.store, from, to).await.map(Some),
         }
-        Ok(Some(out))
     }
 
     async fn stored_leaves(
@@ -307,20 +345,52 @@ mod tests {
             })
             .collect();
         store.append_ledger(&rows, &nodes).await.unwrap();
-        let chunk = store.ledger_chunk(0, 100).await.unwrap().unwrap();
-        let Some(Page::Joined {
-            first,
-            count,
-            texts,
-        }) = joined_page(chunk)
-        else {
+        let mut source = StoreSource::new(&store);
+        let Page::Joined(page) = source.page(0, 100).await.unwrap() else {
             panic!("fast path refused");
         };
-        assert_eq!((first, count), (0, 40));
-        let texts: Vec<&str> = texts.split('\n').collect();
-        let expected: Vec<&str> = rows.iter().map(|r| r.canonical.as_str()).collect();
+        assert_eq!((page.first(), Page::Joined(page).len()), (0, 40));
+        let chunk = store.ledger_chunk(0, 100).await.unwrap().unwrap();
+        let texts: Vec<&[u8]> = chunk
+            .pieces()
+            .into_iter()
+            .flat_map(|piece| piece.split(|b| *b == b'\n'))
+            .collect();
+        let expected: Vec<&[u8]> = rows.iter().map(|r| r.canonical.as_bytes()).collect();
         assert_eq!(texts, expected);
-        let mut source = StoreSource::new(&store);
+        // Pieces follow aligned runs of indexes; a chunk past the end, or in a gap, is empty,
+        // and the page then comes from the row-by-row read, which finds what lies after a gap.
+        let chunk = store.ledger_chunk(30, 5).await.unwrap().unwrap();
+        assert_eq!(chunk.pieces().len(), 1);
+        assert!(store.ledger_chunk(40, 100).await.unwrap().is_none());
+        assert!(source.page(40, 100).await.unwrap().is_empty());
+        let mut after_gap = rows[0].clone();
+        after_gap.index = 500;
+        store.append_ledger(&[after_gap], &[]).await.unwrap();
+        assert!(store.ledger_chunk(40, 100).await.unwrap().is_none());
+        let Page::Entries(entries) = source.page(40, 100).await.unwrap() else {
+            panic!("a chunk in a gap was taken");
+        };
+        assert_eq!(entries.iter().map(|e| e.index).collect::<Vec<_>>(), [500]);
+        // Stored nodes come back exactly, whether read packed (contiguous) or row by row.
+        let level = |from, to| store.ledger_level(4, from, to);
+        assert_eq!(
+            level(0, 9).await.unwrap(),
+            nodes
+                .iter()
+                .map(|(id, h)| (id.index, *h))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(level(1, 2).await.unwrap(), vec![(1, [1; 32])]);
+        assert!(level(2, 9).await.unwrap().is_empty());
+        store
+            .append_ledger(&[], &[(NodeId { level: 4, index: 5 }, [5; 32])])
+            .await
+            .unwrap();
+        assert_eq!(
+            level(0, 9).await.unwrap(),
+            vec![(0, [0; 32]), (1, [1; 32]), (5, [5; 32])]
+        );
         // Node (4, 0) completes with leaf 15, (4, 1) with leaf 31.
         let found = |m: HashMap<NodeId, Hash>| {
             let mut v: Vec<u64> = m.keys().map(|k| k.index).collect();

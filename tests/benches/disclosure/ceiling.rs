@@ -1,0 +1,90 @@
+//! The ceiling: a bare axum route answering every pull with a captured real page, over the
+//! hub's own TLS configuration, behind the hub's own accept loop, and (what-if) behind a minimal
+//! accept loop that sets `TCP_NODELAY`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::get;
+use gridhub::server::Transport;
+use gridhub::tls::pki;
+use tokio::sync::oneshot;
+
+use crate::setup::Fixture;
+
+/// A bare axum endpoint answering every pull with `body`, and the hub's own TLS configuration
+/// (its certificate, client certificates requested and verified against its CA).
+fn bare_endpoint(fx: &Fixture, body: Vec<u8>) -> (Arc<rustls::ServerConfig>, Router) {
+    let dir = fx.app.data_dir.path().join("pki");
+    let ca = dir.join(pki::CA_CERT);
+    let tls = gridhub::tls::server_config(
+        &dir.join(pki::SERVER_CERT),
+        &dir.join(pki::SERVER_KEY),
+        gridhub::tls::client_roots(&[ca.as_path()]).unwrap(),
+    )
+    .unwrap();
+    let body = Bytes::from(body);
+    let router = Router::new().route(
+        "/v1/data/{category}",
+        get(move || {
+            let body = body.clone();
+            async move { ([(CONTENT_TYPE, "application/json")], body) }
+        }),
+    );
+    (tls, router)
+}
+
+/// The ceiling: the bare endpoint behind the hub's own accept loop (`gridhub::server::serve`).
+/// Returns its address and the switch that stops it.
+pub async fn ceiling(fx: &Fixture, body: Vec<u8>) -> (SocketAddr, oneshot::Sender<()>) {
+    let (tls, router) = bare_endpoint(fx, body);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(gridhub::server::serve(
+        listener,
+        Transport::Tls(tls),
+        router,
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(1),
+    ));
+    (addr, stop)
+}
+
+/// What-if: the same endpoint behind a minimal accept loop that sets `TCP_NODELAY` on every
+/// accepted socket (the hub's loop leaves Nagle's algorithm on); otherwise the same TLS
+/// configuration and hyper-util's auto HTTP/1.1 + HTTP/2 server. Abort the handle to stop it.
+pub async fn ceiling_nodelay(
+    fx: &Fixture,
+    body: Vec<u8>,
+) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto;
+    use hyper_util::service::TowerToHyperService;
+    let (tls, router) = bare_endpoint(fx, body);
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tcp.set_nodelay(true).unwrap();
+            let (acceptor, router) = (acceptor.clone(), router.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = TowerToHyperService::new(router);
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (addr, server)
+}
