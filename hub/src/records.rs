@@ -224,7 +224,7 @@ pub fn disclose(
         };
         let sealed = record.sealed.iter().find(|s| s.field == def.name);
         let present = if def.encrypted {
-            sealed.is_some()
+            record.has_sealed(&def.name)
         } else {
             plain.contains_key(&def.name)
         };
@@ -234,6 +234,13 @@ pub fn disclose(
         if !transform::needs_value(def, *level) {
             out.insert(def.name.clone(), Value::String(grid.as_str().to_owned()));
             continue;
+        }
+        if def.encrypted && sealed.is_none() {
+            // The page was read without this ciphertext (`FieldNeeds`), yet the plan needs it.
+            return Err(Error::Internal(format!(
+                "field `{}` was planned from its value but not read",
+                def.name
+            )));
         }
         let json: Value = match sealed {
             Some(sealed) => {

@@ -64,6 +64,11 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Answers go out as soon as they are written: without this, HTTP/2 answers of a few
+        // kB wait for Nagle and delayed ACKs (~40 ms each; measured 362 → 6 776 pages/s).
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+        }
         let acceptor = acceptor.clone();
         let app = app.clone();
         let builder = builder.clone();

@@ -491,6 +491,20 @@ impl Candidates {
         fields
     }
 
+    /// The fields any candidate's row filter reads (each once): what a record must carry for
+    /// `plan` to judge it. Empty when no candidate has a filter.
+    pub fn filter_fields(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for grant in &self.grants {
+            for field in grant.filter.iter().flat_map(|f| f.fields()) {
+                if !out.contains(&field) {
+                    out.push(field);
+                }
+            }
+        }
+        out
+    }
+
     /// When every candidate is case-bound and the department is responsible for the named case:
     /// the case's records, the only ones any candidate can reach.
     pub fn only_case_records(&self) -> Option<Vec<String>> {
@@ -666,6 +680,7 @@ mod tests {
         );
         index.upsert_grant(&g, GrantStatus::Approved).unwrap();
         let c = index.candidates(&request("civil", None)).unwrap();
+        assert_eq!(c.filter_fields(), ["tags"]);
         let alone = row(&["elderly_alone"]);
         let inside = grid("330110.001.002");
         let outside = grid("330110.002.001");
@@ -831,6 +846,7 @@ mod tests {
             )
             .unwrap();
         let c = index.candidates(&request("civil", None)).unwrap();
+        assert!(c.filter_fields().is_empty());
         let ceiling = c.ceiling();
         let named: Vec<(&str, Disclosure)> = c
             .field_names()

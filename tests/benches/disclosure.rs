@@ -9,8 +9,8 @@
 //! Run: `cargo bench -p gridhub-tests --bench disclosure -- [--records 20000]
 //! [--concurrency 16] [--seconds 15] [--warmup 2] [--http2] [--client-threads 2]
 //! [--backends sqlite,postgres] [--profile-calls 400] [--no-profile]
-//! [--phases ceiling,nodelay,plain,sealed,unmetered,alone,whatif]` (PostgreSQL as for the
-//! tests; every phase but `nodelay` by default). Figures and their reading: docs/PERFORMANCE.md.
+//! [--phases ceiling,plain,sealed,unmetered,alone]` (PostgreSQL as for the tests; every
+//! phase by default). Figures and their reading: docs/PERFORMANCE.md.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -81,16 +81,7 @@ fn args() -> Args {
         profile: true,
     };
     let mut it = std::env::args().skip(1);
-    // `nodelay` (the ceiling behind an accept loop with TCP_NODELAY) only when asked for.
-    let all = [
-        "ceiling",
-        "nodelay",
-        "plain",
-        "sealed",
-        "unmetered",
-        "alone",
-        "whatif",
-    ];
+    let all = ["ceiling", "plain", "sealed", "unmetered", "alone"];
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
@@ -126,11 +117,7 @@ fn args() -> Args {
         }
     }
     if a.phases.is_empty() {
-        a.phases = all
-            .iter()
-            .filter(|p| **p != "nodelay")
-            .map(|p| (*p).to_owned())
-            .collect();
+        a.phases = all.iter().map(|p| (*p).to_owned()).collect();
     }
     a
 }
@@ -285,14 +272,6 @@ async fn bench(backend: Backend, a: &Args, loadgen: &tokio::runtime::Handle) {
         print_row("ceiling: bare axum, same bytes+TLS", c, &bare, None);
     }
     let _ = stop_ceiling.send(());
-    if run("nodelay") {
-        let (addr, server) = ceiling::ceiling_nodelay(&fx, fx.sample_body.clone()).await;
-        let fixed = Auth::Fixed(token.clone());
-        let bare = phase(target(addr, &civil), &ceiling_pages, fixed, Read::Count, c);
-        let bare = loadgen::run(loadgen, bare).await;
-        print_row("what-if: ceiling with TCP_NODELAY", c, &bare, None);
-        server.abort();
-    }
 
     let mut plain_rate = None;
     if run("plain") {
@@ -351,21 +330,6 @@ async fn bench(backend: Backend, a: &Args, loadgen: &tokio::runtime::Handle) {
         };
         let alone = loadgen::run(loadgen, one).await;
         print_row("hub: plain, one worker", 1, &alone, ceiling_rate);
-    }
-    if run("whatif") {
-        // What-if: the index the page query lacks, added to this throwaway database only.
-        queries::what_if_index(&fx.app).await;
-        println!("  what-if, {}:", queries::WHAT_IF_INDEX);
-        print_split(&queries::split(&fx.app, &cursors, 40).await);
-        let indexed = loadgen::run(loadgen, hub(&civil, Read::Count, c)).await;
-        print_row("what-if: plain, with that index", c, &indexed, ceiling_rate);
-        let indexed = loadgen::run(loadgen, hub(&unmetered, Read::Count, c)).await;
-        print_row(
-            "what-if: same, grant without quota",
-            c,
-            &indexed,
-            ceiling_rate,
-        );
     }
     for note in notes {
         println!("  {note}");

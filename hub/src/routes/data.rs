@@ -39,7 +39,7 @@ use crate::ledger::merkle::leaf_hash;
 use crate::ledger::{Decision, EntryDraft, Receipt, RecordRef};
 use crate::records;
 use crate::state::AppState;
-use crate::storage::{Claim, EntryFilter, PageQuery, QuotaClaim, now_ms};
+use crate::storage::{Claim, EntryFilter, FieldNeeds, PageQuery, QuotaClaim, now_ms};
 
 /// Records per page unless `limit` says otherwise, and the most `limit` may ask.
 const DEFAULT_LIMIT: u32 = 100;
@@ -575,6 +575,7 @@ async fn plan_page(
         .into_iter()
         .collect();
     let only = candidates.only_case_records();
+    let needs = FieldNeeds::of(category, &candidates);
     let within = ask.within.as_ref().map(|w| w.as_str().to_owned());
     let mut after = ask.cursor.clone();
     let mut disclosed = Vec::new();
@@ -594,6 +595,7 @@ async fn plan_page(
                 token: ask.key.as_ref().map(|(f, t)| (f.as_str(), t.as_slice())),
                 after: after.as_deref(),
                 limit: i64::from(limit),
+                needs: &needs,
             })
             .await?;
         exhausted = page.len() < limit as usize;

@@ -1,8 +1,11 @@
 //! Reading records for a disclosure: one page of live records of a category, pushed down to
 //! SQL by the grants' scopes (grid subtrees), an optional grid filter, an optional set of record
 //! ids (a case's subjects) and an id cursor, with the sealed fields and blind-index tokens of
-//! exactly those records. Cost follows the page, not the table. Grid codes and ids are always
-//! bound parameters, never spliced into the statement.
+//! exactly those records — and of those only what the plan can use (`FieldNeeds`): ciphertexts
+//! of fields that may be disclosed from their value, the mere presence of fields disclosed only
+//! as a grid code, tokens of fields a row filter reads. Cost follows the page, not the table.
+//! Grid codes, ids and field names are always bound parameters, never spliced into the
+//! statement.
 
 use std::collections::HashMap;
 
@@ -25,6 +28,52 @@ pub struct PageQuery<'a> {
     /// Records with ids after this one (the cursor); ids are UUIDv7, so roughly by creation.
     pub after: Option<&'a str>,
     pub limit: i64,
+    /// What to read of each record besides its row.
+    pub needs: &'a FieldNeeds,
+}
+
+/// What a page's plan can use of its records' encrypted fields and blind-index tokens.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldNeeds {
+    /// Encrypted fields read with their ciphertexts: some grant may disclose them at a level
+    /// computed from the value.
+    pub values: Vec<String>,
+    /// Encrypted fields whose presence is read but not their ciphertexts: disclosed only at a
+    /// level that needs no value (a grid code).
+    pub present: Vec<String>,
+    /// Encrypted fields whose blind-index tokens are read: a row filter compares them.
+    pub tokens: Vec<String>,
+}
+
+impl FieldNeeds {
+    /// What a page's records must carry for the plan of `candidates`. Any record's level is at
+    /// most the candidates' ceiling, so an encrypted field is read with its ciphertext only if
+    /// the ceiling's level needs the value, and only for its presence if it is disclosed as a
+    /// grid code at most; tokens are read for the encrypted fields the row filters compare.
+    /// Withheld fields are not read at all.
+    pub fn of(category: &policy::CategoryDef, candidates: &policy::Candidates) -> FieldNeeds {
+        let mut needs = FieldNeeds::default();
+        for (def, plan) in category.fields.iter().zip(candidates.ceiling()) {
+            match plan.level() {
+                Some(level) if def.encrypted => {
+                    if policy::transform::needs_value(def, level) {
+                        needs.values.push(def.name.clone());
+                    } else {
+                        needs.present.push(def.name.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let filtered = candidates.filter_fields();
+        needs.tokens = category
+            .fields
+            .iter()
+            .filter(|d| d.encrypted && filtered.contains(&d.name.as_str()))
+            .map(|d| d.name.clone())
+            .collect();
+        needs
+    }
 }
 
 /// A candidate record with what a disclosure needs.
@@ -33,9 +82,19 @@ pub struct PageRecord {
     pub grid: String,
     pub plain_fields: String,
     pub wrapped: WrappedDek,
+    /// Its stored ciphertexts of `FieldNeeds::values`.
     pub sealed: Vec<SealedField>,
-    /// (field, token) of its indexed fields.
+    /// Which of `FieldNeeds::present` it has (ciphertexts not read).
+    pub present: Vec<String>,
+    /// (field, token) of `FieldNeeds::tokens`.
     pub tokens: Vec<(String, Vec<u8>)>,
+}
+
+impl PageRecord {
+    /// Does the record hold encrypted field `field` (read with or without its ciphertext)?
+    pub fn has_sealed(&self, field: &str) -> bool {
+        self.present.iter().any(|f| f == field) || self.sealed.iter().any(|s| s.field == field)
+    }
 }
 
 fn decode_error(what: &str) -> sqlx::Error {
@@ -58,6 +117,21 @@ macro_rules! push_subtrees {
             $qb.push_bind(format!("{code}.%"));
         }
         $qb.push(")");
+    }};
+}
+
+/// `$a, $b, …` with each item bound; an empty list binds a NULL, which `IN` never matches.
+macro_rules! push_list {
+    ($qb:expr, $items:expr) => {{
+        let mut list = $qb.separated(", ");
+        let mut any = false;
+        for item in $items {
+            list.push_bind(item.clone());
+            any = true;
+        }
+        if !any {
+            list.push_bind(None::<String>);
+        }
     }};
 }
 
@@ -124,49 +198,59 @@ impl Store {
                         bytes,
                     },
                     sealed: Vec::new(),
+                    present: Vec::new(),
                     tokens: Vec::new(),
                 });
             }
             if records.is_empty() {
                 return Ok(records);
             }
-            let mut qb = QueryBuilder::new(
-                "SELECT record_id, field, kek_version, sealed FROM record_fields WHERE record_id IN (",
-            );
-            let mut ids = qb.separated(", ");
-            for r in &records {
-                ids.push_bind(r.id.clone());
-            }
-            qb.push(")");
-            for row in qb.build().fetch_all(pool).await? {
-                let id: String = row.try_get("record_id")?;
-                let v: i64 = row.try_get("kek_version")?;
-                if let Some(at) = position.get(&id).copied()
-                    && let Some(record) = records.get_mut(at)
-                {
-                    record.sealed.push(SealedField {
-                        field: row.try_get("field")?,
-                        kek_version: u32::try_from(v).map_err(|_| decode_error("key version"))?,
-                        sealed: row.try_get("sealed")?,
-                    });
+            let needs = q.needs;
+            if !needs.values.is_empty() || !needs.present.is_empty() {
+                // One statement for both: the ciphertext only where a value may be needed.
+                let mut qb =
+                    QueryBuilder::new("SELECT record_id, field, kek_version, CASE WHEN field IN (");
+                push_list!(qb, needs.values.iter());
+                qb.push(") THEN sealed END AS sealed FROM record_fields WHERE record_id IN (");
+                push_list!(qb, records.iter().map(|r| &r.id));
+                qb.push(") AND field IN (");
+                push_list!(qb, needs.values.iter().chain(needs.present.iter()));
+                qb.push(")");
+                for row in qb.build().fetch_all(pool).await? {
+                    let id: String = row.try_get("record_id")?;
+                    let Some(record) = position.get(&id).and_then(|at| records.get_mut(*at)) else {
+                        continue;
+                    };
+                    let field: String = row.try_get("field")?;
+                    match row.try_get::<Option<Vec<u8>>, _>("sealed")? {
+                        Some(sealed) => {
+                            let v: i64 = row.try_get("kek_version")?;
+                            record.sealed.push(SealedField {
+                                field,
+                                kek_version: u32::try_from(v)
+                                    .map_err(|_| decode_error("key version"))?,
+                                sealed,
+                            });
+                        }
+                        None => record.present.push(field),
+                    }
                 }
             }
-            let mut qb = QueryBuilder::new(
-                "SELECT record_id, field, token FROM blind_index WHERE record_id IN (",
-            );
-            let mut ids = qb.separated(", ");
-            for r in &records {
-                ids.push_bind(r.id.clone());
-            }
-            qb.push(")");
-            for row in qb.build().fetch_all(pool).await? {
-                let id: String = row.try_get("record_id")?;
-                if let Some(at) = position.get(&id).copied()
-                    && let Some(record) = records.get_mut(at)
-                {
-                    record
-                        .tokens
-                        .push((row.try_get("field")?, row.try_get("token")?));
+            if !needs.tokens.is_empty() {
+                let mut qb = QueryBuilder::new(
+                    "SELECT record_id, field, token FROM blind_index WHERE record_id IN (",
+                );
+                push_list!(qb, records.iter().map(|r| &r.id));
+                qb.push(") AND field IN (");
+                push_list!(qb, needs.tokens.iter());
+                qb.push(")");
+                for row in qb.build().fetch_all(pool).await? {
+                    let id: String = row.try_get("record_id")?;
+                    if let Some(record) = position.get(&id).and_then(|at| records.get_mut(*at)) {
+                        record
+                            .tokens
+                            .push((row.try_get("field")?, row.try_get("token")?));
+                    }
                 }
             }
             Ok(records)

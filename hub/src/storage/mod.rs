@@ -26,7 +26,7 @@ use sqlx::sqlite::{
 };
 
 pub use cases::{AssignmentRow, CaseChange, CaseEvent, CaseRow, NewCase};
-pub use disclosure::{PageQuery, PageRecord};
+pub use disclosure::{FieldNeeds, PageQuery, PageRecord};
 pub use grants::{GrantEvent, GrantRow, GrantTransition, QuotaClaim, Transitioned};
 pub use grids::GridRow;
 pub use idempotency::Claim;

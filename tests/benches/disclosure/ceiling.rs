@@ -56,35 +56,3 @@ pub async fn ceiling(fx: &Fixture, body: Vec<u8>) -> (SocketAddr, oneshot::Sende
     ));
     (addr, stop)
 }
-
-/// What-if: the same endpoint behind a minimal accept loop that sets `TCP_NODELAY` on every
-/// accepted socket (the hub's loop leaves Nagle's algorithm on); otherwise the same TLS
-/// configuration and hyper-util's auto HTTP/1.1 + HTTP/2 server. Abort the handle to stop it.
-pub async fn ceiling_nodelay(
-    fx: &Fixture,
-    body: Vec<u8>,
-) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto;
-    use hyper_util::service::TowerToHyperService;
-    let (tls, router) = bare_endpoint(fx, body);
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            tcp.set_nodelay(true).unwrap();
-            let (acceptor, router) = (acceptor.clone(), router.clone());
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let service = TowerToHyperService::new(router);
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(tls), service)
-                    .await;
-            });
-        }
-    });
-    (addr, server)
-}

@@ -11,7 +11,7 @@ use gridhub::auth::permissions::{NO_GRID, client_subject};
 use gridhub::decisions::StoredRow;
 use gridhub::ledger::{Actor, Decision, EntryDraft, RecordRef};
 use gridhub::state::AppState;
-use gridhub::storage::{PageQuery, PageRecord, QuotaClaim, now_ms};
+use gridhub::storage::{FieldNeeds, PageQuery, PageRecord, QuotaClaim, now_ms};
 use policy::{Candidates, FieldPlan, GridCode, Record, Request};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -85,7 +85,12 @@ pub fn cursor_of(page: &PageSpec) -> Option<String> {
         .map(|c| c.split('&').next().unwrap_or(c).to_owned())
 }
 
-async fn page_at(state: &AppState, scopes: &[String], after: Option<&str>) -> Vec<PageRecord> {
+async fn page_at(
+    state: &AppState,
+    scopes: &[String],
+    needs: &FieldNeeds,
+    after: Option<&str>,
+) -> Vec<PageRecord> {
     state
         .store
         .disclosure_page(&PageQuery {
@@ -96,6 +101,7 @@ async fn page_at(state: &AppState, scopes: &[String], after: Option<&str>) -> Ve
             token: None,
             after,
             limit: PAGE as i64,
+            needs,
         })
         .await
         .unwrap()
@@ -200,6 +206,7 @@ pub async fn steps(fx: &Fixture, n: usize) -> Vec<Step> {
         .unwrap()
         .unwrap();
     let scopes = &vec!["330110".to_owned()][..];
+    let needs = &FieldNeeds::of(category, &candidates);
     let cursors: Vec<Option<String>> = fx.pages.iter().map(cursor_of).collect();
     let cursor = |i: usize| cursors[i % cursors.len()].clone();
     let few = (n / 4).max(20);
@@ -252,7 +259,7 @@ pub async fn steps(fx: &Fixture, n: usize) -> Vec<Step> {
         "read 100 records (3 queries)",
         timed(few, |i| {
             let after = cursor(i);
-            async move { page_at(state, scopes, after.as_deref()).await }
+            async move { page_at(state, scopes, needs, after.as_deref()).await }
         })
         .await,
         1.0,
@@ -261,7 +268,7 @@ pub async fn steps(fx: &Fixture, n: usize) -> Vec<Step> {
     let pages: Vec<Vec<PageRecord>> = {
         let mut v = Vec::new();
         for i in 0..8 {
-            v.push(page_at(state, scopes, cursor(i * 7).as_deref()).await);
+            v.push(page_at(state, scopes, needs, cursor(i * 7).as_deref()).await);
         }
         v
     };

@@ -1,8 +1,6 @@
 //! The three statements behind "read 100 records" (`Store::disclosure_page`), as the hub builds
 //! them for this bench's pull (one scope, a cursor, no grid filter, no case, no lookup), run on
 //! a connection of our own to the hub's database: each timed, and the page query's plan shown.
-//! `what_if_index` adds an index to the bench's throwaway database (never to the hub's
-//! migrations) so the run can show what that would change.
 
 use std::time::Instant;
 
@@ -157,13 +155,4 @@ pub async fn split(app: &TestApp, cursors: &[String], n: usize) -> Split {
             s
         }
     }
-}
-
-/// What-if: an index on (category, id), so the page query can walk ids in order within the
-/// category instead of sorting every record of it.
-pub const WHAT_IF_INDEX: &str =
-    "CREATE INDEX bench_records_by_category_id ON records (category, id)";
-
-pub async fn what_if_index(app: &TestApp) {
-    app.raw_execute(WHAT_IF_INDEX.to_owned()).await;
 }
