@@ -64,7 +64,11 @@ impl Decisions {
     /// Bring the index up to date with the database (one version query; a rebuild only when
     /// another replica changed something). Call before every decision.
     pub async fn refresh(&self) -> Result<(), Error> {
-        let current = self.store.decision_version().await?;
+        self.refresh_to(self.store.decision_version().await?).await
+    }
+
+    /// As `refresh`, with the decision version the request read (`Store::versions`).
+    pub async fn refresh_to(&self, current: i64) -> Result<(), Error> {
         if self.version()? == current {
             return Ok(());
         }

@@ -218,6 +218,11 @@ impl From<crate::ledger::LedgerError> for Error {
             LedgerError::BadRequest(m) => Error::BadRequest(m),
             LedgerError::Storage(e) => Error::Storage(e),
             LedgerError::Integrity(m) => Error::Integrity(m),
+            // Handled where a charge is made (`append_charged`), with the retry time; a caller
+            // that lets it through is a bug, answered without detail.
+            LedgerError::OverQuota { .. } => {
+                Error::Internal("a quota refusal was not handled".to_owned())
+            }
         }
     }
 }

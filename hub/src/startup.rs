@@ -91,6 +91,7 @@ impl Application {
             ledger,
             permissions: Arc::new(permissions),
             login_limiter: Arc::new(login_limiter),
+            known_clients: Arc::default(),
         };
         crate::routes::grants::spawn_expiry_sweep(state.clone());
         Ok(Application {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use policy::Catalog;
 
 use crate::auth::Principal;
+use crate::auth::known_clients::KnownClients;
 use crate::auth::login_limiter::LoginLimiter;
 use crate::auth::permissions::{NO_GRID, Permissions};
 use crate::auth::tokens::TokenIssuer;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub ledger: Ledger,
     pub permissions: Arc<Permissions>,
     pub login_limiter: Arc<LoginLimiter>,
+    /// Department clients by certificate, as read at a policy version.
+    pub known_clients: Arc<KnownClients>,
 }
 
 impl AppState {
@@ -54,7 +57,7 @@ impl AppState {
         let domain = grid.map_or(NO_GRID, |g| g.as_str());
         if self
             .permissions
-            .allows(&who.subject(), domain, object, action)
+            .allows_at(who.versions.policy, &who.subject(), domain, object, action)
             .await
         {
             return Ok(());

@@ -122,13 +122,12 @@ fn args() -> Args {
     a
 }
 
-/// Under load, every 50 ms: one ledger append of a page-sized entry and one quota reservation,
-/// each timed (µs). Runs for `measure` after `warmup`.
+/// Under load, every 50 ms: one ledger append of a page-sized entry, and one with the page's
+/// quota charge (as the handler appends), each timed (µs). Runs for `measure` after `warmup`.
 async fn probe(fx: &Fixture, warmup: Duration, measure: Duration) -> (Vec<f64>, Vec<f64>) {
     let state: &AppState = &fx.app.state;
     tokio::time::sleep(warmup).await;
     let end = Instant::now() + measure;
-    let day = time::OffsetDateTime::now_utc().date().to_string();
     let (mut ledger, mut quota) = (Vec::new(), Vec::new());
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     while Instant::now() < end {
@@ -136,17 +135,11 @@ async fn probe(fx: &Fixture, warmup: Duration, measure: Duration) -> (Vec<f64>, 
         let t = Instant::now();
         state.ledger.append(profile::page_entry(fx)).await.unwrap();
         ledger.push(t.elapsed().as_secs_f64() * 1e6);
-        let claims = [gridhub::storage::QuotaClaim {
-            grant: fx.grant_id.clone(),
-            quota: setup::DAILY_QUOTA,
-            records: PAGE as i64,
-        }];
         let t = Instant::now();
         state
-            .store
-            .reserve_quota(&day, &claims)
+            .ledger
+            .append_charged(profile::page_entry(fx), profile::page_charge(fx))
             .await
-            .unwrap()
             .unwrap();
         quota.push(t.elapsed().as_secs_f64() * 1e6);
     }
@@ -175,7 +168,7 @@ async fn bench(backend: Backend, a: &Args, loadgen: &tokio::runtime::Handle) {
             profile::writer_capacity(&fx, a.concurrency, 3.0).await;
         println!(
             "  writers alone, {} concurrent callers: ledger {entries:.0} page-sized entries/s \
-             ({per_commit:.1} per commit); quota {reservations:.0} reservations/s",
+             ({per_commit:.1} per commit); with the page's quota charge {reservations:.0} entries/s",
             a.concurrency
         );
     }
@@ -291,7 +284,7 @@ async fn bench(backend: Backend, a: &Args, loadgen: &tokio::runtime::Handle) {
         notes.push(format!(
             "during the plain run: {commits} ledger commits ({:.0}/s), {:.1} entries per commit; \
              probes every 50 ms: ledger append (page-sized entry) p50 {:.0} µs, p99 {:.0} µs; \
-             quota reservation p50 {:.0} µs, p99 {:.0} µs",
+             append with quota charge p50 {:.0} µs, p99 {:.0} µs",
             commits as f64 / plain.secs,
             entries as f64 / commits.max(1) as f64,
             pct(&ledger, 0.5),

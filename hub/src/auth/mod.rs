@@ -2,6 +2,7 @@
 //! takes as an argument. A handler without a `Principal` parameter is public by construction.
 
 mod connection;
+pub mod known_clients;
 pub mod login_limiter;
 pub mod password;
 pub mod permissions;

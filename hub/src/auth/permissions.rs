@@ -398,6 +398,12 @@ impl Permissions {
             .policy_version()
             .await
             .map_err(|e| PermissionError::Load(e.to_string()))?;
+        self.at(version).await
+    }
+
+    /// The enforcer for policy `version` (read from the database by the caller), reloading if
+    /// the loaded one is older.
+    async fn at(&self, version: i64) -> Result<Arc<Enforcer>, PermissionError> {
         if let Some(l) = self
             .loaded
             .read()
@@ -431,7 +437,32 @@ impl Permissions {
     /// May `subject` do `action` on `object` in `domain` (a grid code or `-`)? Any failure is a
     /// refusal.
     pub async fn allows(&self, subject: &str, domain: &str, object: &str, action: &str) -> bool {
-        let enforcer = match self.current().await {
+        let enforcer = self.current().await;
+        Self::enforce(enforcer, subject, domain, object, action)
+    }
+
+    /// As `allows`, at the policy `version` the request read (`Store::versions`), which saves
+    /// the version query.
+    pub async fn allows_at(
+        &self,
+        version: i64,
+        subject: &str,
+        domain: &str,
+        object: &str,
+        action: &str,
+    ) -> bool {
+        let enforcer = self.at(version).await;
+        Self::enforce(enforcer, subject, domain, object, action)
+    }
+
+    fn enforce(
+        enforcer: Result<Arc<Enforcer>, PermissionError>,
+        subject: &str,
+        domain: &str,
+        object: &str,
+        action: &str,
+    ) -> bool {
+        let enforcer = match enforcer {
             Ok(e) => e,
             Err(e) => {
                 tracing::error!(error = %e, "role permissions unavailable: denying");

@@ -18,6 +18,7 @@ use super::tokens::{KIND_CLIENT, KIND_USER};
 use crate::error::Error;
 use crate::ledger::Actor;
 use crate::state::AppState;
+use crate::storage::Versions;
 
 /// The header a department system uses to name the officer it acts for (recorded in the audit
 /// entry, never trusted for permissions).
@@ -57,6 +58,8 @@ pub struct Principal {
     pub roles: Vec<String>,
     /// `gridhub-on-behalf-of` of a client request.
     pub on_behalf_of: Option<String>,
+    /// The state versions read once for this request: its role check and decisions use them.
+    pub versions: Versions,
 }
 
 impl Principal {
@@ -146,6 +149,7 @@ impl FromRequestParts<AppState> for Principal {
                 return Err(refuse(state, Actor::default(), "invalid token").await);
             }
         };
+        let versions = state.store.versions().await?;
         match claims.kind.as_str() {
             KIND_USER => {
                 if claims.cnf.is_some() {
@@ -172,6 +176,7 @@ impl FromRequestParts<AppState> for Principal {
                     department: user.department,
                     roles: user.roles,
                     on_behalf_of: None,
+                    versions,
                 })
             }
             KIND_CLIENT => {
@@ -191,8 +196,25 @@ impl FromRequestParts<AppState> for Principal {
                 if bound != presented {
                     return Err(refuse(state, actor, "token bound to another certificate").await);
                 }
-                let Some(client) = state.store.client_by_thumbprint(presented).await? else {
-                    return Err(refuse(state, actor, "certificate of no registered client").await);
+                let known = state.known_clients.get(presented, versions.policy);
+                let client = match known {
+                    Some(client) => client,
+                    None => {
+                        let Some(client) = state.store.client_by_thumbprint(presented).await?
+                        else {
+                            return Err(refuse(
+                                state,
+                                actor,
+                                "certificate of no registered client",
+                            )
+                            .await);
+                        };
+                        // Read after the versions, so the row is at least that version's.
+                        state
+                            .known_clients
+                            .insert(presented, versions.policy, &client);
+                        client
+                    }
                 };
                 if client.id != claims.sub {
                     return Err(refuse(state, actor, "token of another client").await);
@@ -208,6 +230,7 @@ impl FromRequestParts<AppState> for Principal {
                     department: Some(client.department),
                     roles: client.roles,
                     on_behalf_of: on_behalf_of(&parts.headers)?,
+                    versions,
                 })
             }
             _ => Err(refuse(state, Actor::default(), "unknown token kind").await),

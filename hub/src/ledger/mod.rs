@@ -2,8 +2,10 @@
 //! One writer task sequences appends and group-commits them (many entries, one transaction); an
 //! append returns only after its transaction is durable, and a failed append reports
 //! `LedgerError::Unavailable` so the operation that needed it can fail closed. Nothing here
-//! updates or deletes an entry.
+//! updates or deletes an entry. A disclosure's daily-quota use is charged in the same commit as
+//! its entry (`charges`).
 
+pub mod charges;
 pub mod entry;
 pub mod merkle;
 pub mod note;
@@ -24,7 +26,7 @@ pub use entry::{Actor, Decision, EntryDraft, RecordRef};
 use merkle::{Frontier, Hash, NodeId};
 use note::{Checkpoint, NoteSigner};
 
-use crate::storage::{Store, StoredCheckpoint, now_ms};
+use crate::storage::{QuotaCharge, Store, StoredCheckpoint, UsageIncrease, now_ms};
 
 /// Most entries committed in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -42,6 +44,10 @@ pub enum LedgerError {
     Storage(#[from] sqlx::Error),
     #[error("ledger integrity error: {0}")]
     Integrity(String),
+    /// `append_charged` only: the charge would take `grant` past its daily quota (it has
+    /// `left` records left that day); nothing was appended or counted.
+    #[error("the daily quota of grant {grant} has {left} records left")]
+    OverQuota { grant: String, left: i64 },
 }
 
 /// Where an appended entry landed.
@@ -70,6 +76,7 @@ struct Head {
 
 struct Job {
     draft: EntryDraft,
+    charge: Option<QuotaCharge>,
     reply: oneshot::Sender<Result<Appended, LedgerError>>,
 }
 
@@ -206,9 +213,33 @@ impl Ledger {
 
     /// Append one entry; returns once it is durable. Fails closed.
     pub async fn append(&self, draft: EntryDraft) -> Result<Appended, LedgerError> {
+        self.submit(draft, None).await
+    }
+
+    /// Append one entry and count `charge` against daily quotas in the same transaction:
+    /// both or neither. `LedgerError::OverQuota` when the charge would pass a quota (nothing
+    /// appended, nothing counted).
+    pub async fn append_charged(
+        &self,
+        draft: EntryDraft,
+        charge: QuotaCharge,
+    ) -> Result<Appended, LedgerError> {
+        let charge = (!charge.claims.is_empty()).then_some(charge);
+        self.submit(draft, charge).await
+    }
+
+    async fn submit(
+        &self,
+        draft: EntryDraft,
+        charge: Option<QuotaCharge>,
+    ) -> Result<Appended, LedgerError> {
         let (reply, answer) = oneshot::channel();
         self.sender
-            .send(Job { draft, reply })
+            .send(Job {
+                draft,
+                charge,
+                reply,
+            })
             .await
             .map_err(|_| LedgerError::Unavailable)?;
         answer.await.map_err(|_| LedgerError::Unavailable)?
@@ -389,64 +420,135 @@ async fn run_writer(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Job>) {
         }
         last_batch = jobs.len();
         let batch = std::mem::take(&mut jobs);
-        let (mut frontier, last_time) = match inner.head.read() {
-            Ok(h) => (h.frontier.clone(), h.last_time),
-            Err(_) => {
-                fail_all(batch);
-                continue;
-            }
-        };
-        // INVARIANT (monotonic time): entries are never dated before an earlier entry.
-        let time_ms = now_ms().max(last_time);
-        let mut rows = Vec::with_capacity(batch.len());
-        let mut nodes = Vec::with_capacity(batch.len() * 2);
-        let mut appended = Vec::with_capacity(batch.len());
-        let time = rfc3339_ms(time_ms);
-        for job in &batch {
-            let index = frontier.size();
-            let canonical = job.draft.canonical_at(index, &time);
-            let leaf = merkle::leaf_hash(canonical.as_bytes());
-            // Leaves are stored with their entries; only interior nodes go to `ledger_nodes`.
-            nodes.extend(
-                frontier
-                    .push(leaf)
-                    .into_iter()
-                    .filter(|(id, _)| id.level > 0 && id.level % TILE_LEVELS == 0),
-            );
-            rows.push(job.draft.row(index, time_ms, canonical, leaf));
-            appended.push(Appended {
-                index,
-                leaf_hash: leaf,
-                time_ms,
-            });
-        }
-        match inner.store.append_ledger(&rows, &nodes).await {
-            Ok(()) => {
-                inner.commits.fetch_add(1, Ordering::Relaxed);
-                inner
-                    .committed
-                    .fetch_add(rows.len() as u64, Ordering::Relaxed);
-                if let Ok(mut head) = inner.head.write() {
-                    head.frontier = frontier;
-                    head.last_time = time_ms;
+        commit_batch(&inner, batch).await;
+    }
+}
+
+/// Times a batch is decided again when another replica used a quota between the read of the
+/// use and the commit.
+const CHARGE_ATTEMPTS: usize = 3;
+
+/// Decide the batch's quota charges, then append the accepted entries (and their quota use) in
+/// one transaction, answering every caller.
+async fn commit_batch(inner: &Inner, mut batch: Vec<Job>) {
+    for _ in 0..CHARGE_ATTEMPTS {
+        let mut increases = Vec::new();
+        if batch.iter().any(|j| j.charge.is_some()) {
+            let keys = charges::usage_keys(batch.iter().filter_map(|j| j.charge.as_ref()));
+            let used = match inner.store.quota_usage(&keys).await {
+                Ok(used) => used,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read quota use; operations refused");
+                    fail_all(batch);
+                    return;
                 }
+            };
+            let charges: Vec<Option<&QuotaCharge>> =
+                batch.iter().map(|j| j.charge.as_ref()).collect();
+            let (outcomes, sums) = charges::decide(&charges, used);
+            increases = sums;
+            // Use only grows within a day, so a refusal stands whatever happens next.
+            let mut accepted = Vec::with_capacity(batch.len());
+            for (job, outcome) in batch.into_iter().zip(outcomes) {
+                match outcome {
+                    Ok(()) => accepted.push(job),
+                    Err(over) => {
+                        let _ = job.reply.send(Err(LedgerError::OverQuota {
+                            grant: over.grant,
+                            left: over.left,
+                        }));
+                    }
+                }
+            }
+            batch = accepted;
+        }
+        if batch.is_empty() {
+            return;
+        }
+        match append_batch(inner, &batch, &increases).await {
+            Ok(Some(appended)) => {
                 for (job, a) in batch.into_iter().zip(appended) {
                     let _ = job.reply.send(Ok(a));
                 }
+                return;
             }
-            Err(e) => {
-                tracing::error!(error = %e, entries = batch.len(), "ledger append failed; operations refused");
+            // Another replica used a quota meanwhile: nothing was written; decide again.
+            Ok(None) => continue,
+            Err(()) => {
                 fail_all(batch);
-                // The commit may or may not have happened: take the truth from the database.
-                match load_head(&inner.store).await {
-                    Ok(head) => {
-                        if let Ok(mut h) = inner.head.write() {
-                            *h = head;
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "cannot reload the ledger head"),
-                }
+                return;
             }
+        }
+    }
+    tracing::error!("quota use kept changing under the ledger writer; operations refused");
+    fail_all(batch);
+}
+
+/// Number, hash and store `batch` with `increases` in one transaction. `Ok(None)`: an increase
+/// would pass its quota, nothing written. `Err`: the append failed (logged; the head is
+/// reloaded from the database).
+async fn append_batch(
+    inner: &Inner,
+    batch: &[Job],
+    increases: &[UsageIncrease],
+) -> Result<Option<Vec<Appended>>, ()> {
+    let (mut frontier, last_time) = match inner.head.read() {
+        Ok(h) => (h.frontier.clone(), h.last_time),
+        Err(_) => return Err(()),
+    };
+    // INVARIANT (monotonic time): entries are never dated before an earlier entry.
+    let time_ms = now_ms().max(last_time);
+    let mut rows = Vec::with_capacity(batch.len());
+    let mut nodes = Vec::with_capacity(batch.len() * 2);
+    let mut appended = Vec::with_capacity(batch.len());
+    let time = rfc3339_ms(time_ms);
+    for job in batch {
+        let index = frontier.size();
+        let canonical = job.draft.canonical_at(index, &time);
+        let leaf = merkle::leaf_hash(canonical.as_bytes());
+        // Leaves are stored with their entries; only interior nodes go to `ledger_nodes`.
+        nodes.extend(
+            frontier
+                .push(leaf)
+                .into_iter()
+                .filter(|(id, _)| id.level > 0 && id.level % TILE_LEVELS == 0),
+        );
+        rows.push(job.draft.row(index, time_ms, canonical, leaf));
+        appended.push(Appended {
+            index,
+            leaf_hash: leaf,
+            time_ms,
+        });
+    }
+    match inner
+        .store
+        .append_ledger_charged(&rows, &nodes, increases)
+        .await
+    {
+        Ok(true) => {
+            inner.commits.fetch_add(1, Ordering::Relaxed);
+            inner
+                .committed
+                .fetch_add(rows.len() as u64, Ordering::Relaxed);
+            if let Ok(mut head) = inner.head.write() {
+                head.frontier = frontier;
+                head.last_time = time_ms;
+            }
+            Ok(Some(appended))
+        }
+        Ok(false) => Ok(None),
+        Err(e) => {
+            tracing::error!(error = %e, entries = batch.len(), "ledger append failed; operations refused");
+            // The commit may or may not have happened: take the truth from the database.
+            match load_head(&inner.store).await {
+                Ok(head) => {
+                    if let Ok(mut h) = inner.head.write() {
+                        *h = head;
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot reload the ledger head"),
+            }
+            Err(())
         }
     }
 }

@@ -33,13 +33,13 @@ use crate::auth::{Caller, DepartmentCaller, Principal};
 use crate::decisions::StoredRow;
 use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
-use crate::ledger::Appended;
 use crate::ledger::entry::parse_canonical;
 use crate::ledger::merkle::leaf_hash;
+use crate::ledger::{Appended, LedgerError};
 use crate::ledger::{Decision, EntryDraft, Receipt, RecordRef};
 use crate::records;
 use crate::state::AppState;
-use crate::storage::{Claim, EntryFilter, FieldNeeds, PageQuery, QuotaClaim, now_ms};
+use crate::storage::{Claim, EntryFilter, FieldNeeds, PageQuery, QuotaCharge, QuotaClaim, now_ms};
 
 /// Records per page unless `limit` says otherwise, and the most `limit` may ask.
 const DEFAULT_LIMIT: u32 = 100;
@@ -540,7 +540,7 @@ async fn plan_page(
         .category(category_name)
         .ok_or(Error::NotFound("category"))?;
     let limit = ask.limit;
-    state.decisions.refresh().await?;
+    state.decisions.refresh_to(who.versions.decision).await?;
     let request = Request {
         department: &department,
         category: &category.name,
@@ -689,17 +689,6 @@ async fn disclose_once(
         next_cursor,
         now,
     } = plan_page(state, who, category_name, ask).await?;
-    // Rule 6: today's quotas, counted before anything is recorded or sent.
-    if let Err((grant, left)) = state.store.reserve_quota(&cst_day(now), &claims).await? {
-        let why = format!(
-            "the daily quota of grant {grant} has {left} records left today; ask for fewer"
-        );
-        let error = Error::QuotaExceeded {
-            message: why.clone(),
-            retry_after_secs: seconds_to_cst_midnight(now),
-        };
-        return Err(refuse(state, who, &category.name, ask, &why, error).await);
-    }
     let mut draft = EntryDraft::new(
         who.actor(),
         ask.action,
@@ -717,8 +706,28 @@ async fn disclose_once(
     if let Some(case) = &ask.case {
         draft = draft.case(case);
     }
-    // Audit before release: nothing is sent unless this entry is durable.
-    let receipt = state.audit_with_receipt(draft).await?;
+    // Audit before release: nothing is sent unless this entry is durable. Rule 6: today's
+    // quotas are counted in the same commit, all or nothing, so a page is counted if and only
+    // if its entry is durable.
+    let charge = QuotaCharge {
+        day: cst_day(now),
+        claims,
+    };
+    let appended = match state.ledger.append_charged(draft, charge).await {
+        Ok(appended) => appended,
+        Err(LedgerError::OverQuota { grant, left }) => {
+            let why = format!(
+                "the daily quota of grant {grant} has {left} records left today; ask for fewer"
+            );
+            let error = Error::QuotaExceeded {
+                message: why.clone(),
+                retry_after_secs: seconds_to_cst_midnight(now),
+            };
+            return Err(refuse(state, who, &category.name, ask, &why, error).await);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let receipt = state.ledger.receipt(&appended);
     Ok(DisclosedPage {
         records: disclosed,
         next_cursor,

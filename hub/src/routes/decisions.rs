@@ -146,7 +146,7 @@ pub async fn explain(
             ))
         }
     };
-    state.decisions.refresh().await?;
+    state.decisions.refresh_to(who.versions.decision).await?;
     let request = Request {
         department: &department,
         category: &category.name,

@@ -3,10 +3,10 @@
 //! `decision_state.version` in its own transaction, so every replica brings its decision index
 //! up to date on its next request.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use policy::{Disclosure, GrantStatus, GrantTerms, GridCode};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row};
 
 use super::{Store, on_read, on_write};
 
@@ -340,55 +340,53 @@ impl Store {
         })
     }
 
-    /// Count `records` more disclosures of today (`day`) against each grant's daily quota:
-    /// all of them, or none when any would pass its quota. `Err(grant, left)` names the first
-    /// grant that would, with what it has left today.
-    pub async fn reserve_quota(
+    /// Records counted so far against each (grant, day) of `keys`; absent keys have none.
+    pub async fn quota_usage(
         &self,
-        day: &str,
-        wants: &[QuotaClaim],
-    ) -> Result<Result<(), (String, i64)>, sqlx::Error> {
-        if wants.is_empty() {
-            return Ok(Ok(()));
+        keys: &[(String, String)],
+    ) -> Result<HashMap<(String, String), i64>, sqlx::Error> {
+        let mut out = HashMap::with_capacity(keys.len());
+        if keys.is_empty() {
+            return Ok(out);
         }
-        on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            for w in wants {
-                sqlx::query(
-                    "INSERT INTO grant_usage (grant_id, day, records) VALUES ($1, $2, 0) \
-                     ON CONFLICT (grant_id, day) DO NOTHING",
-                )
-                .bind(w.grant.clone())
-                .bind(day.to_owned())
-                .execute(&mut *tx)
-                .await?;
-                let done = sqlx::query(
-                    "UPDATE grant_usage SET records = records + $3 \
-                     WHERE grant_id = $1 AND day = $2 AND records + $3 <= $4",
-                )
-                .bind(w.grant.clone())
-                .bind(day.to_owned())
-                .bind(w.records)
-                .bind(i64::from(w.quota))
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 0 {
-                    let used: i64 = sqlx::query(
-                        "SELECT records FROM grant_usage WHERE grant_id = $1 AND day = $2",
-                    )
-                    .bind(w.grant.clone())
-                    .bind(day.to_owned())
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get("records")?;
-                    tx.rollback().await?;
-                    return Ok(Err((w.grant.clone(), (i64::from(w.quota) - used).max(0))));
+        on_read!(self, |pool| {
+            let mut qb = QueryBuilder::new("SELECT grant_id, day, records FROM grant_usage WHERE ");
+            for (i, (grant, day)) in keys.iter().enumerate() {
+                if i > 0 {
+                    qb.push(" OR ");
                 }
+                qb.push("(grant_id = ");
+                qb.push_bind(grant.clone());
+                qb.push(" AND day = ");
+                qb.push_bind(day.clone());
+                qb.push(")");
             }
-            tx.commit().await?;
-            Ok(Ok(()))
+            for row in qb.build().fetch_all(pool).await? {
+                out.insert(
+                    (row.try_get("grant_id")?, row.try_get("day")?),
+                    row.try_get("records")?,
+                );
+            }
+            Ok(out)
         })
     }
+}
+
+/// What one disclosure counts against its grants' daily quotas on `day` (`YYYY-MM-DD`, CST):
+/// all of it, or nothing when any claim would pass its quota.
+#[derive(Debug, Clone)]
+pub struct QuotaCharge {
+    pub day: String,
+    pub claims: Vec<QuotaClaim>,
+}
+
+/// A batch's increase of one grant's use on one day, applied only if it stays within `quota`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageIncrease {
+    pub grant: String,
+    pub day: String,
+    pub records: i64,
+    pub quota: u32,
 }
 
 /// Records one disclosure counts against one grant's daily quota.

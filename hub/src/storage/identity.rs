@@ -90,12 +90,38 @@ impl RoleHolder {
     }
 }
 
+/// The versions of the state every request depends on. `policy` is bumped with every change
+/// of role permissions, roles, departments and clients; `decision` with every change the
+/// decision index depends on (grants, cases, jurisdictions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    pub policy: i64,
+    pub decision: i64,
+}
+
 const BUMP_VERSION: &str = "UPDATE policy_state SET version = version + 1 WHERE id = 1";
 
 const CLIENT_COLUMNS: &str = "id, department_id, cert_thumbprint, certificate_pem, issuer, \
      not_after, age_recipient, status";
 
 impl Store {
+    /// The role-permission and decision versions in one round trip (what a request reads once
+    /// to decide whether its cached client, roles and decision index are current).
+    pub async fn versions(&self) -> Result<Versions, sqlx::Error> {
+        on_read!(self, |pool| {
+            let row = sqlx::query(
+                "SELECT (SELECT version FROM policy_state WHERE id = 1) AS policy, \
+                 (SELECT version FROM decision_state WHERE id = 1) AS decision",
+            )
+            .fetch_one(pool)
+            .await?;
+            Ok(Versions {
+                policy: row.try_get("policy")?,
+                decision: row.try_get("decision")?,
+            })
+        })
+    }
+
     pub async fn policy_version(&self) -> Result<i64, sqlx::Error> {
         on_read!(self, |pool| {
             sqlx::query("SELECT version FROM policy_state WHERE id = 1")

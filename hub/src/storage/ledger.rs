@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::{Store, on_read, on_write};
+use super::{Store, UsageIncrease, on_read, on_write};
 use crate::ledger::merkle::{Hash, NodeId};
 
 /// One entry as stored.
@@ -102,8 +102,46 @@ impl Store {
         rows: &[LedgerRow],
         nodes: &[(NodeId, Hash)],
     ) -> Result<(), sqlx::Error> {
+        self.append_ledger_charged(rows, nodes, &[])
+            .await
+            .map(|_| ())
+    }
+
+    /// As `append_ledger`, increasing quota use in the same transaction: the entries are
+    /// durable if and only if their quota use is. `Ok(false)`: an increase would pass its quota
+    /// (another replica used it meanwhile); nothing was written.
+    pub async fn append_ledger_charged(
+        &self,
+        rows: &[LedgerRow],
+        nodes: &[(NodeId, Hash)],
+        usage: &[UsageIncrease],
+    ) -> Result<bool, sqlx::Error> {
         on_write!(self, |pool| {
             let mut tx = pool.begin().await?;
+            for u in usage {
+                sqlx::query(
+                    "INSERT INTO grant_usage (grant_id, day, records) VALUES ($1, $2, 0) \
+                     ON CONFLICT (grant_id, day) DO NOTHING",
+                )
+                .bind(u.grant.clone())
+                .bind(u.day.clone())
+                .execute(&mut *tx)
+                .await?;
+                let done = sqlx::query(
+                    "UPDATE grant_usage SET records = records + $3 \
+                     WHERE grant_id = $1 AND day = $2 AND records + $3 <= $4",
+                )
+                .bind(u.grant.clone())
+                .bind(u.day.clone())
+                .bind(u.records)
+                .bind(i64::from(u.quota))
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+            }
             for chunk in rows.chunks(300) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO ledger_entries (idx, time_ms, actor, action, purpose, case_id, decision, canonical, leaf_hash) ",
@@ -145,7 +183,7 @@ impl Store {
                 qb.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            Ok(())
+            Ok(true)
         })
     }
 

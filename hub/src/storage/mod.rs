@@ -27,12 +27,14 @@ use sqlx::sqlite::{
 
 pub use cases::{AssignmentRow, CaseChange, CaseEvent, CaseRow, NewCase};
 pub use disclosure::{FieldNeeds, PageQuery, PageRecord};
-pub use grants::{GrantEvent, GrantRow, GrantTransition, QuotaClaim, Transitioned};
+pub use grants::{
+    GrantEvent, GrantRow, GrantTransition, QuotaCharge, QuotaClaim, Transitioned, UsageIncrease,
+};
 pub use grids::GridRow;
 pub use idempotency::Claim;
 pub use identity::{
     ClientRow, DepartmentRow, Inserted, NewClient, PermissionLine, PolicySnapshot, RoleRow,
-    RoleSeed,
+    RoleSeed, Versions,
 };
 pub use ledger::{EntryFilter, LedgerChunk, LedgerPageRow, LedgerRow, StoredCheckpoint};
 pub use purposes::PurposeRow;
