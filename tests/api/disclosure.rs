@@ -810,24 +810,22 @@ async fn a_retried_pull_is_one_disclosure(backend: Backend) {
     app.stop().await;
 }
 
-/// The ledger refuses inserts (a trigger): the pull answers 503 and sends no data.
+/// The ledger refuses inserts (a trigger): the pull answers 503 and sends no data, and the
+/// failed pull does not count against the daily quota (it is charged in the entry's commit).
 async fn no_audit_no_data(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_department("civil-affairs", &["330110.001"])
         .await;
     let civil = app.register_client("civil-sys", "civil-affairs").await;
     let alone = resident(&app, WORKER_GRID, "张三丰", &["elderly_alone"], 1).await;
-    approved_grant(
-        &app,
-        &civil,
-        &grant_request(
-            "civil-affairs",
-            "elderly-care",
-            json!({"name": "clear"}),
-            &["330110.001"],
-        ),
-    )
-    .await;
+    let mut care = grant_request(
+        "civil-affairs",
+        "elderly-care",
+        json!({"name": "clear"}),
+        &["330110.001"],
+    );
+    care["daily_quota"] = json!(1);
+    approved_grant(&app, &civil, &care).await;
     // A token first: issuing one is audited too.
     let token = app.client_token(&civil).await;
     match backend {
@@ -854,6 +852,24 @@ async fn no_audit_no_data(backend: Backend) {
     assert_eq!(status, 503, "{text}");
     assert!(text.contains("audit_unavailable"));
     assert!(!text.contains(alone.name) && !text.contains(&alone.id));
+    // The ledger works again: the quota of one record is still whole.
+    app.raw_execute(
+        "DROP TRIGGER fail_ledger".to_owned()
+            + if backend == Backend::Postgres {
+                " ON ledger_entries"
+            } else {
+                ""
+            },
+    )
+    .await;
+    let (page, _) = pulled(&app, &civil, "purpose=elderly-care").await;
+    assert_eq!(ids(&page), [alone.id.as_str()]);
+    assert_eq!(
+        error_code(pull(&app, &civil, "purpose=elderly-care").await)
+            .await
+            .0,
+        429
+    );
     app.stop().await;
 }
 
