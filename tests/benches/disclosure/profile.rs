@@ -228,36 +228,50 @@ pub async fn steps(fx: &Fixture, n: usize) -> Vec<Step> {
     let hub = Kind::Hub;
 
     out.push(summary(
-        "JWT verify (TokenIssuer::verify)",
+        "JWT verify (TokenIssuer::verify, remembered)",
         timed_sync(n, |_| state.tokens.verify(&token).unwrap()),
         1.0,
         hub,
     ));
     out.push(summary(
-        "client + roles by certificate (2 queries)",
-        timed(n, |_| state.store.client_by_thumbprint(&client.thumbprint)).await,
+        "state versions (Store::versions, 1 query)",
+        timed(n, |_| async { state.store.versions().await.unwrap() }).await,
         1.0,
+        hub,
+    ));
+    let versions = state.store.versions().await.unwrap();
+    out.push(summary(
+        "client by certificate (remembered per version)",
+        timed_sync(n, |_| {
+            state.known_clients.get(&client.thumbprint, versions.policy)
+        }),
+        1.0,
+        hub,
+    ));
+    out.push(summary(
+        "  when not remembered: client + roles (2 queries)",
+        timed(n, |_| state.store.client_by_thumbprint(&client.thumbprint)).await,
+        0.0,
         hub,
     ));
     let subject = client_subject(&client.id);
     out.push(summary(
-        "role check (1 query + casbin enforce)",
+        "role check (casbin enforce at that version)",
         timed(n, |_| {
-            state.permissions.allows(&subject, NO_GRID, "data", "read")
+            state
+                .permissions
+                .allows_at(versions.policy, &subject, NO_GRID, "data", "read")
         })
         .await,
         1.0,
         hub,
     ));
     out.push(summary(
-        "  of which: the policy version query",
-        timed(n, |_| async { state.store.policy_version().await.unwrap() }).await,
-        0.0,
-        hub,
-    ));
-    out.push(summary(
-        "decision index freshness (1 query)",
-        timed(n, |_| async { state.decisions.refresh().await.unwrap() }).await,
+        "decision index freshness (at that version)",
+        timed(n, |_| async {
+            state.decisions.refresh_to(versions.decision).await.unwrap()
+        })
+        .await,
         1.0,
         hub,
     ));
@@ -325,18 +339,18 @@ pub async fn steps(fx: &Fixture, n: usize) -> Vec<Step> {
         hub,
     ));
     out.push(summary(
-        "ledger append with the page's quota charge (alone; the handler's append)",
+        "ledger append + quota charge (durable commit)",
         timed(few, |_| {
             let (entry, charge) = (page_entry(fx), page_charge(fx));
             async move { state.ledger.append_charged(entry, charge).await.unwrap() }
         })
         .await,
-        0.0,
+        1.0,
         hub,
     ));
     let mut appended = None;
     out.push(summary(
-        "ledger append, alone (durable commit)",
+        "  the same without a quota charge",
         timed(few, |i| {
             let (state, d) = (
                 state.clone(),
@@ -345,7 +359,7 @@ pub async fn steps(fx: &Fixture, n: usize) -> Vec<Step> {
             async move { state.ledger.append(d).await.unwrap() }
         })
         .await,
-        1.0,
+        0.0,
         hub,
     ));
     if let Ok(a) = state.ledger.append(page_entry(fx)).await {
