@@ -17,6 +17,7 @@
 //! sends becomes matcher text (the model is a constant; roles, objects and actions are checked
 //! against fixed vocabularies before they are stored).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -343,7 +344,48 @@ impl Adapter for StoreAdapter {
 
 struct Loaded {
     version: i64,
-    enforcer: Arc<Enforcer>,
+    enforcer: Arc<Policy>,
+}
+
+/// One loaded policy version: the enforcer and the decisions it made, remembered (a casbin
+/// `enforce` scans every line and runs the grid matcher: ~65 µs; a remembered one ~0.3 µs).
+/// A new version is a new `Policy`, so nothing remembered outlives the lines it came from.
+struct Policy {
+    enforcer: Enforcer,
+    decided: std::sync::Mutex<HashMap<[String; 4], bool>>,
+}
+
+/// Decisions remembered per policy version at most; when full, all are dropped.
+const DECIDED_CAPACITY: usize = 16_384;
+
+impl Policy {
+    /// May `subject` do `action` on `object` in `domain`? Any error is a refusal, never
+    /// remembered.
+    fn allows(&self, subject: &str, domain: &str, object: &str, action: &str) -> bool {
+        let key = [subject, domain, object, action].map(str::to_owned);
+        if let Some(allowed) = self.decided.lock().ok().and_then(|d| d.get(&key).copied()) {
+            return allowed;
+        }
+        if !self.enforcer.is_enabled() {
+            tracing::error!("casbin enforcer is disabled: denying");
+            return false;
+        }
+        match self.enforcer.enforce((subject, domain, object, action)) {
+            Ok(allowed) => {
+                if let Ok(mut decided) = self.decided.lock() {
+                    if decided.len() >= DECIDED_CAPACITY {
+                        decided.clear();
+                    }
+                    decided.insert(key, allowed);
+                }
+                allowed
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "casbin enforce failed: denying");
+                false
+            }
+        }
+    }
 }
 
 /// The role-permission decision point shared by all handlers.
@@ -392,7 +434,7 @@ impl Permissions {
     }
 
     /// The enforcer for the database's current policy version, reloading if it changed.
-    async fn current(&self) -> Result<Arc<Enforcer>, PermissionError> {
+    async fn current(&self) -> Result<Arc<Policy>, PermissionError> {
         let version = self
             .store
             .policy_version()
@@ -403,7 +445,7 @@ impl Permissions {
 
     /// The enforcer for policy `version` (read from the database by the caller), reloading if
     /// the loaded one is older.
-    async fn at(&self, version: i64) -> Result<Arc<Enforcer>, PermissionError> {
+    async fn at(&self, version: i64) -> Result<Arc<Policy>, PermissionError> {
         if let Some(l) = self
             .loaded
             .read()
@@ -425,7 +467,10 @@ impl Permissions {
         }
         // Read the version before the lines: a change racing this load bumps the version
         // again, and the next request reloads.
-        let enforcer = Arc::new(build_enforcer(&self.store).await?);
+        let enforcer = Arc::new(Policy {
+            enforcer: build_enforcer(&self.store).await?,
+            decided: std::sync::Mutex::new(HashMap::new()),
+        });
         *self.loaded.write().await = Some(Loaded {
             version,
             enforcer: enforcer.clone(),
@@ -456,27 +501,16 @@ impl Permissions {
     }
 
     fn enforce(
-        enforcer: Result<Arc<Enforcer>, PermissionError>,
+        policy: Result<Arc<Policy>, PermissionError>,
         subject: &str,
         domain: &str,
         object: &str,
         action: &str,
     ) -> bool {
-        let enforcer = match enforcer {
-            Ok(e) => e,
+        match policy {
+            Ok(policy) => policy.allows(subject, domain, object, action),
             Err(e) => {
                 tracing::error!(error = %e, "role permissions unavailable: denying");
-                return false;
-            }
-        };
-        if !enforcer.is_enabled() {
-            tracing::error!("casbin enforcer is disabled: denying");
-            return false;
-        }
-        match enforcer.enforce((subject, domain, object, action)) {
-            Ok(allowed) => allowed,
-            Err(e) => {
-                tracing::error!(error = %e, "casbin enforce failed: denying");
                 false
             }
         }

@@ -101,7 +101,7 @@ fn decode_error(what: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("stored record has a bad {what}").into())
 }
 
-/// `(grid = $c OR grid LIKE $c.%)` for each code, joined by OR (a macro: the builder's type
+/// `(r.grid = $c OR r.grid LIKE $c.%)` for each code, joined by OR (a macro: the builder's type
 /// differs per backend).
 macro_rules! push_subtrees {
     ($qb:expr, $codes:expr) => {{
@@ -110,9 +110,9 @@ macro_rules! push_subtrees {
             if i > 0 {
                 $qb.push(" OR ");
             }
-            $qb.push("grid = ");
+            $qb.push("r.grid = ");
             $qb.push_bind(code.clone());
-            $qb.push(" OR grid LIKE ");
+            $qb.push(" OR r.grid LIKE ");
             // Grid codes hold only [0-9A-Za-z-.], so `%` and `_` cannot occur in them.
             $qb.push_bind(format!("{code}.%"));
         }
@@ -141,11 +141,30 @@ impl Store {
         if q.scopes.is_empty() || q.only.is_some_and(<[String]>::is_empty) {
             return Ok(Vec::new());
         }
+        let needs = q.needs;
         on_read!(self, |pool| {
+            // One statement: the page of records, and per needed field one LEFT JOIN on
+            // `record_fields`' primary key, so a record comes back as one row with its
+            // ciphertexts (values) or key versions (presence) as columns — a fifth of the rows
+            // a row per field takes, which is most of the cost on SQLite.
             let mut qb = QueryBuilder::new(
-                "SELECT id, grid, plain_fields, kek_version, wrapped_dek FROM records \
-                 WHERE erased_at IS NULL AND category = ",
+                "SELECT r.id, r.grid, r.plain_fields, r.kek_version, r.wrapped_dek",
             );
+            for i in 0..needs.values.len() {
+                qb.push(format_args!(", f{i}.kek_version, f{i}.sealed"));
+            }
+            let present_from = needs.values.len();
+            for i in present_from..present_from + needs.present.len() {
+                qb.push(format_args!(", f{i}.kek_version"));
+            }
+            qb.push(" FROM records r");
+            for (i, field) in needs.values.iter().chain(&needs.present).enumerate() {
+                qb.push(format_args!(
+                    " LEFT JOIN record_fields f{i} ON f{i}.record_id = r.id AND f{i}.field = "
+                ));
+                qb.push_bind(field.clone());
+            }
+            qb.push(" WHERE r.erased_at IS NULL AND r.category = ");
             qb.push_bind(q.category.to_owned());
             qb.push(" AND ");
             push_subtrees!(qb, q.scopes);
@@ -155,86 +174,73 @@ impl Store {
                 push_subtrees!(qb, within);
             }
             if let Some(only) = q.only {
-                qb.push(" AND id IN (");
-                let mut ids = qb.separated(", ");
-                for id in only {
-                    ids.push_bind(id.clone());
-                }
+                qb.push(" AND r.id IN (");
+                push_list!(qb, only.iter());
                 qb.push(")");
             }
             if let Some((field, token)) = q.token {
-                qb.push(" AND id IN (SELECT record_id FROM blind_index WHERE category = ");
+                qb.push(" AND r.id IN (SELECT b.record_id FROM blind_index b WHERE b.category = ");
                 qb.push_bind(q.category.to_owned());
-                qb.push(" AND field = ");
+                qb.push(" AND b.field = ");
                 qb.push_bind(field.to_owned());
-                qb.push(" AND token = ");
+                qb.push(" AND b.token = ");
                 qb.push_bind(token.to_vec());
                 qb.push(")");
             }
             if let Some(after) = q.after {
-                qb.push(" AND id > ");
+                qb.push(" AND r.id > ");
                 qb.push_bind(after.to_owned());
             }
-            qb.push(" ORDER BY id LIMIT ");
+            qb.push(" ORDER BY r.id LIMIT ");
             qb.push_bind(q.limit);
             let rows = qb.build().fetch_all(pool).await?;
             let mut records = Vec::with_capacity(rows.len());
             let mut position = HashMap::with_capacity(rows.len());
+            let version = |v: i64| u32::try_from(v).map_err(|_| decode_error("key version"));
             for r in &rows {
-                let kek_version: Option<i64> = r.try_get("kek_version")?;
-                let bytes: Option<Vec<u8>> = r.try_get("wrapped_dek")?;
+                let kek_version: Option<i64> = r.try_get(3)?;
+                let bytes: Option<Vec<u8>> = r.try_get(4)?;
                 let (Some(kek_version), Some(bytes)) = (kek_version, bytes) else {
                     continue;
                 };
-                let id: String = r.try_get("id")?;
+                let id: String = r.try_get(0)?;
+                let mut sealed = Vec::with_capacity(needs.values.len());
+                let mut column = 5;
+                for field in &needs.values {
+                    let v: Option<i64> = r.try_get(column)?;
+                    let bytes: Option<Vec<u8>> = r.try_get(column + 1)?;
+                    column += 2;
+                    if let (Some(v), Some(bytes)) = (v, bytes) {
+                        sealed.push(SealedField {
+                            field: field.clone(),
+                            kek_version: version(v)?,
+                            sealed: bytes,
+                        });
+                    }
+                }
+                let mut present = Vec::new();
+                for field in &needs.present {
+                    if r.try_get::<Option<i64>, _>(column)?.is_some() {
+                        present.push(field.clone());
+                    }
+                    column += 1;
+                }
                 position.insert(id.clone(), records.len());
                 records.push(PageRecord {
                     id,
-                    grid: r.try_get("grid")?,
-                    plain_fields: r.try_get("plain_fields")?,
+                    grid: r.try_get(1)?,
+                    plain_fields: r.try_get(2)?,
                     wrapped: WrappedDek {
-                        kek_version: u32::try_from(kek_version)
-                            .map_err(|_| decode_error("key version"))?,
+                        kek_version: version(kek_version)?,
                         bytes,
                     },
-                    sealed: Vec::new(),
-                    present: Vec::new(),
+                    sealed,
+                    present,
                     tokens: Vec::new(),
                 });
             }
             if records.is_empty() {
                 return Ok(records);
-            }
-            let needs = q.needs;
-            if !needs.values.is_empty() || !needs.present.is_empty() {
-                // One statement for both: the ciphertext only where a value may be needed.
-                let mut qb =
-                    QueryBuilder::new("SELECT record_id, field, kek_version, CASE WHEN field IN (");
-                push_list!(qb, needs.values.iter());
-                qb.push(") THEN sealed END AS sealed FROM record_fields WHERE record_id IN (");
-                push_list!(qb, records.iter().map(|r| &r.id));
-                qb.push(") AND field IN (");
-                push_list!(qb, needs.values.iter().chain(needs.present.iter()));
-                qb.push(")");
-                for row in qb.build().fetch_all(pool).await? {
-                    let id: String = row.try_get("record_id")?;
-                    let Some(record) = position.get(&id).and_then(|at| records.get_mut(*at)) else {
-                        continue;
-                    };
-                    let field: String = row.try_get("field")?;
-                    match row.try_get::<Option<Vec<u8>>, _>("sealed")? {
-                        Some(sealed) => {
-                            let v: i64 = row.try_get("kek_version")?;
-                            record.sealed.push(SealedField {
-                                field,
-                                kek_version: u32::try_from(v)
-                                    .map_err(|_| decode_error("key version"))?,
-                                sealed,
-                            });
-                        }
-                        None => record.present.push(field),
-                    }
-                }
             }
             if !needs.tokens.is_empty() {
                 let mut qb = QueryBuilder::new(
