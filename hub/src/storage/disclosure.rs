@@ -142,23 +142,32 @@ impl Store {
             return Ok(Vec::new());
         }
         let needs = q.needs;
+        // SQLite: one statement, the page of records with one LEFT JOIN per needed field on
+        // `record_fields`' primary key, so a record comes back as one row with its ciphertexts
+        // (values) or key versions (presence) as columns: a fifth of the rows a row per field
+        // takes, and rows handed over by the driver are most of SQLite's cost (joined 619 µs
+        // against 829 µs for two statements, measured). PostgreSQL: the joins are ~500 index
+        // probes (1 768 µs against 1 063 µs), so the fields come in a second statement, one
+        // index scan over all of the page's records.
+        let joined = matches!(self.backend, super::Backend::Sqlite { .. });
+        let (join_values, join_present): (&[String], &[String]) = if joined {
+            (&needs.values, &needs.present)
+        } else {
+            (&[], &[])
+        };
         on_read!(self, |pool| {
-            // One statement: the page of records, and per needed field one LEFT JOIN on
-            // `record_fields`' primary key, so a record comes back as one row with its
-            // ciphertexts (values) or key versions (presence) as columns — a fifth of the rows
-            // a row per field takes, which is most of the cost on SQLite.
             let mut qb = QueryBuilder::new(
                 "SELECT r.id, r.grid, r.plain_fields, r.kek_version, r.wrapped_dek",
             );
-            for i in 0..needs.values.len() {
+            for i in 0..join_values.len() {
                 qb.push(format_args!(", f{i}.kek_version, f{i}.sealed"));
             }
-            let present_from = needs.values.len();
-            for i in present_from..present_from + needs.present.len() {
+            let present_from = join_values.len();
+            for i in present_from..present_from + join_present.len() {
                 qb.push(format_args!(", f{i}.kek_version"));
             }
             qb.push(" FROM records r");
-            for (i, field) in needs.values.iter().chain(&needs.present).enumerate() {
+            for (i, field) in join_values.iter().chain(join_present).enumerate() {
                 qb.push(format_args!(
                     " LEFT JOIN record_fields f{i} ON f{i}.record_id = r.id AND f{i}.field = "
                 ));
@@ -206,7 +215,7 @@ impl Store {
                 let id: String = r.try_get(0)?;
                 let mut sealed = Vec::with_capacity(needs.values.len());
                 let mut column = 5;
-                for field in &needs.values {
+                for field in join_values {
                     let v: Option<i64> = r.try_get(column)?;
                     let bytes: Option<Vec<u8>> = r.try_get(column + 1)?;
                     column += 2;
@@ -219,7 +228,7 @@ impl Store {
                     }
                 }
                 let mut present = Vec::new();
-                for field in &needs.present {
+                for field in join_present {
                     if r.try_get::<Option<i64>, _>(column)?.is_some() {
                         present.push(field.clone());
                     }
@@ -241,6 +250,35 @@ impl Store {
             }
             if records.is_empty() {
                 return Ok(records);
+            }
+            if !joined && (!needs.values.is_empty() || !needs.present.is_empty()) {
+                // One statement for both: the ciphertext only where a value may be needed.
+                let mut qb =
+                    QueryBuilder::new("SELECT record_id, field, kek_version, CASE WHEN field IN (");
+                push_list!(qb, needs.values.iter());
+                qb.push(") THEN sealed END AS sealed FROM record_fields WHERE record_id IN (");
+                push_list!(qb, records.iter().map(|r| &r.id));
+                qb.push(") AND field IN (");
+                push_list!(qb, needs.values.iter().chain(needs.present.iter()));
+                qb.push(")");
+                for row in qb.build().fetch_all(pool).await? {
+                    let id: String = row.try_get("record_id")?;
+                    let Some(record) = position.get(&id).and_then(|at| records.get_mut(*at)) else {
+                        continue;
+                    };
+                    let field: String = row.try_get("field")?;
+                    match row.try_get::<Option<Vec<u8>>, _>("sealed")? {
+                        Some(sealed) => {
+                            let v: i64 = row.try_get("kek_version")?;
+                            record.sealed.push(SealedField {
+                                field,
+                                kek_version: version(v)?,
+                                sealed,
+                            });
+                        }
+                        None => record.present.push(field),
+                    }
+                }
             }
             if !needs.tokens.is_empty() {
                 let mut qb = QueryBuilder::new(

@@ -19,6 +19,20 @@ fn in_list(sql: &str, n: usize) -> String {
     format!("{sql} ({})", params.join(", "))
 }
 
+/// The page as the hub reads it now: one statement, the needed fields joined on the primary
+/// key of `record_fields` (values of name, phone, birth date and identity number; presence of
+/// the address), as `Store::disclosure_page` builds it for this grant.
+const JOINED_SQL: &str = "SELECT r.id, r.grid, r.plain_fields, r.kek_version, r.wrapped_dek, \
+     f0.kek_version, f0.sealed, f1.kek_version, f1.sealed, f2.kek_version, f2.sealed, \
+     f3.kek_version, f3.sealed, f4.kek_version FROM records r \
+     LEFT JOIN record_fields f0 ON f0.record_id = r.id AND f0.field = $1 \
+     LEFT JOIN record_fields f1 ON f1.record_id = r.id AND f1.field = $2 \
+     LEFT JOIN record_fields f2 ON f2.record_id = r.id AND f2.field = $3 \
+     LEFT JOIN record_fields f3 ON f3.record_id = r.id AND f3.field = $4 \
+     LEFT JOIN record_fields f4 ON f4.record_id = r.id AND f4.field = $5 \
+     WHERE r.erased_at IS NULL AND r.category = $6 AND (r.grid = $7 OR r.grid LIKE $8) \
+     AND r.id > $9 ORDER BY r.id LIMIT $10";
+
 /// Median µs of each statement over `n` runs (pages from `cursors`), and the page query's plan.
 pub struct Split {
     pub page_us: f64,
@@ -26,6 +40,8 @@ pub struct Split {
     pub tokens_us: f64,
     /// What-if: only the four sealed fields the plan needs.
     pub needed_us: f64,
+    /// The hub's joined statement (page and needed fields in one).
+    pub joined_us: f64,
     /// Rows of the last page: sealed fields, tokens, needed sealed fields.
     pub rows: [usize; 3],
     pub plan: Vec<String>,
@@ -58,8 +74,8 @@ macro_rules! split_on {
                 PAGE,
             )
         );
-        let (mut page, mut fields, mut tokens, mut needed) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut page, mut fields, mut tokens, mut needed, mut joined) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut rows_of = [0usize; 3];
         for i in 0..$n {
             let cursor: &String = &$cursors[i % $cursors.len()];
@@ -74,6 +90,22 @@ macro_rules! split_on {
                 .await
                 .unwrap();
             page.push(t.elapsed().as_secs_f64() * 1e6);
+            let t = Instant::now();
+            sqlx::query(JOINED_SQL)
+                .bind("name")
+                .bind("phone")
+                .bind("birth_date")
+                .bind("id_number")
+                .bind("address")
+                .bind(CATEGORY)
+                .bind("330110")
+                .bind("330110.%")
+                .bind(cursor.as_str())
+                .bind(PAGE as i64)
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+            joined.push(t.elapsed().as_secs_f64() * 1e6);
             let ids: Vec<String> = rows.iter().map(|r| r.get::<String, _>("id")).collect();
             if ids.len() < PAGE {
                 continue;
@@ -115,6 +147,7 @@ macro_rules! split_on {
             fields_us: median(fields),
             tokens_us: median(tokens),
             needed_us: median(needed),
+            joined_us: median(joined),
             rows: rows_of,
             plan,
         }
