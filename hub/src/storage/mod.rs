@@ -124,13 +124,17 @@ impl Store {
             // per-connection cache (disclosure pages touch a few hundred pages each).
             .pragma("mmap_size", "1073741824")
             .pragma("cache_size", "-16384");
+        // No ping before each use: a file connection does not go away, and the ping is one more
+        // trip through the connection's worker thread per statement.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(StoreError::Connect)?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await
             .map_err(StoreError::Connect)?;
@@ -143,6 +147,17 @@ impl Store {
         let options = PgConnectOptions::from_str(url).map_err(StoreError::Connect)?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // Ping only connections that sat idle (a server restart or a dropped link shows
+            // there); sqlx's default pings before every use, a round trip per statement.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > Duration::from_secs(10) {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
