@@ -165,7 +165,7 @@ impl Store {
                 .collect();
             for chunk in subjects.chunks(1000) {
                 let mut qb =
-                    sqlx::QueryBuilder::new("INSERT INTO ledger_subjects (record_id, idx) ");
+                    sqlx::QueryBuilder::new("INSERT INTO ledger_subjects_recent (record_id, idx) ");
                 qb.push_values(chunk, |mut b, (idx, id)| {
                     b.push_bind((*id).clone()).push_bind(*idx);
                 });
@@ -297,7 +297,40 @@ impl Store {
         })
     }
 
-    /// Entries concerning one record, by index.
+    /// Subject rows waiting in `ledger_subjects_recent`.
+    pub async fn recent_subject_rows(&self) -> Result<u64, sqlx::Error> {
+        on_read!(self, |pool| {
+            let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM ledger_subjects_recent")
+                .fetch_one(pool)
+                .await?
+                .try_get("n")?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    /// Move every row of `ledger_subjects_recent` into `ledger_subjects`, sorted, in one
+    /// transaction (readers see the rows in one table or the other, never both or neither).
+    /// Only the ledger writer calls this, between its commits, so no row arrives meanwhile.
+    /// Returns the rows moved.
+    pub async fn merge_recent_subjects(&self) -> Result<u64, sqlx::Error> {
+        on_write!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let moved = sqlx::query(
+                "INSERT INTO ledger_subjects (record_id, idx) \
+                 SELECT record_id, idx FROM ledger_subjects_recent ORDER BY record_id, idx",
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query("DELETE FROM ledger_subjects_recent")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(moved)
+        })
+    }
+
+    /// Entries concerning one record, by index (from both subject tables).
     pub async fn ledger_entries_for_subject(
         &self,
         record_id: &str,
@@ -305,8 +338,10 @@ impl Store {
     ) -> Result<Vec<(i64, String)>, sqlx::Error> {
         on_read!(self, |pool| {
             let rows = sqlx::query(
-                "SELECT e.idx AS idx, e.canonical AS canonical FROM ledger_subjects s \
-                 JOIN ledger_entries e ON e.idx = s.idx WHERE s.record_id = $1 ORDER BY e.idx LIMIT $2",
+                "SELECT e.idx AS idx, e.canonical AS canonical FROM ledger_entries e \
+                 WHERE e.idx IN (SELECT idx FROM ledger_subjects WHERE record_id = $1 \
+                 UNION ALL SELECT idx FROM ledger_subjects_recent WHERE record_id = $1) \
+                 ORDER BY e.idx LIMIT $2",
             )
             .bind(record_id.to_owned())
             .bind(limit)
@@ -547,5 +582,79 @@ impl Store {
             })
             .transpose()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::DatabaseLocation;
+
+    fn row(index: i64, subjects: &[&str]) -> LedgerRow {
+        LedgerRow {
+            index,
+            time_ms: 0,
+            actor: "{}".to_owned(),
+            action: "data.read".to_owned(),
+            purpose: None,
+            case_id: None,
+            decision: "allow".to_owned(),
+            canonical: format!("{{\"index\":{index}}}"),
+            leaf_hash: vec![0; 32],
+            subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    /// Subject rows go to the recent table, move to the large one in a merge, and a lookup
+    /// finds every entry of a record wherever its rows are, in index order.
+    #[tokio::test]
+    async fn subject_lookups_read_recent_and_merged_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&DatabaseLocation::Sqlite(dir.path().join("s.db")))
+            .await
+            .unwrap();
+        let indexes =
+            |rows: Vec<(i64, String)>| rows.into_iter().map(|(i, _)| i).collect::<Vec<_>>();
+        store
+            .append_ledger(&[row(0, &["a", "b"]), row(1, &["b"])], &[])
+            .await
+            .unwrap();
+        assert_eq!(store.recent_subject_rows().await.unwrap(), 3);
+        assert_eq!(
+            indexes(store.ledger_entries_for_subject("b", 10).await.unwrap()),
+            [0, 1]
+        );
+        assert_eq!(store.merge_recent_subjects().await.unwrap(), 3);
+        assert_eq!(store.recent_subject_rows().await.unwrap(), 0);
+        store
+            .append_ledger(&[row(2, &["b", "c"]), row(3, &["a"])], &[])
+            .await
+            .unwrap();
+        // Rows of `b` now live in both tables; none is lost or doubled.
+        assert_eq!(
+            indexes(store.ledger_entries_for_subject("b", 10).await.unwrap()),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            indexes(store.ledger_entries_for_subject("a", 10).await.unwrap()),
+            [0, 3]
+        );
+        assert_eq!(
+            indexes(store.ledger_entries_for_subject("b", 2).await.unwrap()),
+            [0, 1]
+        );
+        assert!(
+            store
+                .ledger_entries_for_subject("z", 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.merge_recent_subjects().await.unwrap(), 3);
+        assert_eq!(
+            indexes(store.ledger_entries_for_subject("b", 10).await.unwrap()),
+            [0, 1, 2]
+        );
     }
 }

@@ -1,0 +1,9 @@
+-- Subjects of recent ledger entries. The ledger writer inserts a disclosure's subject rows here
+-- (a small B-tree that stays in cache) and moves them into `ledger_subjects` in large sorted
+-- runs, in one transaction; lookups read both tables. A row is in exactly one of them at any
+-- committed moment.
+CREATE TABLE ledger_subjects_recent (
+    record_id TEXT NOT NULL,
+    idx       BIGINT NOT NULL,
+    PRIMARY KEY (record_id, idx)
+);
