@@ -1,7 +1,7 @@
--- Subjects of recent ledger entries. The ledger writer inserts a disclosure's subject rows here
--- (a small B-tree that stays in cache) and moves them into `ledger_subjects` in large sorted
--- runs, in one transaction; lookups read both tables. A row is in exactly one of them at any
--- committed moment.
+-- Subjects of recent ledger entries, as on SQLite, where the ledger writer stages subject rows
+-- here and merges them into `ledger_subjects` in sorted runs. On PostgreSQL the writer inserts
+-- straight into `ledger_subjects` (staging measured slower here); the table exists so both
+-- schemas match and lookups read the same two tables.
 CREATE TABLE ledger_subjects_recent (
     record_id TEXT NOT NULL,
     idx       BIGINT NOT NULL,
