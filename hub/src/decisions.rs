@@ -61,13 +61,9 @@ impl Decisions {
         })
     }
 
-    /// Bring the index up to date with the database (one version query; a rebuild only when
-    /// another replica changed something). Call before every decision.
-    pub async fn refresh(&self) -> Result<(), Error> {
-        self.refresh_to(self.store.decision_version().await?).await
-    }
-
-    /// As `refresh`, with the decision version the request read (`Store::versions`).
+    /// Bring the index up to decision version `current`, which the request read
+    /// (`Store::versions`): a rebuild only when another replica changed something. Call before
+    /// every decision.
     pub async fn refresh_to(&self, current: i64) -> Result<(), Error> {
         if self.version()? == current {
             return Ok(());

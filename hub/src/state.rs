@@ -55,11 +55,7 @@ impl AppState {
         audit_action: &str,
     ) -> Result<(), Error> {
         let domain = grid.map_or(NO_GRID, |g| g.as_str());
-        if self
-            .permissions
-            .allows_at(who.versions.policy, &who.subject(), domain, object, action)
-            .await
-        {
+        if self.permits(who, domain, object, action).await {
             return Ok(());
         }
         let reason = match grid {
@@ -74,6 +70,15 @@ impl AppState {
                 Error::Forbidden(reason.clone()),
             )
             .await)
+    }
+
+    /// Does the caller's role permit `action` on `object` in `domain` (a grid code or
+    /// `NO_GRID`), at the policy version its request read? Not audited: `authorize` is the
+    /// audited form.
+    pub async fn permits(&self, who: &Principal, domain: &str, object: &str, action: &str) -> bool {
+        self.permissions
+            .allows_at(who.versions.policy, &who.subject(), domain, object, action)
+            .await
     }
 
     /// Record a denied access and return the error to answer with. If even the denial cannot

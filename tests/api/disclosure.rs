@@ -472,41 +472,13 @@ async fn lookups_find_one_subject_through_the_blind_index(backend: Backend) {
     app.stop().await;
 }
 
-/// Register `id` of `department` with an age recipient; returns the client and its identity.
-async fn sealed_client(
-    app: &TestApp,
-    id: &str,
-    department: &str,
-) -> (DeptClient, age::x25519::Identity) {
-    let identity = age::x25519::Identity::generate();
-    let (key, csr) = gridhub_tests::mtls::key_and_csr(id);
-    let resp = app
-        .post(
-            &app.admin_token,
-            "/v1/admin/clients",
-            &json!({"id": id, "department": department, "csr_pem": csr, "age_recipient": identity.to_public().to_string()}),
-        )
-        .await;
-    assert_eq!(resp.status(), 201);
-    let body: Value = resp.json().await.unwrap();
-    let cert_pem = body["certificate_pem"].as_str().unwrap().to_owned();
-    let key_pem = key.serialize_pem();
-    let client = DeptClient {
-        id: id.to_owned(),
-        department: department.to_owned(),
-        thumbprint: body["thumbprint"].as_str().unwrap().to_owned(),
-        http: gridhub_tests::mtls::mtls_client(app, &cert_pem, &key_pem),
-        cert_pem,
-        key_pem,
-    };
-    (client, identity)
-}
-
 async fn sealed_delivery_opens_only_with_the_clients_identity(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_department("civil-affairs", &["330110.001"])
         .await;
-    let (sealed, identity) = sealed_client(&app, "civil-sealed", "civil-affairs").await;
+    let (sealed, identity) = app
+        .register_sealed_client("civil-sealed", "civil-affairs")
+        .await;
     let plain_only = app.register_client("civil-plain", "civil-affairs").await;
     let alone = resident(&app, WORKER_GRID, "张三丰", &["elderly_alone"], 1).await;
     approved_grant(

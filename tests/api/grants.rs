@@ -59,21 +59,7 @@ pub async fn client_get(app: &TestApp, client: &DeptClient, path: &str) -> reqwe
 
 /// Request as `client`, approve as the DPO; returns the grant id.
 pub async fn approved_grant(app: &TestApp, client: &DeptClient, request: &Value) -> String {
-    let resp = client_post(app, client, "/v1/grants", request).await;
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
-    let id = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let resp = app
-        .post(
-            &app.dpo_token,
-            &format!("/v1/grants/{id}/approve"),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
-    id
+    app.approved_grant(client, request).await
 }
 
 /// Audit entries with `action`.

@@ -69,13 +69,36 @@ impl TestApp {
 
     /// Register client `id` of `department` from a CSR made here; returns it with its mTLS client.
     pub async fn register_client(&self, id: &str, department: &str) -> DeptClient {
+        self.register(id, department, None).await
+    }
+
+    /// As `register_client`, with an age recipient for sealed responses; returns the identity
+    /// that opens them too.
+    pub async fn register_sealed_client(
+        &self,
+        id: &str,
+        department: &str,
+    ) -> (DeptClient, age::x25519::Identity) {
+        let identity = age::x25519::Identity::generate();
+        let client = self
+            .register(id, department, Some(identity.to_public().to_string()))
+            .await;
+        (client, identity)
+    }
+
+    async fn register(
+        &self,
+        id: &str,
+        department: &str,
+        age_recipient: Option<String>,
+    ) -> DeptClient {
         let (key, csr) = key_and_csr(id);
+        let mut request = json!({"id": id, "department": department, "csr_pem": csr});
+        if let Some(recipient) = age_recipient {
+            request["age_recipient"] = json!(recipient);
+        }
         let resp = self
-            .post(
-                &self.admin_token,
-                "/v1/admin/clients",
-                &json!({"id": id, "department": department, "csr_pem": csr}),
-            )
+            .post(&self.admin_token, "/v1/admin/clients", &request)
             .await;
         assert_eq!(resp.status(), 201, "register client {id}");
         let body: Value = resp.json().await.unwrap();
@@ -98,6 +121,33 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Request grant `request` as `client`, approve it as the DPO; returns the grant id.
+    pub async fn approved_grant(&self, client: &DeptClient, request: &Value) -> String {
+        let token = self.client_token(client).await;
+        let resp = client
+            .http
+            .post(self.url("/v1/grants"))
+            .bearer_auth(token)
+            .json(request)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+        let id = resp.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let resp = self
+            .post(
+                &self.dpo_token,
+                &format!("/v1/grants/{id}/approve"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+        id
     }
 
     pub async fn client_token(&self, client: &DeptClient) -> String {

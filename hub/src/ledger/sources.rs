@@ -97,20 +97,24 @@ impl StoreSource {
         if let Ok(Some(chunk)) = store.ledger_chunk(from, limit).await {
             return Ok(Page::joined(chunk.first, Box::new(chunk)));
         }
-        let rows = store
-            .ledger_page(from, limit)
-            .await
-            .map_err(|e| format!("cannot read entries: {e}"))?;
-        Ok(Page::Entries(
-            rows.into_iter()
-                .map(|r| SourceEntry {
-                    index: r.index,
-                    canonical: r.canonical,
-                    leaf_hash: Some(r.leaf_hash),
-                })
-                .collect(),
-        ))
+        Ok(Page::Entries(entries(store, from, limit).await?))
     }
+}
+
+/// Up to `limit` entries from `from`, row by row, with their stored leaf hashes.
+async fn entries(store: &Store, from: i64, limit: i64) -> Result<Vec<SourceEntry>, String> {
+    let rows = store
+        .ledger_page(from, limit)
+        .await
+        .map_err(|e| format!("cannot read entries: {e}"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| SourceEntry {
+            index: r.index,
+            canonical: r.canonical,
+            leaf_hash: Some(r.leaf_hash),
+        })
+        .collect())
 }
 
 impl JoinedTexts for crate::storage::LedgerChunk {
@@ -183,20 +187,7 @@ impl LedgerSource for StoreSource {
     ) -> Result<Option<Vec<SourceEntry>>, String> {
         let from = i64::try_from(from).unwrap_or(i64::MAX);
         let limit = i64::try_from(to).unwrap_or(i64::MAX).saturating_sub(from);
-        let rows = self
-            .store
-            .ledger_page(from, limit)
-            .await
-            .map_err(|e| format!("cannot read entries: {e}"))?;
-        Ok(Some(
-            rows.into_iter()
-                .map(|r| SourceEntry {
-                    index: r.index,
-                    canonical: r.canonical,
-                    leaf_hash: Some(r.leaf_hash),
-                })
-                .collect(),
-        ))
+        entries(&self.store, from, limit).await.map(Some)
     }
 }
 

@@ -183,10 +183,7 @@ impl Lookups {
         if let Some(known) = self.writable.get(grid.as_str()) {
             return *known;
         }
-        let allowed = state
-            .permissions
-            .allows(&who.subject(), grid.as_str(), "records", "write")
-            .await;
+        let allowed = state.permits(who, grid.as_str(), "records", "write").await;
         self.writable.insert(grid.as_str().to_owned(), allowed);
         allowed
     }
@@ -388,11 +385,7 @@ async fn visible_record(
         .ok_or(Error::NotFound("record"))?;
     let grid = GridCode::parse(&stored.grid)
         .map_err(|_| Error::Integrity(format!("record `{id}` has a malformed grid")))?;
-    if state
-        .permissions
-        .allows(&who.subject(), grid.as_str(), "records", action)
-        .await
-    {
+    if state.permits(who, grid.as_str(), "records", action).await {
         Ok(stored)
     } else {
         let denied = EntryDraft::new(

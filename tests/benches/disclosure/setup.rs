@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use gridhub::demo::{SEED, synth};
-use gridhub_tests::mtls::{DeptClient, key_and_csr, mtls_client};
+use gridhub_tests::mtls::DeptClient;
 use gridhub_tests::{Backend, TestApp, spawn_app};
 use serde_json::{Value, json};
 
@@ -62,64 +62,6 @@ fn grant(department: &str, quota: Option<u32>) -> Value {
         g["daily_quota"] = json!(q);
     }
     g
-}
-
-/// Request as the client, approve as the DPO; returns the grant id.
-async fn approved_grant(app: &TestApp, client: &DeptClient, request: &Value) -> String {
-    let token = app.client_token(client).await;
-    let resp = client
-        .http
-        .post(app.url("/v1/grants"))
-        .bearer_auth(token)
-        .json(request)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
-    let id = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let resp = app
-        .post(
-            &app.dpo_token,
-            &format!("/v1/grants/{id}/approve"),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
-    id
-}
-
-/// Register `id` of `department` with an age recipient.
-async fn sealed_client(
-    app: &TestApp,
-    id: &str,
-    department: &str,
-) -> (DeptClient, age::x25519::Identity) {
-    let identity = age::x25519::Identity::generate();
-    let (key, csr) = key_and_csr(id);
-    let resp = app
-        .post(
-            &app.admin_token,
-            "/v1/admin/clients",
-            &json!({"id": id, "department": department, "csr_pem": csr,
-                    "age_recipient": identity.to_public().to_string()}),
-        )
-        .await;
-    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
-    let body: Value = resp.json().await.unwrap();
-    let cert_pem = body["certificate_pem"].as_str().unwrap().to_owned();
-    let key_pem = key.serialize_pem();
-    let client = DeptClient {
-        id: id.to_owned(),
-        department: department.to_owned(),
-        thumbprint: body["thumbprint"].as_str().unwrap().to_owned(),
-        http: mtls_client(app, &cert_pem, &key_pem),
-        cert_pem,
-        key_pem,
-    };
-    (client, identity)
 }
 
 /// `records` synthetic residents of the demo city, in batches of 500 from 2 clients.
@@ -214,10 +156,15 @@ pub async fn fixture(backend: Backend, records: usize) -> Fixture {
     );
     app.create_department("civil-affairs", &["330110"]).await;
     app.create_department("civil-nq", &["330110"]).await;
-    let (client, identity) = sealed_client(&app, "civil-sys", "civil-affairs").await;
+    let (client, identity) = app
+        .register_sealed_client("civil-sys", "civil-affairs")
+        .await;
     let unmetered = app.register_client("civil-nq-sys", "civil-nq").await;
-    let grant_id = approved_grant(&app, &client, &grant("civil-affairs", Some(DAILY_QUOTA))).await;
-    approved_grant(&app, &unmetered, &grant("civil-nq", None)).await;
+    let grant_id = app
+        .approved_grant(&client, &grant("civil-affairs", Some(DAILY_QUOTA)))
+        .await;
+    app.approved_grant(&unmetered, &grant("civil-nq", None))
+        .await;
     if backend == Backend::Postgres {
         // What autovacuum's analyze would have done by now on a production server; the dev
         // server runs with `autovacuum = off`, and never-analysed tables get seq-scan plans.
