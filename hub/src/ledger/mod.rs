@@ -89,14 +89,15 @@ struct Inner {
     /// Group-commit statistics: transactions committed and entries in them.
     commits: AtomicU64,
     committed: AtomicU64,
-    /// Subject rows in `ledger_subjects_recent`, waiting to be merged.
-    recent_subjects: AtomicU64,
+    /// Subject rows in `ledger_subjects_staged`, waiting to be merged.
+    staged_subjects: AtomicU64,
 }
 
-/// Subject rows gathered in `ledger_subjects_recent` (SQLite) before the writer merges them
-/// into `ledger_subjects` in one sorted run, during which appends wait (~8 µs per row here).
-/// Smaller runs cost more per row, larger ones stall longer.
-const MERGE_SUBJECT_ROWS: u64 = 20_000;
+/// Subject rows gathered in `ledger_subjects_staged` (SQLite) before the writer moves them
+/// into `ledger_subject_runs` as one sorted run, during which appends wait (~40 ms for 50 000
+/// rows in a model of it). A lookup by record seeks once per run, so smaller runs make
+/// lookups slower; larger ones stall appends longer and make the staged scan longer.
+const MERGE_SUBJECT_ROWS: u64 = 50_000;
 
 /// Handle on the ledger; cheap to clone.
 #[derive(Clone)]
@@ -204,7 +205,7 @@ impl Ledger {
         origin: String,
     ) -> Result<Ledger, LedgerError> {
         let head = load_head(&store).await?;
-        let recent_subjects = store.recent_subject_rows().await?;
+        let staged_subjects = store.staged_subject_rows().await?;
         let inner = Arc::new(Inner {
             store,
             signer,
@@ -213,7 +214,7 @@ impl Ledger {
             checkpoint_lock: Mutex::new(()),
             commits: AtomicU64::new(0),
             committed: AtomicU64::new(0),
-            recent_subjects: AtomicU64::new(recent_subjects),
+            staged_subjects: AtomicU64::new(staged_subjects),
         });
         let (sender, receiver) = mpsc::channel(QUEUE);
         tokio::spawn(run_writer(inner.clone(), receiver));
@@ -494,22 +495,22 @@ async fn commit_batch(inner: &Inner, mut batch: Vec<Job>) {
     fail_all(batch);
 }
 
-/// Once enough subject rows have gathered, move them into the large subject table (between
+/// Once enough subject rows have been staged, move them into a new sorted run (between
 /// commits, after the callers were answered). A failure is logged and retried later; lookups
-/// read both tables, so nothing is missing meanwhile.
+/// read the staged rows too, so nothing is missing meanwhile.
 async fn merge_subjects_when_due(inner: &Inner) {
-    if inner.recent_subjects.load(Ordering::Relaxed) < MERGE_SUBJECT_ROWS {
+    if inner.staged_subjects.load(Ordering::Relaxed) < MERGE_SUBJECT_ROWS {
         return;
     }
-    match inner.store.merge_recent_subjects().await {
+    match inner.store.merge_staged_subjects().await {
         Ok(moved) => {
-            tracing::debug!(moved, "recent ledger subjects merged");
-            inner.recent_subjects.store(0, Ordering::Relaxed);
+            tracing::debug!(moved, "staged ledger subjects merged");
+            inner.staged_subjects.store(0, Ordering::Relaxed);
         }
         Err(e) => {
-            tracing::error!(error = %e, "cannot merge recent ledger subjects; will retry");
+            tracing::error!(error = %e, "cannot merge staged ledger subjects; will retry");
             inner
-                .recent_subjects
+                .staged_subjects
                 .store(MERGE_SUBJECT_ROWS / 2, Ordering::Relaxed);
         }
     }
@@ -564,7 +565,7 @@ async fn append_batch(
             if inner.store.stages_subjects() {
                 let subjects: usize = rows.iter().map(|r| r.subjects.len()).sum();
                 inner
-                    .recent_subjects
+                    .staged_subjects
                     .fetch_add(subjects as u64, Ordering::Relaxed);
             }
             if let Ok(mut head) = inner.head.write() {

@@ -163,16 +163,18 @@ impl Store {
                 .iter()
                 .flat_map(|r| r.subjects.iter().map(move |s| (r.index, s)))
                 .collect();
-            // One of two fixed table names, never input.
-            let insert = if self.stages_subjects() {
-                "INSERT INTO ledger_subjects_recent (record_id, idx) "
+            // SQLite stages them in index order (appends to a small B-tree; see
+            // `merge_staged_subjects`); PostgreSQL inserts them where lookups read them.
+            let staged = self.stages_subjects();
+            let insert = if staged {
+                "INSERT INTO ledger_subjects_staged (idx, record_id) "
             } else {
-                "INSERT INTO ledger_subjects (record_id, idx) "
+                "INSERT INTO ledger_subjects (idx, record_id) "
             };
             for chunk in subjects.chunks(1000) {
                 let mut qb = sqlx::QueryBuilder::new(insert);
                 qb.push_values(chunk, |mut b, (idx, id)| {
-                    b.push_bind((*id).clone()).push_bind(*idx);
+                    b.push_bind(*idx).push_bind((*id).clone());
                 });
                 qb.push(" ON CONFLICT DO NOTHING");
                 qb.build().execute(&mut *tx).await?;
@@ -302,64 +304,84 @@ impl Store {
         })
     }
 
-    /// Do new subject rows go to `ledger_subjects_recent` first (SQLite), to be merged into
-    /// `ledger_subjects` in sorted runs? On PostgreSQL they go straight to `ledger_subjects`:
-    /// there the staged form measured slower (the emptied table needs vacuuming, and merges
-    /// stalled the writer) and direct inserts slow down much less as the table grows.
+    /// Do new subject rows go to `ledger_subjects_staged` first (SQLite), to be merged into
+    /// `ledger_subject_runs` as sorted runs? On PostgreSQL they go straight to
+    /// `ledger_subjects`: there the staged form measured slower (the emptied table needs
+    /// vacuuming, and merges stalled the writer) and direct inserts slow down much less as the
+    /// table grows.
     pub fn stages_subjects(&self) -> bool {
         matches!(self.backend, super::Backend::Sqlite { .. })
     }
 
-    /// Subject rows waiting in `ledger_subjects_recent`.
-    pub async fn recent_subject_rows(&self) -> Result<u64, sqlx::Error> {
-        on_read!(self, |pool| {
-            let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM ledger_subjects_recent")
-                .fetch_one(pool)
-                .await?
-                .try_get("n")?;
-            Ok(u64::try_from(n).unwrap_or(0))
-        })
-    }
-
-    /// Move every row of `ledger_subjects_recent` into `ledger_subjects`, sorted, in one
-    /// transaction (readers see the rows in one table or the other, never both or neither).
-    /// Only the ledger writer calls this, between its commits, so no row arrives meanwhile.
-    /// Returns the rows moved.
-    pub async fn merge_recent_subjects(&self) -> Result<u64, sqlx::Error> {
-        on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let moved = sqlx::query(
-                "INSERT INTO ledger_subjects (record_id, idx) \
-                 SELECT record_id, idx FROM ledger_subjects_recent ORDER BY record_id, idx",
-            )
-            .execute(&mut *tx)
+    /// Subject rows waiting in `ledger_subjects_staged` (none on PostgreSQL).
+    pub async fn staged_subject_rows(&self) -> Result<u64, sqlx::Error> {
+        let super::Backend::Sqlite { read, .. } = &self.backend else {
+            return Ok(0);
+        };
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM ledger_subjects_staged")
+            .fetch_one(read)
             .await?
-            .rows_affected();
-            sqlx::query("DELETE FROM ledger_subjects_recent")
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(moved)
-        })
+            .try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Entries concerning one record, by index (from both subject tables).
+    /// Move every staged subject row into `ledger_subject_runs` as one new run, sorted by
+    /// record, in one transaction (readers see a row in one table or the other, never both or
+    /// neither). The run number leads the key, so the run is appended at the B-tree's right
+    /// edge in packed pages instead of touching leaves all over it. Only the ledger writer
+    /// calls this, between its commits, so no row arrives meanwhile. Returns the rows moved
+    /// (0 on PostgreSQL, which stages nothing).
+    pub async fn merge_staged_subjects(&self) -> Result<u64, sqlx::Error> {
+        let super::Backend::Sqlite { write, .. } = &self.backend else {
+            return Ok(0);
+        };
+        let mut tx = write.begin().await?;
+        let moved = sqlx::query(
+            "INSERT INTO ledger_subject_runs (run, record_id, idx) \
+             SELECT (SELECT COALESCE(MAX(run) + 1, 0) FROM ledger_subject_runs), record_id, idx \
+             FROM ledger_subjects_staged ORDER BY record_id, idx",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM ledger_subjects_staged")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    /// Entries concerning one record, by index. On SQLite its rows are found with one seek
+    /// per run (the recursive step walks the distinct run numbers through the primary key)
+    /// and a scan of the staged rows; on PostgreSQL with one index range.
     pub async fn ledger_entries_for_subject(
         &self,
         record_id: &str,
         limit: i64,
     ) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        let sql = if self.stages_subjects() {
+            "WITH RECURSIVE runs (run) AS ( \
+                 SELECT MIN(run) FROM ledger_subject_runs \
+                 UNION ALL \
+                 SELECT (SELECT MIN(l.run) FROM ledger_subject_runs l WHERE l.run > runs.run) \
+                 FROM runs WHERE runs.run IS NOT NULL) \
+             SELECT e.idx AS idx, e.canonical AS canonical FROM ledger_entries e \
+             WHERE e.idx IN ( \
+                 SELECT s.idx FROM runs JOIN ledger_subject_runs s \
+                     ON s.run = runs.run AND s.record_id = $1 \
+                 UNION ALL SELECT idx FROM ledger_subjects_staged WHERE record_id = $1) \
+             ORDER BY e.idx LIMIT $2"
+        } else {
+            "SELECT e.idx AS idx, e.canonical AS canonical FROM ledger_entries e \
+             WHERE e.idx IN (SELECT idx FROM ledger_subjects WHERE record_id = $1) \
+             ORDER BY e.idx LIMIT $2"
+        };
         on_read!(self, |pool| {
-            let rows = sqlx::query(
-                "SELECT e.idx AS idx, e.canonical AS canonical FROM ledger_entries e \
-                 WHERE e.idx IN (SELECT idx FROM ledger_subjects WHERE record_id = $1 \
-                 UNION ALL SELECT idx FROM ledger_subjects_recent WHERE record_id = $1) \
-                 ORDER BY e.idx LIMIT $2",
-            )
-            .bind(record_id.to_owned())
-            .bind(limit)
-            .fetch_all(pool)
-            .await?;
+            let rows = sqlx::query(sql)
+                .bind(record_id.to_owned())
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
             rows.iter()
                 .map(|r| Ok((r.try_get("idx")?, r.try_get("canonical")?)))
                 .collect()
@@ -603,6 +625,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::config::DatabaseLocation;
+    use crate::storage::Backend;
 
     fn row(index: i64, subjects: &[&str]) -> LedgerRow {
         LedgerRow {
@@ -619,10 +642,11 @@ mod tests {
         }
     }
 
-    /// Subject rows go to the recent table, move to the large one in a merge, and a lookup
-    /// finds every entry of a record wherever its rows are, in index order.
+    /// Subject rows are staged, move into a new run with each merge, and a lookup finds
+    /// every entry of a record wherever its rows are (staged, one run, several runs), in index
+    /// order, with none lost or doubled.
     #[tokio::test]
-    async fn subject_lookups_read_recent_and_merged_rows() {
+    async fn subject_lookups_read_staged_rows_and_every_run() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&DatabaseLocation::Sqlite(dir.path().join("s.db")))
             .await
@@ -633,18 +657,18 @@ mod tests {
             .append_ledger(&[row(0, &["a", "b"]), row(1, &["b"])], &[])
             .await
             .unwrap();
-        assert_eq!(store.recent_subject_rows().await.unwrap(), 3);
+        assert_eq!(store.staged_subject_rows().await.unwrap(), 3);
         assert_eq!(
             indexes(store.ledger_entries_for_subject("b", 10).await.unwrap()),
             [0, 1]
         );
-        assert_eq!(store.merge_recent_subjects().await.unwrap(), 3);
-        assert_eq!(store.recent_subject_rows().await.unwrap(), 0);
+        assert_eq!(store.merge_staged_subjects().await.unwrap(), 3);
+        assert_eq!(store.staged_subject_rows().await.unwrap(), 0);
         store
             .append_ledger(&[row(2, &["b", "c"]), row(3, &["a"])], &[])
             .await
             .unwrap();
-        // Rows of `b` now live in both tables; none is lost or doubled.
+        // Rows of `b` are now staged and in run 0.
         assert_eq!(
             indexes(store.ledger_entries_for_subject("b", 10).await.unwrap()),
             [0, 1, 2]
@@ -664,10 +688,38 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        assert_eq!(store.merge_recent_subjects().await.unwrap(), 3);
+        assert_eq!(store.merge_staged_subjects().await.unwrap(), 3);
         assert_eq!(
             indexes(store.ledger_entries_for_subject("b", 10).await.unwrap()),
             [0, 1, 2]
         );
+        // Runs with and without the record, one merge each: the lookup visits every run.
+        for index in 4..10 {
+            let subjects: &[&str] = if index % 2 == 0 { &["b"] } else { &["c"] };
+            store
+                .append_ledger(&[row(index, subjects)], &[])
+                .await
+                .unwrap();
+            assert_eq!(store.merge_staged_subjects().await.unwrap(), 1);
+        }
+        let Backend::Sqlite { read, .. } = &store.backend else {
+            unreachable!("a SQLite store")
+        };
+        let runs: i64 = sqlx::query("SELECT COUNT(DISTINCT run) AS n FROM ledger_subject_runs")
+            .fetch_one(read)
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+        assert_eq!(runs, 8);
+        assert_eq!(
+            indexes(store.ledger_entries_for_subject("b", 10).await.unwrap()),
+            [0, 1, 2, 4, 6, 8]
+        );
+        assert_eq!(
+            indexes(store.ledger_entries_for_subject("c", 10).await.unwrap()),
+            [2, 5, 7, 9]
+        );
+        assert_eq!(store.merge_staged_subjects().await.unwrap(), 0);
     }
 }
