@@ -341,6 +341,8 @@ impl Store {
     }
 
     /// Records counted so far against each (grant, day) of `keys`; absent keys have none.
+    /// Read on the write connection (SQLite): only the ledger writer calls this, just before
+    /// its commit, and it must not queue behind the page reads for a read connection.
     pub async fn quota_usage(
         &self,
         keys: &[(String, String)],
@@ -349,7 +351,7 @@ impl Store {
         if keys.is_empty() {
             return Ok(out);
         }
-        on_read!(self, |pool| {
+        on_write!(self, |pool| {
             let mut qb = QueryBuilder::new("SELECT grant_id, day, records FROM grant_usage WHERE ");
             for (i, (grant, day)) in keys.iter().enumerate() {
                 if i > 0 {
