@@ -220,3 +220,83 @@ impl Store {
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Migrations 0010 and 0011 rebuild `ledger_subjects` (as runs and staged rows) and
+    /// `record_fields` (without rowid) on SQLite: a database written before them keeps every
+    /// row, and its subjects are found afterwards.
+    #[tokio::test]
+    async fn sqlite_rebuilt_tables_keep_their_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let old = sqlx::SqlitePool::connect(&url).await.unwrap();
+        SQLITE_MIGRATIONS.run_to(9, &old).await.unwrap();
+        for sql in [
+            "INSERT INTO grids (code, name, kind, created_at) VALUES ('g', 'G', 'physical', 0)",
+            "INSERT INTO purposes (id, description, legal_basis, created_at) \
+             VALUES ('p', 'P', 'consent', 0)",
+            "INSERT INTO records (id, category, grid, version, purpose, collector, plain_fields, \
+             kek_version, wrapped_dek, created_at, updated_at) \
+             VALUES ('r1', 'resident', 'g', 1, 'p', 'w', '{}', 1, x'01', 0, 0)",
+            "INSERT INTO record_fields (record_id, field, kek_version, sealed) \
+             VALUES ('r1', 'name', 1, x'0a0b'), ('r1', 'phone', 2, x'0c')",
+            "INSERT INTO ledger_entries (idx, time_ms, actor, action, decision, canonical, \
+             leaf_hash) VALUES (0, 0, 'a', 'data.read', 'allow', '{\"index\":0}', x'00'), \
+             (1, 0, 'a', 'data.read', 'allow', '{\"index\":1}', x'00'), \
+             (2, 0, 'a', 'data.read', 'allow', '{\"index\":2}', x'00')",
+            "INSERT INTO ledger_subjects (record_id, idx) VALUES ('r1', 0), ('r2', 0), ('r1', 1)",
+            "INSERT INTO ledger_subjects_recent (record_id, idx) VALUES ('r1', 2), ('r2', 2)",
+        ] {
+            sqlx::query(sql).execute(&old).await.unwrap();
+        }
+        old.close().await;
+
+        let store = Store::open(&crate::config::DatabaseLocation::Sqlite(path))
+            .await
+            .unwrap();
+        let Backend::Sqlite { read, .. } = &store.backend else {
+            unreachable!("a SQLite store")
+        };
+        let fields: Vec<(String, i64, Vec<u8>)> =
+            sqlx::query_as("SELECT field, kek_version, sealed FROM record_fields ORDER BY field")
+                .fetch_all(read)
+                .await
+                .unwrap();
+        assert_eq!(
+            fields,
+            [
+                ("name".to_owned(), 1, vec![0x0a, 0x0b]),
+                ("phone".to_owned(), 2, vec![0x0c])
+            ]
+        );
+        let runs: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT run, record_id, idx FROM ledger_subject_runs ORDER BY run, record_id, idx",
+        )
+        .fetch_all(read)
+        .await
+        .unwrap();
+        assert_eq!(
+            runs,
+            [
+                (0, "r1".to_owned(), 0),
+                (0, "r1".to_owned(), 1),
+                (0, "r2".to_owned(), 0)
+            ]
+        );
+        assert_eq!(store.staged_subject_rows().await.unwrap(), 2);
+        let found = |rows: Vec<(i64, String)>| rows.into_iter().map(|(i, _)| i).collect::<Vec<_>>();
+        assert_eq!(
+            found(store.ledger_entries_for_subject("r1", 10).await.unwrap()),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            found(store.ledger_entries_for_subject("r2", 10).await.unwrap()),
+            [0, 2]
+        );
+    }
+}
