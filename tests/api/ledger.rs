@@ -194,7 +194,8 @@ async fn create(app: &TestApp, name: &str, first17: &str, phone: &str) -> Value 
 
 on_both_backends!(
     receipts_checkpoints_and_proofs_verify_independently,
-    ledger_failure_means_nothing_is_written
+    ledger_failure_means_nothing_is_written,
+    subject_lookups_find_entries_in_every_run
 );
 
 async fn receipts_checkpoints_and_proofs_verify_independently(backend: Backend) {
@@ -467,4 +468,77 @@ async fn ledger_failure_means_nothing_is_written(backend: Backend) {
         entries_before
     );
     app.stop().await;
+}
+
+/// The subject index keeps a record's rows in runs (PostgreSQL: one per 1 024 entries; SQLite:
+/// one per merge of staged rows). A lookup by record finds every entry of it, in index order,
+/// across runs with and without the record, staged or merged, and honours its limit.
+async fn subject_lookups_find_entries_in_every_run(backend: Backend) {
+    use gridhub::config::DatabaseLocation;
+    use gridhub::storage::{LedgerRow, Store};
+
+    let dir = tempfile::tempdir().unwrap();
+    let location = match backend {
+        Backend::Sqlite => DatabaseLocation::Sqlite(dir.path().join("subjects.db")),
+        Backend::Postgres => {
+            DatabaseLocation::Postgres(gridhub_tests::fresh_pg_database().await.0.into())
+        }
+    };
+    let store = Store::open(&location).await.unwrap();
+    let row = |index: i64, subjects: &[&str]| LedgerRow {
+        index,
+        time_ms: 0,
+        actor: "{}".to_owned(),
+        action: "data.read".to_owned(),
+        purpose: None,
+        case_id: None,
+        decision: "allow".to_owned(),
+        canonical: format!("{{\"index\":{index}}}"),
+        leaf_hash: vec![0; 32],
+        subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    // Runs 0, 1, 2 and 4 on PostgreSQL (run 3 has no entry); a merge after each on SQLite.
+    let appended: [(i64, &[&str]); 7] = [
+        (0, &["a", "b"]),
+        (1023, &["b"]),
+        (1024, &["c"]),
+        (2047, &["a", "c"]),
+        (2048, &["b"]),
+        (4096, &["a"]),
+        (4097, &["b"]),
+    ];
+    for (i, (index, subjects)) in appended.iter().enumerate() {
+        store
+            .append_ledger(&[row(*index, subjects)], &[])
+            .await
+            .unwrap();
+        // The last two stay staged on SQLite.
+        if i < 5 {
+            store.merge_staged_subjects().await.unwrap();
+        }
+    }
+    let found = |rows: Vec<(i64, String)>| -> Vec<i64> {
+        rows.into_iter()
+            .map(|(index, canonical)| {
+                assert_eq!(canonical, format!("{{\"index\":{index}}}"));
+                index
+            })
+            .collect()
+    };
+    let lookup = |record: &'static str, limit: i64| {
+        let store = store.clone();
+        async move {
+            found(
+                store
+                    .ledger_entries_for_subject(record, limit)
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    assert_eq!(lookup("a", 10).await, [0, 2047, 4096]);
+    assert_eq!(lookup("b", 10).await, [0, 1023, 2048, 4097]);
+    assert_eq!(lookup("c", 10).await, [1024, 2047]);
+    assert_eq!(lookup("b", 2).await, [0, 1023]);
+    assert!(lookup("z", 10).await.is_empty());
 }
