@@ -96,6 +96,22 @@ pub fn now_ms() -> i64 {
     i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
+/// Pool options without sqlx's idle/lifetime reaper. In sqlx 0.9.0 a pool that is closed while
+/// a connection is being taken can wrap its idle count below zero; the reaper then loops over
+/// `0..usize::MAX` without yielding, a tokio worker spins at 100 % and the runtime never shuts
+/// down (sqlx issue #3645, fix in PR #4289; seen here once, as a hung test at hub shutdown).
+/// With no idle timeout, no lifetime and no minimum, sqlx starts no reaper. SQLite connections
+/// are files and lose nothing by it; PostgreSQL connections that sat idle are pinged before use
+/// (`open_postgres`), and the pool holds at most 16.
+fn no_reaper<DB: sqlx::Database>(
+    options: sqlx::pool::PoolOptions<DB>,
+) -> sqlx::pool::PoolOptions<DB> {
+    options
+        .min_connections(0)
+        .idle_timeout(None)
+        .max_lifetime(None)
+}
+
 impl Store {
     /// Open (and create, for SQLite) the database and bring its schema up to date.
     pub async fn open(location: &DatabaseLocation) -> Result<Store, StoreError> {
@@ -125,14 +141,14 @@ impl Store {
             .pragma("mmap_size", "1073741824")
             .pragma("cache_size", "-16384");
         // No ping before each use: a file connection does not go away, and the ping is one more
-        // trip through the connection's worker thread per statement.
-        let write = SqlitePoolOptions::new()
+        // trip through the connection's worker thread per statement. No reaper (`no_reaper`).
+        let write = no_reaper(SqlitePoolOptions::new())
             .max_connections(1)
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(StoreError::Connect)?;
-        let read = SqlitePoolOptions::new()
+        let read = no_reaper(SqlitePoolOptions::new())
             .max_connections(4)
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
@@ -145,7 +161,7 @@ impl Store {
 
     async fn open_postgres(url: &str) -> Result<Store, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(StoreError::Connect)?;
-        let pool = PgPoolOptions::new()
+        let pool = no_reaper(PgPoolOptions::new())
             .max_connections(16)
             // Ping only connections that sat idle (a server restart or a dropped link shows
             // there); sqlx's default pings before every use, a round trip per statement.
