@@ -44,11 +44,14 @@ async fn ciphertext_swapped_between_records_fails_closed(backend: Backend) {
     let app = spawn_app(backend).await;
     let a = create(&app, "张三", "33010219900101123", "13811110000").await;
     let b = create(&app, "李四", "33010219910202234", "13922220000").await;
-    app.raw_execute(format!(
-        "UPDATE record_fields SET sealed = (SELECT sealed FROM record_fields WHERE record_id = '{b}' AND field = 'name') \
-         WHERE record_id = '{a}' AND field = 'name'"
-    ))
-    .await;
+    let name_of_b = sealed_field(&app.raw_sealed_fields(&b).await, "name");
+    let mut fields_of_a = app.raw_sealed_fields(&a).await;
+    for f in &mut fields_of_a {
+        if f.field == "name" {
+            f.sealed = name_of_b.sealed.clone();
+        }
+    }
+    app.raw_set_sealed_fields(&a, &fields_of_a).await;
     assert_integrity_failure(&app, &a, &["李四", "张三"]).await;
     // The untouched record still reads.
     assert_eq!(
@@ -63,11 +66,14 @@ async fn ciphertext_swapped_between_records_fails_closed(backend: Backend) {
 async fn ciphertext_swapped_between_fields_fails_closed(backend: Backend) {
     let app = spawn_app(backend).await;
     let a = create(&app, "王五", "33010219800303345", "13733330000").await;
-    app.raw_execute(format!(
-        "UPDATE record_fields SET sealed = (SELECT sealed FROM record_fields WHERE record_id = '{a}' AND field = 'phone') \
-         WHERE record_id = '{a}' AND field = 'address'"
-    ))
-    .await;
+    let mut fields = app.raw_sealed_fields(&a).await;
+    let phone = sealed_field(&fields, "phone");
+    for f in &mut fields {
+        if f.field == "address" {
+            f.sealed = phone.sealed.clone();
+        }
+    }
+    app.raw_set_sealed_fields(&a, &fields).await;
     assert_integrity_failure(&app, &a, &["13733330000"]).await;
     app.stop().await;
 }
@@ -82,10 +88,13 @@ async fn wrapped_key_swapped_between_records_fails_closed(backend: Backend) {
     .await;
     assert_integrity_failure(&app, &a, &["孙七", "13555550000"]).await;
     // Relabelling a field with another key version is caught too.
-    app.raw_execute(format!(
-        "UPDATE record_fields SET kek_version = 2 WHERE record_id = '{b}' AND field = 'name'"
-    ))
-    .await;
+    let mut fields = app.raw_sealed_fields(&b).await;
+    for f in &mut fields {
+        if f.field == "name" {
+            f.kek_version = 2;
+        }
+    }
+    app.raw_set_sealed_fields(&b, &fields).await;
     let (status, _, _) = error_code(
         app.get(&app.worker_token, &format!("/v1/records/{b}"))
             .await,
@@ -93,6 +102,15 @@ async fn wrapped_key_swapped_between_records_fails_closed(backend: Backend) {
     .await;
     assert_eq!(status, 500);
     app.stop().await;
+}
+
+/// The stored field `name` of a record (it must be there).
+fn sealed_field(fields: &[gridhub::vault::SealedField], name: &str) -> gridhub::vault::SealedField {
+    fields
+        .iter()
+        .find(|f| f.field == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no stored field {name}"))
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -106,11 +124,12 @@ async fn erased_record_leaves_no_key_or_ciphertext(backend: Backend) {
     let wrapped = app
         .raw_bytes(format!("SELECT wrapped_dek FROM records WHERE id = '{a}'"))
         .await;
-    let sealed = app
-        .raw_bytes(format!(
-            "SELECT sealed FROM record_fields WHERE record_id = '{a}'"
-        ))
-        .await;
+    let sealed: Vec<Vec<u8>> = app
+        .raw_sealed_fields(&a)
+        .await
+        .into_iter()
+        .map(|f| f.sealed)
+        .collect();
     assert_eq!(wrapped.len(), 1);
     assert!(sealed.len() >= 8);
 
@@ -126,12 +145,10 @@ async fn erased_record_leaves_no_key_or_ciphertext(backend: Backend) {
             .await,
         1
     );
-    let left = app
-        .raw_bytes(format!(
-            "SELECT sealed FROM record_fields WHERE record_id = '{a}'"
-        ))
-        .await;
-    assert!(left.is_empty(), "sealed fields deleted");
+    assert!(
+        app.raw_sealed_fields(&a).await.is_empty(),
+        "sealed fields deleted"
+    );
     let tokens = app
         .raw_bytes(format!(
             "SELECT token FROM blind_index WHERE record_id = '{a}'"

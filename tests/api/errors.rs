@@ -209,8 +209,7 @@ async fn bad_input_is_refused_cleanly(backend: Backend) {
         "nothing written"
     );
     assert_eq!(
-        app.raw_count("SELECT COUNT(*) AS n FROM record_fields")
-            .await,
+        app.raw_count("SELECT COUNT(*) AS n FROM blind_index").await,
         0
     );
 

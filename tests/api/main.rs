@@ -19,6 +19,7 @@ mod grants;
 mod identity;
 mod identity_cli;
 mod ledger;
+mod migrations;
 mod plaintext;
 mod records;
 mod roles;

@@ -250,6 +250,53 @@ impl TestApp {
         }
     }
 
+    /// A record's sealed fields as stored (`records.sealed_fields`), outside the hub.
+    pub async fn raw_sealed_fields(&self, id: &str) -> Vec<gridhub::vault::SealedField> {
+        let stored = self
+            .raw_bytes(format!(
+                "SELECT sealed_fields FROM records WHERE id = '{id}' AND sealed_fields IS NOT NULL"
+            ))
+            .await;
+        let bytes = stored.first().map(Vec::as_slice);
+        gridhub::storage::sealed_fields::decode(bytes)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.to_owned_field())
+            .collect()
+    }
+
+    /// Store `fields` as a record's sealed fields, outside the hub (tamper tests).
+    pub async fn raw_set_sealed_fields(&self, id: &str, fields: &[gridhub::vault::SealedField]) {
+        let bytes = gridhub::storage::sealed_fields::encode(fields).unwrap();
+        let sql = "UPDATE records SET sealed_fields = $1 WHERE id = $2";
+        match self.backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", self.sqlite_path().display());
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                let done = sqlx::query(sql)
+                    .bind(bytes)
+                    .bind(id.to_owned())
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                assert_eq!(done.rows_affected(), 1);
+                conn.close().await.unwrap();
+            }
+            Backend::Postgres => {
+                let url = self.database_url.clone().unwrap();
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                let done = sqlx::query(sql)
+                    .bind(bytes)
+                    .bind(id.to_owned())
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                assert_eq!(done.rows_affected(), 1);
+                conn.close().await.unwrap();
+            }
+        }
+    }
+
     /// Count rows of a query `SELECT COUNT(*) AS n …` against this app's database.
     pub async fn raw_count(&self, sql: &'static str) -> i64 {
         use sqlx::Row;

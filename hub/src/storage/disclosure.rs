@@ -1,17 +1,17 @@
 //! Reading records for a disclosure: one page of live records of a category, pushed down to
 //! SQL by the grants' scopes (grid subtrees), an optional grid filter, an optional set of record
-//! ids (a case's subjects) and an id cursor, with the sealed fields and blind-index tokens of
-//! exactly those records — and of those only what the plan can use (`FieldNeeds`): ciphertexts
-//! of fields that may be disclosed from their value, the mere presence of fields disclosed only
-//! as a grid code, tokens of fields a row filter reads. Cost follows the page, not the table.
-//! Grid codes, ids and field names are always bound parameters, never spliced into the
-//! statement.
+//! ids (a case's subjects) and an id cursor. The page is one index walk over `records`, whose
+//! rows carry their sealed fields (`sealed_fields`); of those, only what the plan can use is
+//! taken (`FieldNeeds`): ciphertexts of fields that may be disclosed from their value, the mere
+//! presence of fields disclosed only as a grid code. Tokens are read (a second statement) only
+//! for fields a row filter compares. Cost follows the page, not the table. Grid codes, ids and
+//! field names are always bound parameters, never spliced into the statement.
 
 use std::collections::HashMap;
 
 use sqlx::{QueryBuilder, Row};
 
-use super::{Store, on_read};
+use super::{Store, on_read, sealed_fields};
 use crate::vault::{SealedField, WrappedDek};
 
 /// Which records a page may hold.
@@ -142,38 +142,11 @@ impl Store {
             return Ok(Vec::new());
         }
         let needs = q.needs;
-        // SQLite: one statement, the page of records with one LEFT JOIN per needed field on
-        // `record_fields`' primary key, so a record comes back as one row with its ciphertexts
-        // (values) or key versions (presence) as columns: a fifth of the rows a row per field
-        // takes, and rows handed over by the driver are most of SQLite's cost (joined 619 µs
-        // against 829 µs for two statements, measured). PostgreSQL: the joins are ~500 index
-        // probes (1 768 µs against 1 063 µs), so the fields come in a second statement, one
-        // index scan over all of the page's records.
-        let joined = matches!(self.backend, super::Backend::Sqlite { .. });
-        let (join_values, join_present): (&[String], &[String]) = if joined {
-            (&needs.values, &needs.present)
-        } else {
-            (&[], &[])
-        };
         on_read!(self, |pool| {
             let mut qb = QueryBuilder::new(
-                "SELECT r.id, r.grid, r.plain_fields, r.kek_version, r.wrapped_dek",
+                "SELECT r.id, r.grid, r.plain_fields, r.kek_version, r.wrapped_dek, r.sealed_fields \
+                 FROM records r WHERE r.erased_at IS NULL AND r.category = ",
             );
-            for i in 0..join_values.len() {
-                qb.push(format_args!(", f{i}.kek_version, f{i}.sealed"));
-            }
-            let present_from = join_values.len();
-            for i in present_from..present_from + join_present.len() {
-                qb.push(format_args!(", f{i}.kek_version"));
-            }
-            qb.push(" FROM records r");
-            for (i, field) in join_values.iter().chain(join_present).enumerate() {
-                qb.push(format_args!(
-                    " LEFT JOIN record_fields f{i} ON f{i}.record_id = r.id AND f{i}.field = "
-                ));
-                qb.push_bind(field.clone());
-            }
-            qb.push(" WHERE r.erased_at IS NULL AND r.category = ");
             qb.push_bind(q.category.to_owned());
             qb.push(" AND ");
             push_subtrees!(qb, q.scopes);
@@ -213,26 +186,16 @@ impl Store {
                     continue;
                 };
                 let id: String = r.try_get(0)?;
+                // Only the needed ciphertexts are copied out; the others are never decrypted.
+                let stored: Option<&[u8]> = r.try_get(5)?;
                 let mut sealed = Vec::with_capacity(needs.values.len());
-                let mut column = 5;
-                for field in join_values {
-                    let v: Option<i64> = r.try_get(column)?;
-                    let bytes: Option<Vec<u8>> = r.try_get(column + 1)?;
-                    column += 2;
-                    if let (Some(v), Some(bytes)) = (v, bytes) {
-                        sealed.push(SealedField {
-                            field: field.clone(),
-                            kek_version: version(v)?,
-                            sealed: bytes,
-                        });
-                    }
-                }
                 let mut present = Vec::new();
-                for field in join_present {
-                    if r.try_get::<Option<i64>, _>(column)?.is_some() {
-                        present.push(field.clone());
+                for f in sealed_fields::decode(stored).map_err(|_| decode_error("sealed fields"))? {
+                    if needs.values.iter().any(|n| n == f.field) {
+                        sealed.push(f.to_owned_field());
+                    } else if needs.present.iter().any(|n| n == f.field) {
+                        present.push(f.field.to_owned());
                     }
-                    column += 1;
                 }
                 position.insert(id.clone(), records.len());
                 records.push(PageRecord {
@@ -250,35 +213,6 @@ impl Store {
             }
             if records.is_empty() {
                 return Ok(records);
-            }
-            if !joined && (!needs.values.is_empty() || !needs.present.is_empty()) {
-                // One statement for both: the ciphertext only where a value may be needed.
-                let mut qb =
-                    QueryBuilder::new("SELECT record_id, field, kek_version, CASE WHEN field IN (");
-                push_list!(qb, needs.values.iter());
-                qb.push(") THEN sealed END AS sealed FROM record_fields WHERE record_id IN (");
-                push_list!(qb, records.iter().map(|r| &r.id));
-                qb.push(") AND field IN (");
-                push_list!(qb, needs.values.iter().chain(needs.present.iter()));
-                qb.push(")");
-                for row in qb.build().fetch_all(pool).await? {
-                    let id: String = row.try_get("record_id")?;
-                    let Some(record) = position.get(&id).and_then(|at| records.get_mut(*at)) else {
-                        continue;
-                    };
-                    let field: String = row.try_get("field")?;
-                    match row.try_get::<Option<Vec<u8>>, _>("sealed")? {
-                        Some(sealed) => {
-                            let v: i64 = row.try_get("kek_version")?;
-                            record.sealed.push(SealedField {
-                                field,
-                                kek_version: version(v)?,
-                                sealed,
-                            });
-                        }
-                        None => record.present.push(field),
-                    }
-                }
             }
             if !needs.tokens.is_empty() {
                 let mut qb = QueryBuilder::new(

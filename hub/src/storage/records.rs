@@ -4,6 +4,7 @@
 
 use sqlx::Row;
 
+use super::sealed_fields::{self, FieldRef, Malformed};
 use super::{Store, on_read, on_write};
 use crate::vault::{SealedField, WrappedDek};
 
@@ -71,6 +72,18 @@ fn version_u32(v: i64) -> Result<u32, sqlx::Error> {
     u32::try_from(v).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
+fn encode_sealed(fields: &[SealedField]) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    sealed_fields::encode(fields).map_err(|e: Malformed| sqlx::Error::Encode(Box::new(e)))
+}
+
+fn decode_sealed(bytes: Option<&[u8]>) -> Result<Vec<SealedField>, sqlx::Error> {
+    Ok(sealed_fields::decode(bytes)
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?
+        .into_iter()
+        .map(FieldRef::to_owned_field)
+        .collect())
+}
+
 impl Store {
     /// Insert records with their sealed fields and tokens: all of them or none.
     pub async fn insert_records(&self, records: &[NewRecord], now: i64) -> Result<(), sqlx::Error> {
@@ -79,9 +92,14 @@ impl Store {
             for chunk in records.chunks(CHUNK / 4) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO records (id, category, grid, version, purpose, legal_basis, \
-                     collector, plain_fields, kek_version, wrapped_dek, created_at, updated_at) ",
+                     collector, plain_fields, kek_version, wrapped_dek, sealed_fields, \
+                     created_at, updated_at) ",
                 );
-                qb.push_values(chunk, |mut b, r| {
+                let sealed = chunk
+                    .iter()
+                    .map(|r| encode_sealed(&r.sealed))
+                    .collect::<Result<Vec<_>, _>>()?;
+                qb.push_values(chunk.iter().zip(sealed), |mut b, (r, sealed)| {
                     b.push_bind(r.id.clone())
                         .push_bind(r.category.clone())
                         .push_bind(r.grid.clone())
@@ -92,24 +110,9 @@ impl Store {
                         .push_bind(r.plain_fields.clone())
                         .push_bind(i64::from(r.wrapped.kek_version))
                         .push_bind(r.wrapped.bytes.clone())
+                        .push_bind(sealed)
                         .push_bind(now)
                         .push_bind(now);
-                });
-                qb.build().execute(&mut *tx).await?;
-            }
-            let fields: Vec<(&str, &SealedField)> = records
-                .iter()
-                .flat_map(|r| r.sealed.iter().map(move |f| (r.id.as_str(), f)))
-                .collect();
-            for chunk in fields.chunks(CHUNK) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO record_fields (record_id, field, kek_version, sealed) ",
-                );
-                qb.push_values(chunk, |mut b, (id, f)| {
-                    b.push_bind((*id).to_owned())
-                        .push_bind(f.field.clone())
-                        .push_bind(i64::from(f.kek_version))
-                        .push_bind(f.sealed.clone());
                 });
                 qb.build().execute(&mut *tx).await?;
             }
@@ -173,7 +176,7 @@ impl Store {
         on_read!(self, |pool| {
             let Some(row) = sqlx::query(
                 "SELECT id, category, grid, version, purpose, legal_basis, collector, plain_fields, \
-                 kek_version, wrapped_dek, created_at, updated_at \
+                 kek_version, wrapped_dek, sealed_fields, created_at, updated_at \
                  FROM records WHERE id = $1 AND erased_at IS NULL",
             )
             .bind(id.to_owned())
@@ -182,23 +185,8 @@ impl Store {
             else {
                 return Ok(None);
             };
-            let fields = sqlx::query(
-                "SELECT field, kek_version, sealed FROM record_fields WHERE record_id = $1 \
-                 ORDER BY field",
-            )
-            .bind(id.to_owned())
-            .fetch_all(pool)
-            .await?;
-            let sealed = fields
-                .iter()
-                .map(|f| {
-                    Ok(SealedField {
-                        field: f.try_get("field")?,
-                        kek_version: version_u32(f.try_get("kek_version")?)?,
-                        sealed: f.try_get("sealed")?,
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let stored: Option<Vec<u8>> = row.try_get("sealed_fields")?;
+            let sealed = decode_sealed(stored.as_deref())?;
             let kek_version: Option<i64> = row.try_get("kek_version")?;
             let wrapped: Option<Vec<u8>> = row.try_get("wrapped_dek")?;
             let (Some(kek_version), Some(bytes)) = (kek_version, wrapped) else {
@@ -270,23 +258,21 @@ impl Store {
                     UpdateOutcome::NotFound
                 });
             }
-            for f in &u.upsert {
-                sqlx::query(
-                    "INSERT INTO record_fields (record_id, field, kek_version, sealed) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (record_id, field) \
-                     DO UPDATE SET kek_version = excluded.kek_version, sealed = excluded.sealed",
-                )
-                .bind(u.id.clone())
-                .bind(f.field.clone())
-                .bind(i64::from(f.kek_version))
-                .bind(f.sealed.clone())
-                .execute(&mut *tx)
-                .await?;
-            }
-            for field in &u.remove {
-                sqlx::query("DELETE FROM record_fields WHERE record_id = $1 AND field = $2")
+            if !u.upsert.is_empty() || !u.remove.is_empty() {
+                // The row is this transaction's now (the version check above wrote it).
+                let stored: Option<Vec<u8>> =
+                    sqlx::query_scalar("SELECT sealed_fields FROM records WHERE id = $1")
+                        .bind(u.id.clone())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let mut sealed = decode_sealed(stored.as_deref())?;
+                sealed.retain(|f| {
+                    !u.remove.contains(&f.field) && !u.upsert.iter().any(|n| n.field == f.field)
+                });
+                sealed.extend(u.upsert.iter().cloned());
+                sqlx::query("UPDATE records SET sealed_fields = $1 WHERE id = $2")
+                    .bind(encode_sealed(&sealed)?)
                     .bind(u.id.clone())
-                    .bind(field.clone())
                     .execute(&mut *tx)
                     .await?;
             }
@@ -321,8 +307,9 @@ impl Store {
         on_write!(self, |pool| {
             let mut tx = pool.begin().await?;
             let done = sqlx::query(
-                "UPDATE records SET wrapped_dek = NULL, kek_version = NULL, plain_fields = '{}', \
-                 erased_at = $1, updated_at = $1 WHERE id = $2 AND erased_at IS NULL",
+                "UPDATE records SET wrapped_dek = NULL, kek_version = NULL, sealed_fields = NULL, \
+                 plain_fields = '{}', erased_at = $1, updated_at = $1 \
+                 WHERE id = $2 AND erased_at IS NULL",
             )
             .bind(now)
             .bind(id.to_owned())
@@ -332,10 +319,6 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            sqlx::query("DELETE FROM record_fields WHERE record_id = $1")
-                .bind(id.to_owned())
-                .execute(&mut *tx)
-                .await?;
             sqlx::query("DELETE FROM blind_index WHERE record_id = $1")
                 .bind(id.to_owned())
                 .execute(&mut *tx)

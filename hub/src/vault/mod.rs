@@ -46,7 +46,7 @@ pub struct WrappedDek {
 }
 
 /// One sealed field as stored: the KEK version is part of its associated data.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedField {
     pub field: String,
     pub kek_version: u32,

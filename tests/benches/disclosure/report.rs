@@ -60,18 +60,10 @@ pub fn print_row(label: &str, conc: usize, o: &Outcome, ceiling: Option<f64>) {
 
 pub fn print_split(s: &queries::Split) {
     println!(
-        "  read 100 records, by statement (own connection, median µs): page query {:.0}; \
-         for comparison, every sealed field {:.0} ({} rows) and every token {:.0} ({} rows) \
-         (the hub before FieldNeeds); only the 4 sealed fields whose values are needed {:.0} \
-         ({} rows); the hub's joined statement (page + needed fields) {:.0}",
-        s.page_us,
-        s.fields_us,
-        s.rows[0],
-        s.tokens_us,
-        s.rows[1],
-        s.needed_us,
-        s.rows[2],
-        s.joined_us
+        "  read 100 records, by statement (own connection, median µs): the hub's page statement \
+         {:.0} ({} rows with their sealed fields); for comparison, the rows alone {:.0}, and \
+         every token of the page (read only for a row filter) {:.0} ({} rows)",
+        s.page_us, s.rows[0], s.bare_us, s.tokens_us, s.rows[1]
     );
     for line in &s.plan {
         println!("    plan: {line}");
