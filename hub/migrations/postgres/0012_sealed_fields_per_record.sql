@@ -7,6 +7,9 @@
 -- byte order of names: u16 name length, name, u32 KEK version, u32 ciphertext length,
 -- ciphertext (big-endian). NULL: no sealed fields (and erased records).
 ALTER TABLE records ADD COLUMN sealed_fields BYTEA;
+-- Ciphertext does not compress: a large value may move out of line but is never run through
+-- pglz first.
+ALTER TABLE records ALTER COLUMN sealed_fields SET STORAGE EXTERNAL;
 UPDATE records r SET sealed_fields = '\x01'::bytea || s.frames
 FROM (
     SELECT record_id,

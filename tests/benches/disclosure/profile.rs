@@ -284,7 +284,7 @@ pub async fn steps(fx: &Fixture, n: usize) -> Vec<Step> {
         hub,
     ));
     out.push(summary(
-        "read 100 records (3 queries)",
+        "read 100 records (1 query)",
         timed(few, |i| {
             let after = cursor(i);
             async move { page_at(state, scopes, needs, after.as_deref()).await }
