@@ -497,7 +497,8 @@ async fn subject_lookups_find_entries_in_every_run(backend: Backend) {
         leaf_hash: vec![0; 32],
         subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
     };
-    // Runs 0, 1, 2 and 4 on PostgreSQL (run 3 has no entry); a merge after each on SQLite.
+    // SQLite: a merge after each of the first five, so runs 0..=4 and two staged rows.
+    // PostgreSQL: one subject set per entry, found through its GIN index.
     let appended: [(i64, &[&str]); 7] = [
         (0, &["a", "b"]),
         (1023, &["b"]),

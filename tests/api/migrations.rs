@@ -1,6 +1,8 @@
-//! PostgreSQL migration 0012 moves `record_fields` rows into `records.sealed_fields` in SQL:
-//! a database written before it keeps every sealed field, byte for byte in the format the hub
-//! reads (`storage::sealed_fields`). (The SQLite migration has a unit test in the hub.)
+//! PostgreSQL migrations 0012 and 0013 move rows in SQL: `record_fields` into
+//! `records.sealed_fields` (byte for byte in the format the hub reads, `storage::sealed_fields`)
+//! and `ledger_subject_runs` into `ledger_subject_sets` (one array of record ids per entry). A
+//! database written before them keeps every sealed field and finds every subject's entries.
+//! (The SQLite migrations have a unit test in the hub.)
 
 use gridhub::config::DatabaseLocation;
 use gridhub::storage::{POSTGRES_MIGRATIONS, Store, sealed_fields};
@@ -16,7 +18,7 @@ fn field(name: &str, kek_version: u32, sealed: &[u8]) -> SealedField {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_sealed_fields_move_into_their_records() {
+async fn postgres_sealed_fields_and_subjects_keep_their_rows() {
     let (url, _) = fresh_pg_database().await;
     let old = sqlx::PgPool::connect(&url).await.unwrap();
     POSTGRES_MIGRATIONS.run_to(11, &old).await.unwrap();
@@ -32,6 +34,12 @@ async fn postgres_sealed_fields_move_into_their_records() {
         "INSERT INTO record_fields (record_id, field, kek_version, sealed) \
          VALUES ('r1', 'phone', 2, '\\x0c'), ('r1', 'birth_date', 3, decode(repeat('ab', 300), 'hex')), \
          ('r1', 'name', 1, '\\x0a0b')",
+        "INSERT INTO ledger_entries (idx, time_ms, actor, action, decision, canonical, \
+         leaf_hash) VALUES (0, 0, 'a', 'data.read', 'allow', '{\"index\":0}', '\\x00'), \
+         (1, 0, 'a', 'data.read', 'allow', '{\"index\":1}', '\\x00'), \
+         (1500, 0, 'a', 'data.read', 'allow', '{\"index\":1500}', '\\x00')",
+        "INSERT INTO ledger_subject_runs (run, record_id, idx) VALUES \
+         (0, 'r1', 0), (0, 'r2', 0), (0, 'r1', 1), (1, 'r2', 1500), (1, 'r1', 1500)",
     ] {
         sqlx::query(sql).execute(&old).await.unwrap();
     }
@@ -59,6 +67,26 @@ async fn postgres_sealed_fields_move_into_their_records() {
         .await
         .unwrap();
     assert_eq!(left, None, "record_fields is dropped");
+    let found = |rows: Vec<(i64, String)>| rows.into_iter().map(|(i, _)| i).collect::<Vec<_>>();
+    assert_eq!(
+        found(store.ledger_entries_for_subject("r1", 10).await.unwrap()),
+        [0, 1, 1500]
+    );
+    assert_eq!(
+        found(store.ledger_entries_for_subject("r2", 10).await.unwrap()),
+        [0, 1500]
+    );
+    assert_eq!(
+        found(store.ledger_entries_for_subject("r1", 2).await.unwrap()),
+        [0, 1]
+    );
+    assert!(
+        store
+            .ledger_entries_for_subject("r3", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     check.close().await;
     store.close().await;
 }

@@ -95,11 +95,6 @@ fn to_hash(bytes: &[u8]) -> Result<Hash, sqlx::Error> {
         .map_err(|_| sqlx::Error::Decode("stored hash is not 32 bytes".into()))
 }
 
-/// Ledger entries per subject run on PostgreSQL: its subject rows go to run `idx / 1024`, so a
-/// commit's rows land in the current run's leaves (~100 000 rows, a few MB of index), and a
-/// lookup by record seeks about once per 1 024 entries.
-const SUBJECT_RUN_ENTRIES: i64 = 1024;
-
 impl Store {
     /// Append entries and the perfect nodes they complete, in one transaction.
     pub async fn append_ledger(
@@ -121,91 +116,114 @@ impl Store {
         nodes: &[(NodeId, Hash)],
         usage: &[UsageIncrease],
     ) -> Result<bool, sqlx::Error> {
-        on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            for u in usage {
-                sqlx::query(
-                    "INSERT INTO grant_usage (grant_id, day, records) VALUES ($1, $2, 0) \
-                     ON CONFLICT (grant_id, day) DO NOTHING",
-                )
-                .bind(u.grant.clone())
-                .bind(u.day.clone())
-                .execute(&mut *tx)
-                .await?;
-                let done = sqlx::query(
-                    "UPDATE grant_usage SET records = records + $3 \
-                     WHERE grant_id = $1 AND day = $2 AND records + $3 <= $4",
-                )
-                .bind(u.grant.clone())
-                .bind(u.day.clone())
-                .bind(u.records)
-                .bind(i64::from(u.quota))
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 0 {
+        // The quota charges, entries and nodes: the same statements on both backends (a macro,
+        // as the transaction's type differs). False: a charge would pass its quota.
+        macro_rules! common_rows {
+            ($tx:ident) => {{
+                let mut within_quota = true;
+                for u in usage {
+                    sqlx::query(
+                        "INSERT INTO grant_usage (grant_id, day, records) VALUES ($1, $2, 0) \
+                         ON CONFLICT (grant_id, day) DO NOTHING",
+                    )
+                    .bind(u.grant.clone())
+                    .bind(u.day.clone())
+                    .execute(&mut *$tx)
+                    .await?;
+                    let done = sqlx::query(
+                        "UPDATE grant_usage SET records = records + $3 \
+                         WHERE grant_id = $1 AND day = $2 AND records + $3 <= $4",
+                    )
+                    .bind(u.grant.clone())
+                    .bind(u.day.clone())
+                    .bind(u.records)
+                    .bind(i64::from(u.quota))
+                    .execute(&mut *$tx)
+                    .await?;
+                    if done.rows_affected() == 0 {
+                        within_quota = false;
+                        break;
+                    }
+                }
+                if within_quota {
+                    for chunk in rows.chunks(300) {
+                        let mut qb = sqlx::QueryBuilder::new(
+                            "INSERT INTO ledger_entries (idx, time_ms, actor, action, purpose, \
+                             case_id, decision, canonical, leaf_hash) ",
+                        );
+                        qb.push_values(chunk, |mut b, r| {
+                            b.push_bind(r.index)
+                                .push_bind(r.time_ms)
+                                .push_bind(r.actor.clone())
+                                .push_bind(r.action.clone())
+                                .push_bind(r.purpose.clone())
+                                .push_bind(r.case_id.clone())
+                                .push_bind(r.decision.clone())
+                                .push_bind(r.canonical.clone())
+                                .push_bind(r.leaf_hash.clone());
+                        });
+                        qb.build().execute(&mut *$tx).await?;
+                    }
+                    for chunk in nodes.chunks(1000) {
+                        let mut qb =
+                            sqlx::QueryBuilder::new("INSERT INTO ledger_nodes (level, idx, hash) ");
+                        qb.push_values(chunk, |mut b, (id, hash)| {
+                            b.push_bind(i32::from(id.level))
+                                .push_bind(i64::try_from(id.index).unwrap_or(i64::MAX))
+                                .push_bind(hash.to_vec());
+                        });
+                        qb.build().execute(&mut *$tx).await?;
+                    }
+                }
+                within_quota
+            }};
+        }
+        match &self.backend {
+            super::Backend::Sqlite { write, .. } => {
+                let mut tx = write.begin().await?;
+                if !common_rows!(tx) {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-            }
-            for chunk in rows.chunks(300) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "INSERT INTO ledger_entries (idx, time_ms, actor, action, purpose, case_id, decision, canonical, leaf_hash) ",
-                );
-                qb.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.index)
-                        .push_bind(r.time_ms)
-                        .push_bind(r.actor.clone())
-                        .push_bind(r.action.clone())
-                        .push_bind(r.purpose.clone())
-                        .push_bind(r.case_id.clone())
-                        .push_bind(r.decision.clone())
-                        .push_bind(r.canonical.clone())
-                        .push_bind(r.leaf_hash.clone());
-                });
-                qb.build().execute(&mut *tx).await?;
-            }
-            let subjects: Vec<(i64, &String)> = rows
-                .iter()
-                .flat_map(|r| r.subjects.iter().map(move |s| (r.index, s)))
-                .collect();
-            // SQLite stages them in index order (appends to a small B-tree; see
-            // `merge_staged_subjects`); PostgreSQL inserts them into the run of their index.
-            for chunk in subjects.chunks(1000) {
-                let mut qb = if self.stages_subjects() {
+                // Staged in index order: appends to a small B-tree (`merge_staged_subjects`).
+                let subjects: Vec<(i64, &String)> = rows
+                    .iter()
+                    .flat_map(|r| r.subjects.iter().map(move |s| (r.index, s)))
+                    .collect();
+                for chunk in subjects.chunks(1000) {
                     let mut qb = sqlx::QueryBuilder::new(
                         "INSERT INTO ledger_subjects_staged (idx, record_id) ",
                     );
                     qb.push_values(chunk, |mut b, (idx, id)| {
                         b.push_bind(*idx).push_bind((*id).clone());
                     });
-                    qb
-                } else {
+                    qb.push(" ON CONFLICT DO NOTHING");
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+            super::Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                if !common_rows!(tx) {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                // One row per entry with its record ids as an array (`ledger_subject_sets`).
+                let with_subjects: Vec<&LedgerRow> =
+                    rows.iter().filter(|r| !r.subjects.is_empty()).collect();
+                for chunk in with_subjects.chunks(300) {
                     let mut qb = sqlx::QueryBuilder::new(
-                        "INSERT INTO ledger_subject_runs (run, record_id, idx) ",
+                        "INSERT INTO ledger_subject_sets (idx, record_ids) ",
                     );
-                    qb.push_values(chunk, |mut b, (idx, id)| {
-                        b.push_bind(*idx / SUBJECT_RUN_ENTRIES)
-                            .push_bind((*id).clone())
-                            .push_bind(*idx);
+                    qb.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.index).push_bind(r.subjects.clone());
                     });
-                    qb
-                };
-                qb.push(" ON CONFLICT DO NOTHING");
-                qb.build().execute(&mut *tx).await?;
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
             }
-            for chunk in nodes.chunks(1000) {
-                let mut qb =
-                    sqlx::QueryBuilder::new("INSERT INTO ledger_nodes (level, idx, hash) ");
-                qb.push_values(chunk, |mut b, (id, hash)| {
-                    b.push_bind(i32::from(id.level))
-                        .push_bind(i64::try_from(id.index).unwrap_or(i64::MAX))
-                        .push_bind(hash.to_vec());
-                });
-                qb.build().execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok(true)
-        })
+        }
+        Ok(true)
     }
 
     /// Number of entries (indexes are 0..size with no gap while the ledger is intact).
@@ -319,10 +337,8 @@ impl Store {
     }
 
     /// Do new subject rows go to `ledger_subjects_staged` first (SQLite), to be merged into
-    /// `ledger_subject_runs` as sorted runs? On PostgreSQL they go straight into the run of
-    /// their index (`SUBJECT_RUN_ENTRIES`): its WAL logs the rows, not whole pages, so a
-    /// commit may touch a few hundred leaves of the current run, which stay in memory; staging
-    /// measured slower there (the emptied table needs vacuuming, and merges stalled the writer).
+    /// `ledger_subject_runs` as sorted runs? On PostgreSQL an entry's subjects are one row of
+    /// `ledger_subject_sets` (its record ids as an array, found through a GIN index).
     pub fn stages_subjects(&self) -> bool {
         matches!(self.backend, super::Backend::Sqlite { .. })
     }
@@ -365,18 +381,16 @@ impl Store {
         Ok(moved)
     }
 
-    /// Entries concerning one record, by index: one seek per run (the recursive step walks
-    /// the distinct run numbers through the primary key) and, on SQLite, a scan of the staged
-    /// rows.
+    /// Entries concerning one record, by index. SQLite: one seek per run (the recursive step
+    /// walks the distinct run numbers through the primary key) and a scan of the staged rows.
+    /// PostgreSQL: the GIN index of `ledger_subject_sets`.
     pub async fn ledger_entries_for_subject(
         &self,
         record_id: &str,
         limit: i64,
     ) -> Result<Vec<(i64, String)>, sqlx::Error> {
-        // A macro, so that `concat!` can finish the statement per backend.
-        macro_rules! in_runs {
-            () => {
-                "WITH RECURSIVE runs (run) AS ( \
+        let sql = if self.stages_subjects() {
+            "WITH RECURSIVE runs (run) AS ( \
                  SELECT MIN(run) FROM ledger_subject_runs \
                  UNION ALL \
                  SELECT (SELECT MIN(l.run) FROM ledger_subject_runs l WHERE l.run > runs.run) \
@@ -384,17 +398,15 @@ impl Store {
              SELECT e.idx AS idx, e.canonical AS canonical FROM ledger_entries e \
              WHERE e.idx IN ( \
                  SELECT s.idx FROM runs JOIN ledger_subject_runs s \
-                     ON s.run = runs.run AND s.record_id = $1"
-            };
-        }
-        let sql = if self.stages_subjects() {
-            concat!(
-                in_runs!(),
-                " UNION ALL SELECT idx FROM ledger_subjects_staged WHERE record_id = $1) \
-                 ORDER BY e.idx LIMIT $2"
-            )
+                     ON s.run = runs.run AND s.record_id = $1 \
+                 UNION ALL SELECT idx FROM ledger_subjects_staged WHERE record_id = $1) \
+             ORDER BY e.idx LIMIT $2"
         } else {
-            concat!(in_runs!(), ") ORDER BY e.idx LIMIT $2")
+            "SELECT e.idx AS idx, e.canonical AS canonical FROM ledger_entries e \
+             WHERE e.idx IN ( \
+                 SELECT s.idx FROM ledger_subject_sets s \
+                 WHERE s.record_ids @> ARRAY[$1::text COLLATE \"C\"]) \
+             ORDER BY e.idx LIMIT $2"
         };
         on_read!(self, |pool| {
             let rows = sqlx::query(sql)
