@@ -13,5 +13,6 @@ CREATE TABLE ledger_subject_sets (
 );
 INSERT INTO ledger_subject_sets (idx, record_ids)
     SELECT idx, array_agg(record_id ORDER BY record_id) FROM ledger_subject_runs GROUP BY idx;
-CREATE INDEX ledger_subject_sets_by_record ON ledger_subject_sets USING gin (record_ids);
+CREATE INDEX ledger_subject_sets_by_record ON ledger_subject_sets USING gin (record_ids)
+    WITH (gin_pending_list_limit = 256);
 DROP TABLE ledger_subject_runs;
