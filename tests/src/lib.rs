@@ -269,30 +269,28 @@ impl TestApp {
     pub async fn raw_set_sealed_fields(&self, id: &str, fields: &[gridhub::vault::SealedField]) {
         let bytes = gridhub::storage::sealed_fields::encode(fields).unwrap();
         let sql = "UPDATE records SET sealed_fields = $1 WHERE id = $2";
+        // The same statement over either backend's connection type.
+        macro_rules! set_on {
+            ($conn:expr) => {{
+                let mut conn = $conn;
+                let done = sqlx::query(sql)
+                    .bind(bytes)
+                    .bind(id.to_owned())
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                assert_eq!(done.rows_affected(), 1);
+                conn.close().await.unwrap();
+            }};
+        }
         match self.backend {
             Backend::Sqlite => {
                 let url = format!("sqlite://{}", self.sqlite_path().display());
-                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-                let done = sqlx::query(sql)
-                    .bind(bytes)
-                    .bind(id.to_owned())
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                assert_eq!(done.rows_affected(), 1);
-                conn.close().await.unwrap();
+                set_on!(sqlx::SqliteConnection::connect(&url).await.unwrap());
             }
             Backend::Postgres => {
                 let url = self.database_url.clone().unwrap();
-                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-                let done = sqlx::query(sql)
-                    .bind(bytes)
-                    .bind(id.to_owned())
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                assert_eq!(done.rows_affected(), 1);
-                conn.close().await.unwrap();
+                set_on!(sqlx::PgConnection::connect(&url).await.unwrap());
             }
         }
     }

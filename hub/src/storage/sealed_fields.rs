@@ -2,7 +2,8 @@
 //! (`records.sealed_fields`), each still its own AES-256-GCM ciphertext under the record's DEK
 //! with its own associated data (record, field, KEK version). One column instead of one row
 //! per field makes a disclosure page one index walk over `records` instead of a join per field
-//! (see docs/PERFORMANCE.md); erasing a field or a record still removes its ciphertext bytes.
+//! (see docs/PERFORMANCE.md). Removing a field or erasing the record rewrites the column without
+//! its ciphertext (on SQLite, `secure_delete` zeroes the old cell).
 //!
 //! Format, version 1 (all integers big-endian):
 //!
