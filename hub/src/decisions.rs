@@ -209,7 +209,8 @@ pub struct StoredRow {
 }
 
 impl StoredRow {
-    pub fn new(tokens: &[(String, Vec<u8>)], plain_fields: &str) -> StoredRow {
+    /// `plain` is the record's public fields, parsed (`records::public_fields`).
+    pub fn new(tokens: &[(String, Vec<u8>)], plain: Map<String, Value>) -> StoredRow {
         let mut by_field: HashMap<String, HashSet<String>> = HashMap::new();
         for (field, token) in tokens {
             by_field
@@ -219,8 +220,13 @@ impl StoredRow {
         }
         StoredRow {
             tokens: by_field,
-            plain: serde_json::from_str(plain_fields).unwrap_or_default(),
+            plain,
         }
+    }
+
+    /// The record's public fields.
+    pub fn plain(&self) -> &Map<String, Value> {
+        &self.plain
     }
 
     fn plain_has(&self, field: &str, term: &str) -> bool {

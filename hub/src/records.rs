@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::storage::{BlindEntry, NewRecord, PageRecord, RecordUpdate, StoredRecord};
-use crate::vault::{Vault, VaultError};
+use crate::vault::{Pseudonyms, Vault, VaultError};
 
 /// What a caller asked to store, after its shape (not its values) was parsed.
 pub struct RecordDraft<'a> {
@@ -130,13 +130,7 @@ pub fn open_all(
 }
 
 fn plain_fields(stored: &StoredRecord) -> Result<Map<String, Value>, Error> {
-    match serde_json::from_str(&stored.plain_fields) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(Error::Integrity(format!(
-            "record `{}` has malformed public fields",
-            stored.id
-        ))),
-    }
+    public_fields(&stored.id, &stored.plain_fields)
 }
 
 /// Build the update for a PATCH: changed encrypted fields are re-sealed under the record's own
@@ -194,7 +188,27 @@ pub fn patch(
     })
 }
 
-/// The fields of a record as a disclosure plan gives them to `department`: only disclosed
+/// A stored record's public fields (its JSON object). Fails closed as an integrity error, never
+/// as an empty record.
+pub fn public_fields(record_id: &str, text: &str) -> Result<Map<String, Value>, Error> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Error::Integrity(format!(
+            "record `{record_id}` has malformed public fields"
+        ))),
+    }
+}
+
+/// What `disclose` is given of a page record besides the record: its parsed grid and public
+/// fields (parsed once per record, also for the row filters) and the grantee's pseudonym key
+/// (derived once per page).
+pub struct DiscloseInput<'a> {
+    pub grid: &'a GridCode,
+    pub public: &'a Map<String, Value>,
+    pub pseudonyms: &'a Pseudonyms,
+}
+
+/// The fields of a record as a disclosure plan gives them to a department: only disclosed
 /// fields, each transformed to its level. Only fields whose level needs the value are
 /// decrypted (a grid-code generalisation needs none); withheld fields are never opened. Fails
 /// closed on any field that does not authenticate.
@@ -202,20 +216,9 @@ pub fn disclose(
     vault: &Vault,
     category: &CategoryDef,
     record: &PageRecord,
+    input: &DiscloseInput<'_>,
     plan: &[FieldPlan],
-    department: &str,
 ) -> Result<Map<String, Value>, Error> {
-    let grid = GridCode::parse(&record.grid)
-        .map_err(|_| Error::Integrity(format!("record `{}` has a bad grid", record.id)))?;
-    let plain: Map<String, Value> = match serde_json::from_str(&record.plain_fields) {
-        Ok(Value::Object(map)) => map,
-        _ => {
-            return Err(Error::Integrity(format!(
-                "record `{}` has malformed public fields",
-                record.id
-            )));
-        }
-    };
     let mut key = None;
     let mut out = Map::new();
     for (def, field) in category.fields.iter().zip(plan) {
@@ -226,13 +229,16 @@ pub fn disclose(
         let present = if def.encrypted {
             record.has_sealed(&def.name)
         } else {
-            plain.contains_key(&def.name)
+            input.public.contains_key(&def.name)
         };
         if !present {
             continue;
         }
         if !transform::needs_value(def, *level) {
-            out.insert(def.name.clone(), Value::String(grid.as_str().to_owned()));
+            out.insert(
+                def.name.clone(),
+                Value::String(input.grid.as_str().to_owned()),
+            );
             continue;
         }
         if def.encrypted && sealed.is_none() {
@@ -261,13 +267,13 @@ pub fn disclose(
                     Error::Integrity(format!("field `{}` does not decode", def.name))
                 })?
             }
-            None => plain.get(&def.name).cloned().unwrap_or(Value::Null),
+            None => input.public.get(&def.name).cloned().unwrap_or(Value::Null),
         };
         let value = def
             .decode_stored(&json)
             .map_err(|_| Error::Integrity(format!("field `{}` does not decode", def.name)))?;
-        let disclosed = transform::disclose(def, *level, &value, &grid, |text| {
-            vault.pseudonym(department, &category.name, &def.name, text)
+        let disclosed = transform::disclose(def, *level, &value, input.grid, |text| {
+            input.pseudonyms.of(&category.name, &def.name, text)
         });
         // No rule for the level (a catalog changed under a grant): withheld, never clear.
         if let Some(disclosed) = disclosed {

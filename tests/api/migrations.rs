@@ -2,6 +2,7 @@
 //! `records.sealed_fields` (byte for byte in the format the hub reads, `storage::sealed_fields`)
 //! and `ledger_subject_runs` into `ledger_subject_sets` (one array of record ids per entry). A
 //! database written before them keeps every sealed field and finds every subject's entries.
+//! Migration 0014 only changes how new ledger values are compressed (lz4).
 //! (The SQLite migrations have a unit test in the hub.)
 
 use gridhub::config::DatabaseLocation;
@@ -89,4 +90,49 @@ async fn postgres_sealed_fields_and_subjects_keep_their_rows() {
     );
     check.close().await;
     store.close().await;
+}
+
+/// Migration 0014: ledger text and subject arrays written after it are compressed with lz4;
+/// those written before keep pglz and read back unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_ledger_columns_compress_with_lz4_after_0014() {
+    let (url, _) = fresh_pg_database().await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    POSTGRES_MIGRATIONS.run_to(13, &pool).await.unwrap();
+    // A page-sized entry: 100 record references, ~12 kB, compressible like the real ones.
+    const INSERT: &str = "WITH refs AS (SELECT string_agg('{\"fields\":{\"address\":\"generalized\",\"birth_date\":\"generalized\",\"name\":\"clear\",\"phone\":\"masked\"},\"id\":\"' \
+         || md5(g::text || $1::text) || '\"}', ',' ORDER BY g) AS t, \
+         array_agg(md5(g::text || $1::text) ORDER BY g) AS ids FROM generate_series(1, 100) g), \
+         e AS (INSERT INTO ledger_entries (idx, time_ms, actor, action, decision, canonical, \
+         leaf_hash) SELECT $1, 0, 'a', 'data.pull', 'allow', '{\"records\":[' || t || ']}', \
+         '\\x00' FROM refs) \
+         INSERT INTO ledger_subject_sets (idx, record_ids) SELECT $1, ids FROM refs";
+    let insert = |idx: i64| sqlx::query(INSERT).bind(idx);
+    insert(0).execute(&pool).await.unwrap();
+    let before: String = sqlx::query_scalar("SELECT canonical FROM ledger_entries WHERE idx = 0")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(before.len() > 10_000, "a page-sized entry");
+    POSTGRES_MIGRATIONS.run(&pool).await.unwrap();
+    insert(1).execute(&pool).await.unwrap();
+    let methods: Vec<(i64, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT e.idx, pg_column_compression(e.canonical), pg_column_compression(s.record_ids) \
+         FROM ledger_entries e JOIN ledger_subject_sets s USING (idx) ORDER BY e.idx",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let lz4 = Some("lz4".to_owned());
+    let (old, new) = (&methods[0], &methods[1]);
+    // Before: pglz (which gives up on arrays of hex ids and stores them as they are).
+    assert_eq!(old.1.as_deref(), Some("pglz"));
+    assert_ne!(old.2, lz4);
+    assert_eq!(new, &(1, lz4.clone(), lz4), "new rows get lz4");
+    let after: String = sqlx::query_scalar("SELECT canonical FROM ledger_entries WHERE idx = 0")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+    pool.close().await;
 }

@@ -3,7 +3,8 @@
 //! insignificant whitespace. Invariant: an entry names records by id and fields by name only;
 //! no personal value is ever put in one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -64,20 +65,56 @@ impl Decision {
     }
 }
 
-/// A record an entry concerns, with what happened to each field (`written`, `removed`,
-/// `clear`, …). Fields in alphabetical order (canonical form).
+/// What happened to each field of a record (`written`, `removed`, `clear`, …), by field name in
+/// alphabetical order (canonical form). Shared: the records of a page that got the same field
+/// plan point at one map, so building and dropping a page's entry costs a few maps, not one per
+/// record. Serialised as the map itself.
+pub type FieldLevels = Arc<BTreeMap<String, String>>;
+
+/// A record an entry concerns, with what happened to each of its fields.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RecordRef {
-    pub fields: BTreeMap<String, String>,
+    pub fields: FieldLevels,
     pub id: String,
 }
 
 impl RecordRef {
     pub fn new(id: &str, fields: impl IntoIterator<Item = (String, &'static str)>) -> RecordRef {
+        RecordRef::sharing(
+            id,
+            Arc::new(fields.into_iter().map(|(k, v)| (k, v.to_owned())).collect()),
+        )
+    }
+
+    /// A record whose field levels are shared with other records of the entry.
+    pub fn sharing(id: &str, fields: FieldLevels) -> RecordRef {
         RecordRef {
             id: id.to_owned(),
-            fields: fields.into_iter().map(|(k, v)| (k, v.to_owned())).collect(),
+            fields,
         }
+    }
+}
+
+/// Hands out one `FieldLevels` per distinct plan, so the records of an entry that got the same
+/// field levels share one map.
+#[derive(Debug, Default)]
+pub struct SharedLevels {
+    seen: HashMap<Vec<(usize, &'static str)>, FieldLevels>,
+}
+
+impl SharedLevels {
+    /// The map of `levels` (each a field's position in `names` and its level); the same `Arc`
+    /// as every earlier call with equal levels. Positions outside `names` are left out.
+    pub fn get(&mut self, names: &[String], levels: Vec<(usize, &'static str)>) -> FieldLevels {
+        let shared = self.seen.entry(levels).or_insert_with_key(|levels| {
+            Arc::new(
+                levels
+                    .iter()
+                    .filter_map(|(at, level)| Some((names.get(*at)?.clone(), (*level).to_owned())))
+                    .collect(),
+            )
+        });
+        Arc::clone(shared)
     }
 }
 
@@ -259,6 +296,45 @@ mod tests {
                 ("name".to_owned(), "written"),
             ],
         )])
+    }
+
+    #[test]
+    fn records_with_equal_levels_share_one_map_and_serialise_as_before() {
+        let names = [
+            "name".to_owned(),
+            "phone".to_owned(),
+            "id_number".to_owned(),
+        ];
+        let mut shared = SharedLevels::default();
+        let a = shared.get(&names, vec![(0, "clear"), (1, "masked")]);
+        let b = shared.get(&names, vec![(0, "clear"), (1, "masked")]);
+        let c = shared.get(&names, vec![(0, "clear")]);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+        // Positions map to names; a position outside the names is left out.
+        assert_eq!(
+            shared
+                .get(&names, vec![(2, "pseudonym"), (9, "clear")])
+                .len(),
+            1
+        );
+        let by_name = RecordRef::new(
+            "r1",
+            [("phone".to_owned(), "masked"), ("name".to_owned(), "clear")],
+        );
+        let sharing = RecordRef::sharing("r1", a);
+        assert_eq!(sharing, by_name);
+        let draft = |r: RecordRef| {
+            EntryDraft::new(
+                Actor::user("u1"),
+                "data.pull",
+                Decision::Allow,
+                "q".to_owned(),
+            )
+            .records(vec![r])
+            .canonical(1, 0)
+        };
+        assert_eq!(draft(sharing), draft(by_name));
     }
 
     #[test]

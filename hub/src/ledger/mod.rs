@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-pub use entry::{Actor, Decision, EntryDraft, RecordRef};
+pub use entry::{Actor, Decision, EntryDraft, FieldLevels, RecordRef, SharedLevels};
 use merkle::{Frontier, Hash, NodeId};
 use note::{Checkpoint, NoteSigner};
 

@@ -16,7 +16,7 @@
 //! same receipt, no second ledger entry or quota count (the key is claimed before the first
 //! answer, so concurrent retries cannot both disclose; no response body is stored).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
@@ -36,8 +36,8 @@ use crate::extract::ApiJson;
 use crate::ledger::entry::parse_canonical;
 use crate::ledger::merkle::leaf_hash;
 use crate::ledger::{Appended, LedgerError};
-use crate::ledger::{Decision, EntryDraft, Receipt, RecordRef};
-use crate::records;
+use crate::ledger::{Decision, EntryDraft, Receipt, RecordRef, SharedLevels};
+use crate::records::{self, DiscloseInput};
 use crate::state::AppState;
 use crate::storage::{Claim, EntryFilter, FieldNeeds, PageQuery, QuotaCharge, QuotaClaim, now_ms};
 
@@ -578,11 +578,14 @@ async fn plan_page(
     let needs = FieldNeeds::of(category, &candidates);
     let within = ask.within.as_ref().map(|w| w.as_str().to_owned());
     let mut after = ask.cursor.clone();
+    let pseudonyms = state.vault.pseudonyms(&department);
+    let names = candidates.field_names();
     let mut disclosed = Vec::new();
     let mut refs = Vec::new();
-    let mut credited = BTreeSet::new();
     // Records per grant in this answer: a record counts once against each grant it drew on.
-    let mut per_grant: std::collections::BTreeMap<usize, i64> = Default::default();
+    let mut per_grant: BTreeMap<usize, i64> = BTreeMap::new();
+    // Records that got the same field levels share one map of them in the entry.
+    let mut shared_levels = SharedLevels::default();
     let mut exhausted = false;
     for _ in 0..MAX_SCANS {
         let page = state
@@ -603,7 +606,8 @@ async fn plan_page(
             after = Some(record.id.clone());
             let grid = GridCode::parse(&record.grid)
                 .map_err(|_| Error::Integrity(format!("record `{}` has a bad grid", record.id)))?;
-            let row = StoredRow::new(&record.tokens, &record.plain_fields);
+            let public = records::public_fields(&record.id, &record.plain_fields)?;
+            let row = StoredRow::new(&record.tokens, public);
             let plan = candidates.plan(&Record {
                 id: &record.id,
                 grid: &grid,
@@ -612,25 +616,27 @@ async fn plan_page(
             if !plan.discloses() {
                 continue;
             }
-            let fields =
-                records::disclose(&state.vault, category, record, &plan.fields, &department)?;
+            let input = DiscloseInput {
+                grid: &grid,
+                public: row.plain(),
+                pseudonyms: &pseudonyms,
+            };
+            let fields = records::disclose(&state.vault, category, record, &input, &plan.fields)?;
             let mut levels = Vec::new();
             let mut drew_on = BTreeSet::new();
-            for (name, field) in candidates.field_names().iter().zip(&plan.fields) {
+            for (at, (name, field)) in names.iter().zip(&plan.fields).enumerate() {
                 if let FieldPlan::Disclosed { level, grant } = field
                     && fields.contains_key(name)
                 {
-                    levels.push((name.clone(), level.as_str()));
+                    levels.push((at, level.as_str()));
                     drew_on.insert(*grant as usize);
-                    if let Some(g) = candidates.grants().get(*grant as usize) {
-                        credited.insert(g.id.to_string());
-                    }
                 }
             }
             for g in drew_on {
                 *per_grant.entry(g).or_default() += 1;
             }
-            refs.push(RecordRef::new(&record.id, levels));
+            let levels = shared_levels.get(names, levels);
+            refs.push(RecordRef::sharing(&record.id, levels));
             disclosed.push(DisclosedRecord {
                 id: record.id.clone(),
                 grid: record.grid.clone(),
@@ -644,6 +650,11 @@ async fn plan_page(
             break;
         }
     }
+    // Grants the answer drew on (for the entry's `grants`).
+    let credited = per_grant
+        .keys()
+        .filter_map(|g| Some(candidates.grants().get(*g)?.id.to_string()))
+        .collect();
     // The cursor resumes after the last record looked at, unless the scan reached the end.
     let next_cursor = if exhausted && disclosed.len() < limit as usize {
         None

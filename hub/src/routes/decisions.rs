@@ -18,6 +18,7 @@ use crate::decisions::StoredRow;
 use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
 use crate::ledger::{Decision, EntryDraft, RecordRef};
+use crate::records;
 use crate::state::AppState;
 use crate::storage::now_ms;
 
@@ -142,7 +143,10 @@ pub async fn explain(
             Some((
                 stored.id.clone(),
                 grid,
-                StoredRow::new(&tokens, &stored.plain_fields),
+                StoredRow::new(
+                    &tokens,
+                    records::public_fields(&stored.id, &stored.plain_fields)?,
+                ),
             ))
         }
     };

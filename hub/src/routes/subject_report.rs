@@ -118,7 +118,7 @@ pub async fn report(
             } else {
                 "pull"
             },
-            fields: record.fields.clone(),
+            fields: (*record.fields).clone(),
             ledger_index: entry.index,
         });
     }

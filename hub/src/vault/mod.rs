@@ -7,6 +7,8 @@ pub mod keyring;
 mod pseudonym;
 pub mod random;
 
+pub use pseudonym::Pseudonyms;
+
 /// The KEK scope of case texts (summaries, replies, resolutions). Not a catalog category name
 /// (those never contain `-`), so it cannot collide with one.
 pub const CASE_TEXTS: &str = "case-texts";
@@ -251,8 +253,12 @@ impl Vault {
     /// The grantee `department`'s pseudonym of `value` of `category.field` (16 lowercase base32
     /// characters), stable for that department, unlinkable across departments.
     pub fn pseudonym(&self, department: &str, category: &str, field: &str, value: &str) -> String {
-        let key = pseudonym::department_key(&self.index_key, department);
-        pseudonym::pseudonym(&key, category, field, value)
+        self.pseudonyms(department).of(category, field, value)
+    }
+
+    /// The grantee `department`'s pseudonym key, to make many pseudonyms with one derivation.
+    pub fn pseudonyms(&self, department: &str) -> Pseudonyms {
+        Pseudonyms::new(&self.index_key, department)
     }
 
     /// The newest signing key signs; all are published for verification.

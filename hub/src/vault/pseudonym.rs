@@ -12,7 +12,7 @@ pub const PSEUDONYM_CHARS: usize = 16;
 const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
 /// The key a department's pseudonyms are made with.
-pub(super) fn department_key(index_key: &hmac::Key, department: &str) -> hmac::Key {
+fn department_key(index_key: &hmac::Key, department: &str) -> hmac::Key {
     let mut ctx = hmac::Context::with_key(index_key);
     ctx.update(DEPARTMENT_KEY_LABEL);
     ctx.update(&[0]);
@@ -20,16 +20,30 @@ pub(super) fn department_key(index_key: &hmac::Key, department: &str) -> hmac::K
     hmac::Key::new(hmac::HMAC_SHA256, ctx.sign().as_ref())
 }
 
-/// The pseudonym of `value` of `category.field` under a department key: 16 lowercase base32
-/// characters (RFC 4648 alphabet) of the HMAC.
-pub(super) fn pseudonym(key: &hmac::Key, category: &str, field: &str, value: &str) -> String {
-    let mut ctx = hmac::Context::with_key(key);
-    ctx.update(category.as_bytes());
-    ctx.update(&[0]);
-    ctx.update(field.as_bytes());
-    ctx.update(&[0]);
-    ctx.update(value.as_bytes());
-    base32_prefix(ctx.sign().as_ref(), PSEUDONYM_CHARS)
+/// One department's pseudonym key, derived once (`Vault::pseudonyms`) and used for every
+/// value of a page: deriving it costs as much as a pseudonym.
+pub struct Pseudonyms {
+    key: hmac::Key,
+}
+
+impl Pseudonyms {
+    pub(super) fn new(index_key: &hmac::Key, department: &str) -> Pseudonyms {
+        Pseudonyms {
+            key: department_key(index_key, department),
+        }
+    }
+
+    /// The pseudonym of `value` of `category.field`: 16 lowercase base32 characters (RFC 4648
+    /// alphabet) of the HMAC.
+    pub fn of(&self, category: &str, field: &str, value: &str) -> String {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(category.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(field.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(value.as_bytes());
+        base32_prefix(ctx.sign().as_ref(), PSEUDONYM_CHARS)
+    }
 }
 
 /// The first `chars` characters of the unpadded base32 encoding of `bytes` (5 bits each,
@@ -77,16 +91,21 @@ mod tests {
 
     #[test]
     fn pseudonyms_are_stable_per_department_and_differ_across_departments() {
-        let health = department_key(&root(), "health");
-        let police = department_key(&root(), "public-security");
-        let a = pseudonym(&health, "person", "name", "张三丰");
+        let health = Pseudonyms::new(&root(), "health");
+        let police = Pseudonyms::new(&root(), "public-security");
+        let a = health.of("person", "name", "张三丰");
         assert_eq!(a.chars().count(), PSEUDONYM_CHARS);
         assert!(a.bytes().all(|b| BASE32.contains(&b)));
-        assert_eq!(a, pseudonym(&health, "person", "name", "张三丰"));
-        assert_ne!(a, pseudonym(&police, "person", "name", "张三丰"));
-        assert_ne!(a, pseudonym(&health, "person", "name", "张三"));
-        assert_ne!(a, pseudonym(&health, "person", "address", "张三丰"));
+        assert_eq!(a, health.of("person", "name", "张三丰"));
+        // A key derived again gives the same pseudonyms (a page derives its own).
+        assert_eq!(
+            a,
+            Pseudonyms::new(&root(), "health").of("person", "name", "张三丰")
+        );
+        assert_ne!(a, police.of("person", "name", "张三丰"));
+        assert_ne!(a, health.of("person", "name", "张三"));
+        assert_ne!(a, health.of("person", "address", "张三丰"));
         // Same characters, different strings: 丰 vs 豐.
-        assert_ne!(a, pseudonym(&health, "person", "name", "张三豐"));
+        assert_ne!(a, health.of("person", "name", "张三豐"));
     }
 }

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use gridhub::auth::permissions::{NO_GRID, client_subject};
 use gridhub::decisions::StoredRow;
-use gridhub::ledger::{Actor, Decision, EntryDraft, RecordRef};
+use gridhub::ledger::{Actor, Decision, EntryDraft, RecordRef, SharedLevels};
+use gridhub::records::{self, DiscloseInput};
 use gridhub::state::AppState;
 use gridhub::storage::{FieldNeeds, PageQuery, PageRecord, QuotaCharge, QuotaClaim, now_ms};
 use policy::{Candidates, FieldPlan, GridCode, Record, Request};
@@ -109,25 +110,28 @@ async fn page_at(
 
 /// Plan every record of `page` as the handler does; the plans and their ledger references.
 fn plan_page(candidates: &Candidates, page: &[PageRecord]) -> Vec<(Vec<FieldPlan>, RecordRef)> {
+    let mut shared = SharedLevels::default();
     page.iter()
         .map(|record| {
             let grid = GridCode::parse(&record.grid).unwrap();
-            let row = StoredRow::new(&record.tokens, &record.plain_fields);
+            let public = records::public_fields(&record.id, &record.plain_fields).unwrap();
+            let row = StoredRow::new(&record.tokens, public);
             let plan = candidates.plan(&Record {
                 id: &record.id,
                 grid: &grid,
                 row: &row,
             });
-            let levels: Vec<(String, &'static str)> = candidates
-                .field_names()
+            let levels: Vec<(usize, &'static str)> = plan
+                .fields
                 .iter()
-                .zip(&plan.fields)
-                .filter_map(|(name, f)| match f {
-                    FieldPlan::Disclosed { level, .. } => Some((name.clone(), level.as_str())),
+                .enumerate()
+                .filter_map(|(at, f)| match f {
+                    FieldPlan::Disclosed { level, .. } => Some((at, level.as_str())),
                     FieldPlan::Withheld(_) => None,
                 })
                 .collect();
-            (plan.fields, RecordRef::new(&record.id, levels))
+            let levels = shared.get(candidates.field_names(), levels);
+            (plan.fields, RecordRef::sharing(&record.id, levels))
         })
         .collect()
 }
@@ -308,12 +312,22 @@ pub async fn steps(fx: &Fixture, n: usize) -> Vec<Step> {
     ));
     let plans: Vec<Vec<(Vec<FieldPlan>, RecordRef)>> =
         pages.iter().map(|p| plan_page(&candidates, p)).collect();
+    // As the handler: one pseudonym key per page, each record's grid and public fields parsed
+    // once (the plan above parsed them too).
     let disclose_page = |i: usize| {
         let (page, plans) = (&pages[i % pages.len()], &plans[i % pages.len()]);
+        let pseudonyms = state.vault.pseudonyms(department);
         page.iter()
             .zip(plans)
             .map(|(r, (plan, _))| {
-                gridhub::records::disclose(&state.vault, category, r, plan, department).unwrap()
+                let grid = GridCode::parse(&r.grid).unwrap();
+                let public = records::public_fields(&r.id, &r.plain_fields).unwrap();
+                let input = DiscloseInput {
+                    grid: &grid,
+                    public: &public,
+                    pseudonyms: &pseudonyms,
+                };
+                records::disclose(&state.vault, category, r, &input, plan).unwrap()
             })
             .collect::<Vec<_>>()
     };
