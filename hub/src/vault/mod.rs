@@ -250,13 +250,9 @@ impl Vault {
         ctx.sign().as_ref().to_vec()
     }
 
-    /// The grantee `department`'s pseudonym of `value` of `category.field` (16 lowercase base32
-    /// characters), stable for that department, unlinkable across departments.
-    pub fn pseudonym(&self, department: &str, category: &str, field: &str, value: &str) -> String {
-        self.pseudonyms(department).of(category, field, value)
-    }
-
-    /// The grantee `department`'s pseudonym key, to make many pseudonyms with one derivation.
+    /// The grantee `department`'s pseudonym key: its pseudonyms of values (16 lowercase base32
+    /// characters) are stable for that department and unlinkable across departments. One key
+    /// makes many pseudonyms (a page derives it once).
     pub fn pseudonyms(&self, department: &str) -> Pseudonyms {
         Pseudonyms::new(&self.index_key, department)
     }
