@@ -9,6 +9,18 @@ pub mod random;
 
 pub use pseudonym::Pseudonyms;
 
+/// `HMAC-SHA256(key, category ‖ 0 ‖ field ‖ 0 ‖ value)`: blind-index tokens (under the index
+/// key) and pseudonyms (under a department's key) of one field's value.
+fn field_mac(key: &hmac::Key, category: &str, field: &str, value: &str) -> hmac::Tag {
+    let mut ctx = hmac::Context::with_key(key);
+    ctx.update(category.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(field.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(value.as_bytes());
+    ctx.sign()
+}
+
 /// The KEK scope of case texts (summaries, replies, resolutions). Not a catalog category name
 /// (those never contain `-`), so it cannot collide with one.
 pub const CASE_TEXTS: &str = "case-texts";
@@ -241,13 +253,9 @@ impl Vault {
     /// Blind-index token of a normalised term: `HMAC-SHA256(index_key, category‖field‖term)`.
     /// Lookups compare tokens, so indexed values are found without decrypting anything.
     pub fn blind_token(&self, category: &str, field: &str, term: &str) -> Vec<u8> {
-        let mut ctx = hmac::Context::with_key(&self.index_key);
-        ctx.update(category.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(field.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(term.as_bytes());
-        ctx.sign().as_ref().to_vec()
+        field_mac(&self.index_key, category, field, term)
+            .as_ref()
+            .to_vec()
     }
 
     /// The grantee `department`'s pseudonym key: its pseudonyms of values (16 lowercase base32

@@ -36,13 +36,8 @@ impl Pseudonyms {
     /// The pseudonym of `value` of `category.field`: 16 lowercase base32 characters (RFC 4648
     /// alphabet) of the HMAC.
     pub fn of(&self, category: &str, field: &str, value: &str) -> String {
-        let mut ctx = hmac::Context::with_key(&self.key);
-        ctx.update(category.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(field.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(value.as_bytes());
-        base32_prefix(ctx.sign().as_ref(), PSEUDONYM_CHARS)
+        let mac = super::field_mac(&self.key, category, field, value);
+        base32_prefix(mac.as_ref(), PSEUDONYM_CHARS)
     }
 }
 
@@ -107,5 +102,11 @@ mod tests {
         assert_ne!(a, health.of("person", "address", "张三丰"));
         // Same characters, different strings: 丰 vs 豐.
         assert_ne!(a, health.of("person", "name", "张三豐"));
+        // The layout: HMAC of `category ‖ 0 ‖ field ‖ 0 ‖ value` under the department's key.
+        let mac = hmac::sign(
+            &department_key(&root(), "health"),
+            "person\0name\0张三丰".as_bytes(),
+        );
+        assert_eq!(a, base32_prefix(mac.as_ref(), PSEUDONYM_CHARS));
     }
 }
