@@ -10,6 +10,7 @@ pub mod entry;
 pub mod merkle;
 pub mod note;
 pub mod sources;
+mod subject_merge;
 pub mod verify;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 pub use entry::{Actor, Decision, EntryDraft, FieldLevels, RecordRef, SharedLevels};
 use merkle::{Frontier, Hash, NodeId};
 use note::{Checkpoint, NoteSigner};
+use subject_merge::SubjectMerge;
 
 use crate::storage::{QuotaCharge, Store, StoredCheckpoint, UsageIncrease, now_ms};
 
@@ -94,9 +96,9 @@ struct Inner {
 }
 
 /// Subject rows gathered in `ledger_subjects_staged` (SQLite) before the writer moves them
-/// into `ledger_subject_runs` as one sorted run, during which appends wait (~40 ms for 50 000
-/// rows in a model of it). A lookup by record seeks once per run, so smaller runs make
-/// lookups slower; larger ones stall appends longer and make the staged scan longer.
+/// into `ledger_subject_runs` as one sorted run, a slice per commit (`subject_merge`). A lookup
+/// by record seeks once per run, so smaller runs make lookups slower; larger ones make the
+/// staged scan of every lookup longer.
 const MERGE_SUBJECT_ROWS: u64 = 50_000;
 
 /// Handle on the ledger; cheap to clone.
@@ -412,6 +414,7 @@ pub fn hex(bytes: &[u8]) -> String {
 async fn run_writer(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut last_batch = 1usize;
+    let mut merge = SubjectMerge::new(MERGE_SUBJECT_ROWS);
     while receiver.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         // Group commit: callers of the previous batch are just now being answered and will
         // append again at once. If that batch was bigger than what is queued, yield a few times
@@ -431,6 +434,15 @@ async fn run_writer(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Job>) {
         last_batch = jobs.len();
         let batch = std::mem::take(&mut jobs);
         commit_batch(&inner, batch).await;
+        if inner.store.stages_subjects() {
+            let staged = inner.staged_subjects.load(Ordering::Relaxed);
+            let size = inner.head.read().map_or(0, |h| h.frontier.size());
+            let last_index = i64::try_from(size).unwrap_or(i64::MAX) - 1;
+            let moved = merge.step(&inner.store, staged, last_index).await;
+            inner
+                .staged_subjects
+                .fetch_sub(moved.min(staged), Ordering::Relaxed);
+        }
     }
 }
 
@@ -480,7 +492,6 @@ async fn commit_batch(inner: &Inner, mut batch: Vec<Job>) {
                 for (job, a) in batch.into_iter().zip(appended) {
                     let _ = job.reply.send(Ok(a));
                 }
-                merge_subjects_when_due(inner).await;
                 return;
             }
             // Another replica used a quota meanwhile: nothing was written; decide again.
@@ -493,27 +504,6 @@ async fn commit_batch(inner: &Inner, mut batch: Vec<Job>) {
     }
     tracing::error!("quota use kept changing under the ledger writer; operations refused");
     fail_all(batch);
-}
-
-/// Once enough subject rows have been staged, move them into a new sorted run (between
-/// commits, after the callers were answered). A failure is logged and retried later; lookups
-/// read the staged rows too, so nothing is missing meanwhile.
-async fn merge_subjects_when_due(inner: &Inner) {
-    if inner.staged_subjects.load(Ordering::Relaxed) < MERGE_SUBJECT_ROWS {
-        return;
-    }
-    match inner.store.merge_staged_subjects().await {
-        Ok(moved) => {
-            tracing::debug!(moved, "staged ledger subjects merged");
-            inner.staged_subjects.store(0, Ordering::Relaxed);
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot merge staged ledger subjects; will retry");
-            inner
-                .staged_subjects
-                .store(MERGE_SUBJECT_ROWS / 2, Ordering::Relaxed);
-        }
-    }
 }
 
 /// Number, hash and store `batch` with `increases` in one transaction. `Ok(None)`: an increase

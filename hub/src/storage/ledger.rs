@@ -185,7 +185,7 @@ impl Store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                // Staged in index order: appends to a small B-tree (`merge_staged_subjects`).
+                // Staged in index order: appends to a small B-tree (`ledger::subject_merge`).
                 let subjects: Vec<(i64, &String)> = rows
                     .iter()
                     .flat_map(|r| r.subjects.iter().map(move |s| (r.index, s)))
@@ -355,34 +355,121 @@ impl Store {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Move every staged subject row into `ledger_subject_runs` as one new run, sorted by
-    /// record, in one transaction (readers see a row in one table or the other, never both or
-    /// neither). The run number leads the key, so the run is appended at the B-tree's right
-    /// edge in packed pages instead of touching leaves all over it. Only the ledger writer
-    /// calls this, between its commits, so no row arrives meanwhile. Returns the rows moved
-    /// (0 on PostgreSQL, which stages nothing).
-    pub async fn merge_staged_subjects(&self) -> Result<u64, sqlx::Error> {
+    /// Sort the staged subject rows of entries `0..=through` as a run keeps them (by record,
+    /// then index) into `temp.ledger_merge_source` on the writer's connection, numbered from 1
+    /// by `rowid` in that order, for `append_subject_run` to copy a slice at a time. Nothing in
+    /// the database file changes. Returns the rows sorted (0 on PostgreSQL, which stages
+    /// nothing). Only the ledger writer calls this, between its commits.
+    pub async fn sort_staged_subjects(&self, through: i64) -> Result<u64, sqlx::Error> {
         let super::Backend::Sqlite { write, .. } = &self.backend else {
             return Ok(0);
         };
-        let mut tx = write.begin().await?;
-        let moved = sqlx::query(
-            "INSERT INTO ledger_subject_runs (run, record_id, idx) \
-             SELECT (SELECT COALESCE(MAX(run) + 1, 0) FROM ledger_subject_runs), record_id, idx \
-             FROM ledger_subjects_staged ORDER BY record_id, idx",
+        let mut conn = write.acquire().await?;
+        sqlx::query("DROP TABLE IF EXISTS temp.ledger_merge_source")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "CREATE TEMP TABLE ledger_merge_source (record_id TEXT NOT NULL, idx INTEGER NOT NULL)",
         )
-        .execute(&mut *tx)
+        .execute(&mut *conn)
+        .await?;
+        let sorted = sqlx::query(
+            "INSERT INTO temp.ledger_merge_source (record_id, idx) \
+             SELECT record_id, idx FROM ledger_subjects_staged WHERE idx <= $1 \
+             ORDER BY record_id, idx",
+        )
+        .bind(through)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
-        sqlx::query("DELETE FROM ledger_subjects_staged")
-            .execute(&mut *tx)
-            .await?;
+        Ok(sorted)
+    }
+
+    /// The number of the next subject run (SQLite; 0 on PostgreSQL).
+    pub async fn next_subject_run(&self) -> Result<i64, sqlx::Error> {
+        let super::Backend::Sqlite { write, .. } = &self.backend else {
+            return Ok(0);
+        };
+        sqlx::query("SELECT COALESCE(MAX(run) + 1, 0) AS run FROM ledger_subject_runs")
+            .fetch_one(write)
+            .await?
+            .try_get("run")
+    }
+
+    /// Append the sorted rows `rows` (by `rowid`, continuing where the last slice stopped) of
+    /// `temp.ledger_merge_source` to subject run `run` in one transaction. The run number leads
+    /// the key, so they land at the B-tree's right edge in packed pages. With `finish_through`,
+    /// the same transaction removes the staged rows of entries `0..=finish_through`: the run is
+    /// complete, and every row is in one place again (the sorted copy is then dropped). Until
+    /// then a row may be both staged and in the run; lookups take entry indexes as a set, so
+    /// they see it once. Fails if the sorted copy is gone (it lives as long as the writer's
+    /// connection). Only the ledger writer calls this, between its commits.
+    pub async fn append_subject_run(
+        &self,
+        run: i64,
+        rows: std::ops::Range<u64>,
+        finish_through: Option<i64>,
+    ) -> Result<(), sqlx::Error> {
+        let super::Backend::Sqlite { write, .. } = &self.backend else {
+            return Ok(());
+        };
+        let bound = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut tx = write.begin().await?;
+        sqlx::query(
+            "INSERT INTO ledger_subject_runs (run, record_id, idx) \
+             SELECT $1, record_id, idx FROM temp.ledger_merge_source \
+             WHERE rowid > $2 AND rowid <= $3 ORDER BY rowid",
+        )
+        .bind(run)
+        .bind(bound(rows.start))
+        .bind(bound(rows.end))
+        .execute(&mut *tx)
+        .await?;
+        if let Some(through) = finish_through {
+            sqlx::query("DELETE FROM ledger_subjects_staged WHERE idx <= $1")
+                .bind(through)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
-        Ok(moved)
+        if finish_through.is_some() {
+            sqlx::query("DROP TABLE IF EXISTS temp.ledger_merge_source")
+                .execute(write)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Remove the newest subject run if its copying was cut short (by a crash, or a failed
+    /// slice): its rows are then still staged, and the next merge copies them again. A
+    /// finished run holds only entries older than every staged row. Returns the run removed.
+    pub async fn drop_unfinished_subject_run(&self) -> Result<Option<i64>, sqlx::Error> {
+        let super::Backend::Sqlite { write, .. } = &self.backend else {
+            return Ok(None);
+        };
+        let mut tx = write.begin().await?;
+        let run: Option<i64> = sqlx::query(
+            "SELECT r.run AS run FROM (SELECT MAX(run) AS run FROM ledger_subject_runs) r \
+             WHERE EXISTS (SELECT 1 FROM ledger_subjects_staged WHERE idx <= \
+                 (SELECT MAX(idx) FROM ledger_subject_runs WHERE run = r.run))",
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get("run"))
+        .transpose()?;
+        if let Some(run) = run {
+            sqlx::query("DELETE FROM ledger_subject_runs WHERE run = $1")
+                .bind(run)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(run)
     }
 
     /// Entries concerning one record, by index. SQLite: one seek per run (the recursive step
-    /// walks the distinct run numbers through the primary key) and a scan of the staged rows.
+    /// walks the distinct run numbers through the primary key) and a scan of the staged rows;
+    /// a row both staged and in a run being filled counts once (`IN` takes a set).
     /// PostgreSQL: the GIN index of `ledger_subject_sets`.
     pub async fn ledger_entries_for_subject(
         &self,
@@ -674,6 +761,17 @@ mod tests {
         }
     }
 
+    /// Every staged row into a new run at once (the writer does it a slice per commit).
+    async fn merge_all(store: &Store) -> u64 {
+        let sorted = store.sort_staged_subjects(i64::MAX).await.unwrap();
+        let run = store.next_subject_run().await.unwrap();
+        store
+            .append_subject_run(run, 0..sorted, Some(i64::MAX))
+            .await
+            .unwrap();
+        sorted
+    }
+
     /// Subject rows are staged, move into a new run with each merge, and a lookup finds
     /// every entry of a record wherever its rows are (staged, one run, several runs), in index
     /// order, with none lost or doubled.
@@ -694,7 +792,7 @@ mod tests {
             indexes(store.ledger_entries_for_subject("b", 10).await.unwrap()),
             [0, 1]
         );
-        assert_eq!(store.merge_staged_subjects().await.unwrap(), 3);
+        assert_eq!(merge_all(&store).await, 3);
         assert_eq!(store.staged_subject_rows().await.unwrap(), 0);
         store
             .append_ledger(&[row(2, &["b", "c"]), row(3, &["a"])], &[])
@@ -720,7 +818,7 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        assert_eq!(store.merge_staged_subjects().await.unwrap(), 3);
+        assert_eq!(merge_all(&store).await, 3);
         assert_eq!(
             indexes(store.ledger_entries_for_subject("b", 10).await.unwrap()),
             [0, 1, 2]
@@ -732,7 +830,7 @@ mod tests {
                 .append_ledger(&[row(index, subjects)], &[])
                 .await
                 .unwrap();
-            assert_eq!(store.merge_staged_subjects().await.unwrap(), 1);
+            assert_eq!(merge_all(&store).await, 1);
         }
         let Backend::Sqlite { read, .. } = &store.backend else {
             unreachable!("a SQLite store")
@@ -752,6 +850,6 @@ mod tests {
             indexes(store.ledger_entries_for_subject("c", 10).await.unwrap()),
             [2, 5, 7, 9]
         );
-        assert_eq!(store.merge_staged_subjects().await.unwrap(), 0);
+        assert_eq!(merge_all(&store).await, 0);
     }
 }
