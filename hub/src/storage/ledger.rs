@@ -385,6 +385,17 @@ impl Store {
         Ok(sorted)
     }
 
+    /// Drop the sorted copy of `sort_staged_subjects`, as a replaced connection would (tests).
+    #[cfg(test)]
+    pub(crate) async fn forget_sorted_subjects(&self) {
+        if let super::Backend::Sqlite { write, .. } = &self.backend {
+            sqlx::query("DROP TABLE temp.ledger_merge_source")
+                .execute(write)
+                .await
+                .unwrap();
+        }
+    }
+
     /// The number of the next subject run (SQLite; 0 on PostgreSQL).
     pub async fn next_subject_run(&self) -> Result<i64, sqlx::Error> {
         let super::Backend::Sqlite { write, .. } = &self.backend else {
