@@ -3,9 +3,10 @@
 //! Every commit of the ledger writer stages its entries' subject rows in index order (the right
 //! edge of a small B-tree). Once `threshold` rows wait, they become one run of
 //! `ledger_subject_runs`, sorted by record, so that a lookup by record seeks once per run. Done
-//! in one transaction, that move took ~35 ms for 50 000 rows, and every append queued behind it
-//! waited as long: it was most of the SQLite pull's p99. Here it is done in steps, one after
-//! each commit of the writer:
+//! in one transaction, that move took ~35 ms for 50 000 rows (a Python `sqlite3` model), and
+//! every append queued behind it waited as long: without it the SQLite pull's p99 was 18–22
+//! ms instead of 54–58 (docs/PERFORMANCE.md). Here it is done in steps, one after each commit
+//! of the writer (times from the same model):
 //!
 //! 1. the rows of the entries committed so far (`0..=through`) are sorted into a temporary
 //!    table of the writer's connection (~11 ms for 50 000 rows; nothing is written to the file);
@@ -163,18 +164,7 @@ mod tests {
     use crate::storage::LedgerRow;
 
     fn row(index: i64, subjects: Vec<String>) -> LedgerRow {
-        LedgerRow {
-            index,
-            time_ms: 0,
-            actor: "{}".to_owned(),
-            action: "data.read".to_owned(),
-            purpose: None,
-            case_id: None,
-            decision: "allow".to_owned(),
-            canonical: format!("{{\"index\":{index}}}"),
-            leaf_hash: vec![0; 32],
-            subjects,
-        }
+        LedgerRow::naming(index, subjects)
     }
 
     fn indexes(rows: Vec<(i64, String)>) -> Vec<i64> {

@@ -23,6 +23,26 @@ pub struct LedgerRow {
     pub subjects: Vec<String>,
 }
 
+#[cfg(test)]
+impl LedgerRow {
+    /// A `data.read` entry at `index` naming `subjects`, for tests of the subject index (its
+    /// canonical text is only `{"index":N}`).
+    pub(crate) fn naming(index: i64, subjects: Vec<String>) -> LedgerRow {
+        LedgerRow {
+            index,
+            time_ms: 0,
+            actor: "{}".to_owned(),
+            action: "data.read".to_owned(),
+            purpose: None,
+            case_id: None,
+            decision: "allow".to_owned(),
+            canonical: format!("{{\"index\":{index}}}"),
+            leaf_hash: vec![0; 32],
+            subjects,
+        }
+    }
+}
+
 /// Filters of `GET /v1/audit/entries`; `None` means "any".
 #[derive(Debug, Default, Clone)]
 pub struct EntryFilter {
@@ -760,18 +780,7 @@ mod tests {
     use crate::storage::Backend;
 
     fn row(index: i64, subjects: &[&str]) -> LedgerRow {
-        LedgerRow {
-            index,
-            time_ms: 0,
-            actor: "{}".to_owned(),
-            action: "data.read".to_owned(),
-            purpose: None,
-            case_id: None,
-            decision: "allow".to_owned(),
-            canonical: format!("{{\"index\":{index}}}"),
-            leaf_hash: vec![0; 32],
-            subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
-        }
+        LedgerRow::naming(index, subjects.iter().map(|s| (*s).to_owned()).collect())
     }
 
     /// Every staged row into a new run at once (the writer does it a slice per commit).
