@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use gridhub_tests::client_for;
-use gridhub_tests::process::{drain, signal, start_server, wait_bounded};
+use gridhub_tests::process::{drain_to_end, signal, start_server, wait_bounded};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridhub-under-test");
 
@@ -113,6 +113,6 @@ async fn serve_answers_over_tls_and_stops_gracefully_on_sigterm() {
     let log = server.log;
     let status = wait_bounded(server.child);
     assert!(status.success(), "exit status {status:?}");
-    let lines = drain(&log).join("\n");
+    let lines = drain_to_end(&log).join("\n");
     assert!(lines.contains("stopped"), "{lines}");
 }

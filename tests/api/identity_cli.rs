@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use gridhub_tests::mtls::mtls_client_for_dir;
-use gridhub_tests::process::{drain, signal, start_server, start_server_with, wait_bounded};
+use gridhub_tests::process::{drain_to_end, signal, start_server, start_server_with, wait_bounded};
 use gridhub_tests::{client_for, login_at};
 use serde_json::Value;
 
@@ -140,7 +140,7 @@ async fn insecure_http_is_plain_http_logged_loudly_and_gives_no_department_acces
     signal(&server.child, "TERM");
     let log = server.log;
     assert!(wait_bounded(server.child).success());
-    let lines = drain(&log).join("\n");
+    let lines = drain_to_end(&log).join("\n");
     assert!(lines.contains("INSECURE"), "{lines}");
 }
 

@@ -94,11 +94,6 @@ pub fn wait_bounded(mut child: Child) -> ExitStatus {
         .expect("wait")
 }
 
-/// Everything logged so far.
-pub fn drain(log: &mpsc::Receiver<String>) -> Vec<String> {
-    log.try_iter().collect()
-}
-
 /// Everything logged until the process closed its output (call after it exited); gives up
 /// after 10 s without a line.
 pub fn drain_to_end(log: &mpsc::Receiver<String>) -> Vec<String> {
