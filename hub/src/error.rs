@@ -57,6 +57,12 @@ pub enum Error {
     /// The database is unreachable or failed; the details are logged, not returned.
     #[error("storage error")]
     Storage(#[source] sqlx::Error),
+    /// Writes to storage are failing (`ledger::Health::Degraded`): the hub refuses writes and
+    /// disclosures until a probe write commits. Carries the kind of fault, never a value.
+    #[error(
+        "storage writes are failing ({0}); writes and disclosures are refused until they succeed"
+    )]
+    StorageDegraded(&'static str),
     #[error("the request took too long and was abandoned")]
     Timeout,
     /// Too many failed attempts (login throttling); retry after the given seconds.
@@ -102,7 +108,9 @@ impl Error {
             Error::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Error::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "not_acceptable"),
             Error::Integrity(_) => (StatusCode::INTERNAL_SERVER_ERROR, "integrity_failed"),
-            Error::Storage(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+            Error::Storage(_) | Error::StorageDegraded(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
+            }
             Error::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::QuotaExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded"),

@@ -1,14 +1,18 @@
 //! The audit ledger: an append-only Merkle log (RFC 9162) of every decision and state change.
 //! One writer task sequences appends and group-commits them (many entries, one transaction); an
 //! append returns only after its transaction is durable, and a failed append reports
-//! `LedgerError::Unavailable` so the operation that needed it can fail closed. Nothing here
-//! updates or deletes an entry. A disclosure's daily-quota use is charged in the same commit as
+//! `LedgerError::Unavailable` so the operation that needed it can fail closed. After a failed
+//! append the ledger is degraded (`health`): it refuses appends at once until a probe write
+//! commits, and it never writes again before checking its head against what the database holds.
+//! Nothing here updates or deletes an entry. A disclosure's daily-quota use is charged in the same commit as
 //! its entry (`charges`).
 
 pub mod charges;
 pub mod entry;
+pub mod health;
 pub mod merkle;
 pub mod note;
+mod repair;
 pub mod sources;
 mod subject_merge;
 pub mod verify;
@@ -24,6 +28,8 @@ use serde::Serialize;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 pub use entry::{Actor, Decision, EntryDraft, FieldLevels, RecordRef, SharedLevels};
+pub use health::{FaultKind, Health};
+use health::{HealthCell, PROBE_EVERY};
 use merkle::{Frontier, Hash, NodeId};
 use note::{Checkpoint, NoteSigner};
 use subject_merge::SubjectMerge;
@@ -79,6 +85,8 @@ struct Head {
 struct Job {
     draft: EntryDraft,
     charge: Option<QuotaCharge>,
+    /// The prober's write: the only kind a degraded ledger attempts.
+    probe: bool,
     reply: oneshot::Sender<Result<Appended, LedgerError>>,
 }
 
@@ -93,6 +101,7 @@ struct Inner {
     committed: AtomicU64,
     /// Subject rows in `ledger_subjects_staged`, waiting to be merged.
     staged_subjects: AtomicU64,
+    health: HealthCell,
 }
 
 /// Subject rows gathered in `ledger_subjects_staged` (SQLite) before the writer moves them
@@ -206,7 +215,7 @@ impl Ledger {
         signer: NoteSigner,
         origin: String,
     ) -> Result<Ledger, LedgerError> {
-        let head = load_head(&store).await?;
+        let head = repair::open_head(&store).await?;
         let staged_subjects = store.staged_subject_rows().await?;
         let inner = Arc::new(Inner {
             store,
@@ -217,10 +226,17 @@ impl Ledger {
             commits: AtomicU64::new(0),
             committed: AtomicU64::new(0),
             staged_subjects: AtomicU64::new(staged_subjects),
+            health: HealthCell::new(),
         });
         let (sender, receiver) = mpsc::channel(QUEUE);
         tokio::spawn(run_writer(inner.clone(), receiver));
+        tokio::spawn(run_prober(Arc::downgrade(&inner), sender.downgrade()));
         Ok(Ledger { inner, sender })
+    }
+
+    /// Whether appends can be made now (`/readyz`).
+    pub fn health(&self) -> Health {
+        self.inner.health.get()
     }
 
     /// Append one entry; returns once it is durable. Fails closed.
@@ -245,16 +261,7 @@ impl Ledger {
         draft: EntryDraft,
         charge: Option<QuotaCharge>,
     ) -> Result<Appended, LedgerError> {
-        let (reply, answer) = oneshot::channel();
-        self.sender
-            .send(Job {
-                draft,
-                charge,
-                reply,
-            })
-            .await
-            .map_err(|_| LedgerError::Unavailable)?;
-        answer.await.map_err(|_| LedgerError::Unavailable)?
+        submit(&self.sender, draft, charge, false).await
     }
 
     /// (transactions, entries) committed since start: their ratio is the group-commit batch size.
@@ -405,6 +412,110 @@ impl Ledger {
     }
 }
 
+async fn submit(
+    sender: &mpsc::Sender<Job>,
+    draft: EntryDraft,
+    charge: Option<QuotaCharge>,
+    probe: bool,
+) -> Result<Appended, LedgerError> {
+    let (reply, answer) = oneshot::channel();
+    sender
+        .send(Job {
+            draft,
+            charge,
+            probe,
+            reply,
+        })
+        .await
+        .map_err(|_| LedgerError::Unavailable)?;
+    answer.await.map_err(|_| LedgerError::Unavailable)?
+}
+
+/// While the ledger is degraded, append a `ledger.storage_recovered` entry every `PROBE_EVERY`;
+/// the first that commits makes it writable again. Ends with the ledger.
+async fn run_prober(inner: std::sync::Weak<Inner>, sender: mpsc::WeakSender<Job>) {
+    let mut tick = tokio::time::interval(PROBE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (Some(inner), Some(sender)) = (inner.upgrade(), sender.upgrade()) else {
+            return;
+        };
+        let Health::Degraded {
+            since_ms,
+            fault,
+            refused,
+            ..
+        } = inner.health.get()
+        else {
+            continue;
+        };
+        drop(inner);
+        let draft = EntryDraft::new(
+            Actor::system(),
+            "ledger.storage_recovered",
+            Decision::Allow,
+            "-".to_owned(),
+        )
+        .reason(&format!(
+            "storage writes failed from {} ({}); {refused} operations were refused meanwhile",
+            rfc3339_ms(since_ms),
+            fault.as_str()
+        ));
+        if let Ok(a) = submit(&sender, draft, None, true).await {
+            tracing::warn!(
+                index = a.index,
+                fault = fault.as_str(),
+                refused,
+                down_ms = a.time_ms.saturating_sub(since_ms),
+                "ledger storage recovered; writes and disclosures are served again"
+            );
+        }
+    }
+}
+
+/// Before a degraded ledger writes again: the committed size must equal the head's. Larger: an
+/// append reported as failed did commit (its callers were refused; the head is reloaded). Smaller:
+/// entries this process committed are gone, and the ledger stays degraded.
+async fn settle(inner: &Inner) -> Result<(), FaultKind> {
+    let durable = inner
+        .store
+        .ledger_size_durable()
+        .await
+        .map_err(|e| FaultKind::of(&e))?;
+    let size = inner
+        .head
+        .read()
+        .map_err(|_| FaultKind::Other)?
+        .frontier
+        .size();
+    match durable.cmp(&size) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Greater => {
+            tracing::warn!(
+                committed = durable,
+                expected = size,
+                "an append reported as failed was committed; its callers were refused"
+            );
+            let head = load_head(&inner.store).await.map_err(|e| match e {
+                LedgerError::Storage(e) => FaultKind::of(&e),
+                _ => FaultKind::Inconsistent,
+            })?;
+            let mut h = inner.head.write().map_err(|_| FaultKind::Other)?;
+            *h = head;
+            Ok(())
+        }
+        std::cmp::Ordering::Less => {
+            tracing::error!(
+                committed = durable,
+                expected = size,
+                "the database holds fewer ledger entries than this process committed"
+            );
+            Err(FaultKind::Inconsistent)
+        }
+    }
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -434,7 +545,7 @@ async fn run_writer(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Job>) {
         last_batch = jobs.len();
         let batch = std::mem::take(&mut jobs);
         commit_batch(&inner, batch).await;
-        if inner.store.stages_subjects() {
+        if inner.store.stages_subjects() && inner.health.is_writable() {
             let staged = inner.staged_subjects.load(Ordering::Relaxed);
             let size = inner.head.read().map_or(0, |h| h.frontier.size());
             let last_index = i64::try_from(size).unwrap_or(i64::MAX) - 1;
@@ -453,6 +564,21 @@ const CHARGE_ATTEMPTS: usize = 3;
 /// Decide the batch's quota charges, then append the accepted entries (and their quota use) in
 /// one transaction, answering every caller.
 async fn commit_batch(inner: &Inner, mut batch: Vec<Job>) {
+    if !inner.health.is_writable() {
+        // Degraded: refuse at once; only a probe tries the storage, after settling the head.
+        let (probes, refused): (Vec<Job>, Vec<Job>) = batch.into_iter().partition(|j| j.probe);
+        inner.health.count_refused(refused.len() as u64);
+        fail_all(refused);
+        if probes.is_empty() {
+            return;
+        }
+        if settle(inner).await.is_err() {
+            inner.health.count_failed_probe();
+            fail_all(probes);
+            return;
+        }
+        batch = probes;
+    }
     for _ in 0..CHARGE_ATTEMPTS {
         let mut increases = Vec::new();
         if batch.iter().any(|j| j.charge.is_some()) {
@@ -461,6 +587,7 @@ async fn commit_batch(inner: &Inner, mut batch: Vec<Job>) {
                 Ok(used) => used,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read quota use; operations refused");
+                    inner.health.fail(FaultKind::of(&e), now_ms());
                     fail_all(batch);
                     return;
                 }
@@ -489,6 +616,9 @@ async fn commit_batch(inner: &Inner, mut batch: Vec<Job>) {
         }
         match append_batch(inner, &batch, &increases).await {
             Ok(Some(appended)) => {
+                if batch.iter().any(|j| j.probe) {
+                    inner.health.recover();
+                }
                 for (job, a) in batch.into_iter().zip(appended) {
                     let _ = job.reply.send(Ok(a));
                 }
@@ -497,6 +627,9 @@ async fn commit_batch(inner: &Inner, mut batch: Vec<Job>) {
             // Another replica used a quota meanwhile: nothing was written; decide again.
             Ok(None) => continue,
             Err(()) => {
+                if batch.iter().any(|j| j.probe) {
+                    inner.health.count_failed_probe();
+                }
                 fail_all(batch);
                 return;
             }
@@ -507,8 +640,9 @@ async fn commit_batch(inner: &Inner, mut batch: Vec<Job>) {
 }
 
 /// Number, hash and store `batch` with `increases` in one transaction. `Ok(None)`: an increase
-/// would pass its quota, nothing written. `Err`: the append failed (logged; the head is
-/// reloaded from the database).
+/// would pass its quota, nothing written. `Err`: the append failed (logged; the ledger is
+/// degraded and its head left as it was, to be settled against the database before the next
+/// write).
 async fn append_batch(
     inner: &Inner,
     batch: &[Job],
@@ -567,15 +701,9 @@ async fn append_batch(
         Ok(false) => Ok(None),
         Err(e) => {
             tracing::error!(error = %e, entries = batch.len(), "ledger append failed; operations refused");
-            // The commit may or may not have happened: take the truth from the database.
-            match load_head(&inner.store).await {
-                Ok(head) => {
-                    if let Ok(mut h) = inner.head.write() {
-                        *h = head;
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "cannot reload the ledger head"),
-            }
+            // The commit may or may not have happened. The head stays at what is known to be
+            // committed; `settle` compares it with the database before anything is written.
+            inner.health.fail(FaultKind::of(&e), now_ms());
             Err(())
         }
     }

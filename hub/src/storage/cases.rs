@@ -7,7 +7,7 @@ use policy::{CaseStatus, Responsibility};
 use sqlx::Row;
 
 use super::grants::BUMP_DECISION_VERSION;
-use super::{Store, on_read, on_write};
+use super::{Store, WriteTx, on_read, on_write};
 use crate::vault::{SealedField, WrappedDek};
 
 pub struct NewCase {
@@ -88,7 +88,7 @@ impl Store {
     /// decision say "not assigned" rather than "unknown").
     pub async fn insert_case(&self, c: &NewCase) -> Result<i64, sqlx::Error> {
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             sqlx::query(
                 "INSERT INTO cases (id, grid, kind, status, reported_by, reported_at, deadline, \
                  satisfaction, closed_at, kek_version, wrapped_dek, updated_at, confidential) \
@@ -265,7 +265,7 @@ impl Store {
         now: i64,
     ) -> Result<CaseChange, sqlx::Error> {
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             let done = sqlx::query(
                 "UPDATE cases SET status = 'assigned', deadline = $2, updated_at = $3 \
                  WHERE id = $1 AND status <> 'closed'",
@@ -353,7 +353,7 @@ impl Store {
         now: i64,
     ) -> Result<CaseChange, sqlx::Error> {
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             let done = sqlx::query(
                 "UPDATE case_assignments SET replied_at = $3 WHERE case_id = $1 \
                  AND department = $2 AND current = $4 AND replied_at IS NULL \
@@ -427,7 +427,7 @@ impl Store {
         now: i64,
     ) -> Result<CaseChange, sqlx::Error> {
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             let done = sqlx::query(
                 "UPDATE cases SET status = 'closed', satisfaction = $2, closed_at = $3, \
                  updated_at = $3 WHERE id = $1 AND status <> 'closed'",

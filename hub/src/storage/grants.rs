@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use policy::{Disclosure, GrantStatus, GrantTerms, GridCode};
 use sqlx::{QueryBuilder, Row};
 
-use super::{Store, on_read, on_write};
+use super::{Store, WriteTx, on_read, on_write};
 
 pub(super) const BUMP_DECISION_VERSION: &str =
     "UPDATE decision_state SET version = version + 1 WHERE id = 1 RETURNING version";
@@ -144,7 +144,7 @@ impl Store {
         let scope: Vec<&str> = g.terms.scope.iter().map(GridCode::as_str).collect();
         let scope = serde_json::to_string(&scope).map_err(|_| decode_error("scope"))?;
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             sqlx::query(concat!(
                 "INSERT INTO grants (",
                 grant_columns!(),
@@ -278,7 +278,7 @@ impl Store {
         t: &GrantTransition<'_>,
     ) -> Result<Transitioned, sqlx::Error> {
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             let done = sqlx::query(
                 "UPDATE grants SET status = $3, updated_at = $4, \
                  decided_by = CASE WHEN $5 THEN $6 ELSE decided_by END, \

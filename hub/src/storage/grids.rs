@@ -3,7 +3,7 @@
 use policy::GridCode;
 use sqlx::Row;
 
-use super::{Store, on_read, on_write};
+use super::{Store, WriteTx, on_read, on_write};
 
 #[derive(Debug, Clone)]
 pub struct GridRow {
@@ -16,7 +16,7 @@ impl Store {
     /// Insert grids in one transaction; `Ok(false)` if any code already exists (nothing written).
     pub async fn insert_grids(&self, grids: &[GridRow], now: i64) -> Result<bool, sqlx::Error> {
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             for g in grids {
                 let done = sqlx::query(
                     "INSERT INTO grids (code, name, kind, created_at) VALUES ($1, $2, $3, $4) \

@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{Store, on_read, on_write};
+use super::{Store, WriteTx, on_read, on_write};
 
 #[derive(Debug, Clone)]
 pub struct DepartmentRow {
@@ -190,7 +190,7 @@ impl Store {
     /// exist keep whatever an admin made of them.
     pub async fn seed_roles(&self, roles: &[RoleSeed], now: i64) -> Result<(), sqlx::Error> {
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             let mut changed = false;
             for (name, description, permissions) in roles {
                 let done = sqlx::query(
@@ -273,7 +273,7 @@ impl Store {
         now: i64,
     ) -> Result<Inserted, sqlx::Error> {
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             let existed = sqlx::query("SELECT 1 AS one FROM roles WHERE name = $1")
                 .bind(name.to_owned())
                 .fetch_optional(&mut *tx)
@@ -341,7 +341,7 @@ impl Store {
     ) -> Result<bool, sqlx::Error> {
         let [exists, delete, insert] = holder.statements();
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             let found = sqlx::query(exists)
                 .bind(id.to_owned())
                 .fetch_optional(&mut *tx)
@@ -373,7 +373,7 @@ impl Store {
         now: i64,
     ) -> Result<Inserted, sqlx::Error> {
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             let done = sqlx::query(
                 "INSERT INTO departments (id, name, created_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (id) DO NOTHING",
@@ -453,7 +453,7 @@ impl Store {
     /// `AlreadyExists` (nothing written).
     pub async fn insert_client(&self, c: &NewClient, now: i64) -> Result<Inserted, sqlx::Error> {
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             let taken =
                 sqlx::query("SELECT 1 AS one FROM clients WHERE id = $1 OR cert_thumbprint = $2")
                     .bind(c.id.clone())
@@ -550,7 +550,7 @@ impl Store {
     /// Mark a client revoked; `false` when there is no such client. Idempotent.
     pub async fn revoke_client(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             let exists = sqlx::query("SELECT 1 AS one FROM clients WHERE id = $1")
                 .bind(id.to_owned())
                 .fetch_optional(&mut *tx)

@@ -1,11 +1,12 @@
 //! Ledger rows: entries, subjects, perfect-subtree nodes and checkpoints. Append-only: nothing
-//! here updates or deletes a ledger row. All rows of one group commit go in one transaction.
+//! here updates or deletes a ledger row, but for the start-up repair of derived tree nodes
+//! (`replace_ledger_nodes`). All rows of one group commit go in one transaction.
 
 use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::{Store, UsageIncrease, on_read, on_write};
+use super::{Store, UsageIncrease, WriteTx, on_read, on_write};
 use crate::ledger::merkle::{Hash, NodeId};
 
 /// One entry as stored.
@@ -200,7 +201,7 @@ impl Store {
         }
         match &self.backend {
             super::Backend::Sqlite { write, .. } => {
-                let mut tx = write.begin().await?;
+                let mut tx = WriteTx::begin(write).await?;
                 if !common_rows!(tx) {
                     tx.rollback().await?;
                     return Ok(false);
@@ -223,7 +224,7 @@ impl Store {
                 tx.commit().await?;
             }
             super::Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = WriteTx::begin(pool).await?;
                 if !common_rows!(tx) {
                     tx.rollback().await?;
                     return Ok(false);
@@ -254,6 +255,42 @@ impl Store {
                 .await?;
             let n: i64 = row.try_get("n")?;
             Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    /// Number of entries as the writer sees it: on SQLite through the write connection, after
+    /// whatever transaction it last ran has ended, so the answer is what is committed (the
+    /// ledger checks its head against this before it writes again after a failure).
+    pub async fn ledger_size_durable(&self) -> Result<u64, sqlx::Error> {
+        on_write!(self, |pool| {
+            let row = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ledger_entries")
+                .fetch_one(pool)
+                .await?;
+            let n: i64 = row.try_get("n")?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    /// Replace every stored interior node with `nodes`, in one transaction. Nodes are derived
+    /// from the entries' texts; this is the one place that deletes ledger rows, and only to put
+    /// back the same derivation (start-up repair, `ledger::repair`).
+    pub async fn replace_ledger_nodes(&self, nodes: &[(NodeId, Hash)]) -> Result<(), sqlx::Error> {
+        on_write!(self, |pool| {
+            let mut tx = WriteTx::begin(pool).await?;
+            sqlx::query("DELETE FROM ledger_nodes")
+                .execute(&mut *tx)
+                .await?;
+            for chunk in nodes.chunks(1000) {
+                let mut qb =
+                    sqlx::QueryBuilder::new("INSERT INTO ledger_nodes (level, idx, hash) ");
+                qb.push_values(chunk, |mut b, (id, hash)| {
+                    b.push_bind(i32::from(id.level))
+                        .push_bind(i64::try_from(id.index).unwrap_or(i64::MAX))
+                        .push_bind(hash.to_vec());
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await
         })
     }
 
@@ -445,7 +482,7 @@ impl Store {
             return Ok(());
         };
         let bound = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        let mut tx = write.begin().await?;
+        let mut tx = WriteTx::begin(write).await?;
         sqlx::query(
             "INSERT INTO ledger_subject_runs (run, record_id, idx) \
              SELECT $1, record_id, idx FROM temp.ledger_merge_source \
@@ -480,7 +517,7 @@ impl Store {
         let super::Backend::Sqlite { write, .. } = &self.backend else {
             return Ok(None);
         };
-        let mut tx = write.begin().await?;
+        let mut tx = WriteTx::begin(write).await?;
         let run: Option<i64> = sqlx::query(
             "SELECT r.run AS run FROM (SELECT MAX(run) AS run FROM ledger_subject_runs) r \
              WHERE EXISTS (SELECT 1 FROM ledger_subjects_staged WHERE idx <= \
@@ -712,7 +749,7 @@ impl Store {
     /// Store a checkpoint unless one of this size or larger exists; returns whether it was new.
     pub async fn insert_checkpoint(&self, c: &StoredCheckpoint) -> Result<bool, sqlx::Error> {
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             let row = sqlx::query("SELECT COALESCE(MAX(size), -1) AS s FROM ledger_checkpoints")
                 .fetch_one(&mut *tx)
                 .await?;

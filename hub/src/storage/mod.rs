@@ -15,6 +15,7 @@ mod purposes;
 mod records;
 pub mod sealed_fields;
 mod users;
+mod write_tx;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -41,6 +42,7 @@ pub use ledger::{EntryFilter, LedgerChunk, LedgerPageRow, LedgerRow, StoredCheck
 pub use purposes::PurposeRow;
 pub use records::{BlindEntry, NewRecord, RecordUpdate, StoredRecord, UpdateOutcome};
 pub use users::{NewUser, UserRow};
+pub use write_tx::WriteTx;
 
 use crate::config::DatabaseLocation;
 

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, now_ms, on_read, on_write};
+use super::{Store, StoreError, WriteTx, now_ms, on_read, on_write};
 
 #[derive(Debug, Clone)]
 pub struct PurposeRow {
@@ -49,7 +49,7 @@ impl Store {
     pub(super) async fn seed_purposes(&self) -> Result<(), StoreError> {
         let now = now_ms();
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             for (id, description, legal_basis) in SHIPPED_PURPOSES {
                 sqlx::query(
                     "INSERT INTO purposes (id, description, legal_basis, created_at) \

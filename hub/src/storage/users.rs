@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, on_read, on_write};
+use super::{Store, WriteTx, on_read, on_write};
 
 pub struct NewUser {
     pub id: String,
@@ -28,7 +28,7 @@ impl Store {
     /// `Ok(false)` when the username is taken (nothing written).
     pub async fn insert_user(&self, u: &NewUser, now: i64) -> Result<bool, sqlx::Error> {
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             let done = sqlx::query(
                 "INSERT INTO users (id, username, password_hash, department, created_at) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (username) DO NOTHING",
