@@ -15,7 +15,7 @@ use crate::storage::{NewUser, Store, now_ms};
 use crate::tls::pki;
 use crate::vault::Vault;
 use crate::vault::keyring::{
-    AgeFileStore, KEYRING_IDENTITY, KeyringFile, KeyringStore, SEALED_KEYRING,
+    self, AgeFileStore, KEYRING_IDENTITY, KeyringFile, KeyringStore, SEALED_KEYRING,
 };
 
 pub struct InitOptions {
@@ -88,7 +88,8 @@ pub async fn init(opts: InitOptions) -> anyhow::Result<InitReport> {
     if let Some(url) = &opts.database_url {
         config.push_str(&format!("database_url = \"{}\"\n", url.expose_secret()));
     }
-    std::fs::write(dir.join(CONFIG_FILE), config).context("cannot write the config file")?;
+    keyring::write_public(&dir.join(CONFIG_FILE), config.as_bytes())
+        .context("cannot write the config file")?;
 
     let store = AgeFileStore::in_dir(dir);
     store.create_identity()?;
@@ -152,6 +153,11 @@ pub async fn init(opts: InitOptions) -> anyhow::Result<InitReport> {
     ledger.append(user).await?;
     ledger.checkpoint().await?;
     db.close().await;
+    // Every file and directory entry made above is on disk before `init` reports success.
+    keyring::sync_dir(dir)?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        keyring::sync_dir(parent)?;
+    }
     Ok(InitReport {
         admin_username: admin.username,
         generated_password: generated,

@@ -63,7 +63,7 @@ pub(crate) fn verify_inclusion(
 }
 
 /// RFC 9162 §2.1.4.2.
-fn verify_consistency(
+pub(crate) fn verify_consistency(
     first: u64,
     second: u64,
     first_root: &Hash,
@@ -461,11 +461,25 @@ async fn ledger_failure_means_nothing_is_written(backend: Backend) {
         },
     ))
     .await;
+    // The ledger probes its storage and serves again by itself; the probe's entry, the first
+    // after the outage, records it.
+    app.wait_ready(std::time::Duration::from_secs(30)).await;
     let created = create(&app, "王五", "33010219800303345", "13733334444").await;
-    // Indexes stay contiguous: the refused batch consumed none.
+    // Indexes stay contiguous: the refused writes consumed none.
     assert_eq!(
         created["receipt"]["index"].as_i64().unwrap(),
-        entries_before
+        entries_before + 1
+    );
+    let recovered = crate::grants::entries_of(&app, "ledger.storage_recovered").await;
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(recovered[0]["index"].as_i64(), Some(entries_before));
+    assert!(
+        recovered[0]["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("(database_error); operations refused meanwhile: 1"),
+        "{}",
+        recovered[0]
     );
     app.stop().await;
 }

@@ -15,6 +15,7 @@ mod decisions;
 mod deploy;
 mod disclosure;
 mod errors;
+mod faults;
 mod grants;
 mod identity;
 mod identity_cli;

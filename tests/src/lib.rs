@@ -66,7 +66,12 @@ pub fn pg_admin_url() -> String {
 
 /// Create a fresh PostgreSQL database; returns its URL.
 pub async fn fresh_pg_database() -> (String, String) {
-    let admin = pg_admin_url();
+    fresh_pg_database_on(&pg_admin_url()).await
+}
+
+/// Create a fresh database on the server `admin` reaches; returns its URL and name.
+pub async fn fresh_pg_database_on(admin: &str) -> (String, String) {
+    let admin = admin.to_owned();
     let name = format!("gridhub_t_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(&admin)
         .await
@@ -388,23 +393,30 @@ impl Drop for TestApp {
     }
 }
 
+/// Where `spawn_app_with` puts the hub's data.
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOptions {
+    /// Make the data directory inside this directory (a small tmpfs, a loop-mounted
+    /// filesystem) instead of the system's temporary directory.
+    pub parent_dir: Option<PathBuf>,
+    /// PostgreSQL only: the server to create the app's database on (a throw-away cluster)
+    /// instead of `GRIDHUB_TEST_PG_URL`.
+    pub pg_admin_url: Option<String>,
+}
+
 /// Start a hub with an admin, a DPO and a grid worker (grid `WORKER_GRID`), and a small grid
 /// tree: `330110` › `330110.001`, `330110.002` › `330110.001.001`, `330110.002.001`.
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    let data_dir = tempfile::tempdir().unwrap();
-    let database_url = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(fresh_pg_database().await.0),
-    };
-    init(InitOptions {
-        data_dir: data_dir.path().to_path_buf(),
-        admin_password: Some(ADMIN_PASSWORD.to_owned().into()),
-        database_url: database_url.clone().map(Into::into),
-        force: false,
-        instance: "gridhub-test".to_owned(),
-    })
-    .await
-    .expect("init");
+    spawn_app_with(backend, SpawnOptions::default()).await
+}
+
+/// Build and serve the hub on an initialised data directory; returns the app (not yet logged
+/// in) with its state.
+async fn serve(
+    backend: Backend,
+    data_dir: tempfile::TempDir,
+    database_url: Option<String>,
+) -> TestApp {
     let settings = Settings::load(
         None,
         Overrides {
@@ -422,7 +434,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         let _ = rx.await;
     }));
     let client = client_for(&data_dir.path().join("pki/ca.pem"));
-    let mut test = TestApp {
+    TestApp {
         backend,
         base: format!("https://localhost:{port}"),
         client,
@@ -434,7 +446,83 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         state,
         shutdown: Some(tx),
         server: Some(server),
+    }
+}
+
+impl TestApp {
+    /// Stop the hub (keeping its data and database) and start it again on them, as an operator
+    /// restarting the service would; the accounts log in again.
+    pub async fn restart(self) -> TestApp {
+        self.restart_after(|| {}).await
+    }
+
+    /// As `restart`, doing `between` while the hub is stopped (an operator's repair).
+    pub async fn restart_after(mut self, between: impl FnOnce()) -> TestApp {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.server.take() {
+            handle.await.unwrap();
+        }
+        between();
+        let placeholder = tempfile::tempdir().unwrap();
+        let data_dir = std::mem::replace(&mut self.data_dir, placeholder);
+        let database_url = self.database_url.take();
+        let mut app = serve(self.backend, data_dir, database_url).await;
+        app.admin_token = app.token("admin", ADMIN_PASSWORD).await;
+        app.worker_token = app.token("worker", WORKER_PASSWORD).await;
+        app.dpo_token = app.token("dpo", DPO_PASSWORD).await;
+        app
+    }
+
+    /// Poll `GET /readyz` until it answers 200 (the hub recovered from a fault), at most
+    /// `within`; panics with the last answer otherwise. Polling a condition with a deadline,
+    /// not a sleep standing in for synchronisation.
+    pub async fn wait_ready(&self, within: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut last = String::new();
+        while tokio::time::Instant::now() < deadline {
+            match self.client.get(self.url("/readyz")).send().await {
+                Ok(resp) if resp.status() == 200 => return,
+                Ok(resp) => {
+                    last = format!(
+                        "{} {}",
+                        resp.status(),
+                        resp.text().await.unwrap_or_default()
+                    )
+                }
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the hub did not become ready within {within:?}; last answer: {last}");
+    }
+}
+
+/// As `spawn_app`, with the data directory or the PostgreSQL server chosen by `options`.
+pub async fn spawn_app_with(backend: Backend, options: SpawnOptions) -> TestApp {
+    let data_dir = match &options.parent_dir {
+        Some(parent) => tempfile::tempdir_in(parent).unwrap(),
+        None => tempfile::tempdir().unwrap(),
     };
+    let database_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(
+            fresh_pg_database_on(&options.pg_admin_url.unwrap_or_else(pg_admin_url))
+                .await
+                .0,
+        ),
+    };
+    init(InitOptions {
+        data_dir: data_dir.path().to_path_buf(),
+        admin_password: Some(ADMIN_PASSWORD.to_owned().into()),
+        database_url: database_url.clone().map(Into::into),
+        force: false,
+        instance: "gridhub-test".to_owned(),
+    })
+    .await
+    .expect("init");
+    let mut test = serve(backend, data_dir, database_url).await;
     test.admin_token = test.token("admin", ADMIN_PASSWORD).await;
     for (code, name) in [
         ("330110", "临江市"),

@@ -311,7 +311,8 @@ impl Ledger {
     }
 
     /// Sign and store a checkpoint of the current tree if it grew since the last one; return
-    /// the newest checkpoint note. Sizes only ever grow.
+    /// the newest checkpoint note. Sizes only ever grow. A note is returned only once it is
+    /// stored; while the ledger is degraded the newest stored one is served.
     pub async fn checkpoint(&self) -> Result<String, LedgerError> {
         let _guard = self.inner.checkpoint_lock.lock().await;
         let latest = self.inner.store.latest_checkpoint().await?;
@@ -319,6 +320,9 @@ impl Ledger {
         let size_i = i64::try_from(size).unwrap_or(i64::MAX);
         match latest {
             Some(c) if c.size >= size_i => Ok(c.note),
+            // Degraded: a new checkpoint could not be stored, and one that is served must be
+            // (a signed checkpoint is never rolled back): serve the newest stored one.
+            Some(c) if !self.inner.health.is_writable() => Ok(c.note),
             _ => {
                 let body = Checkpoint {
                     origin: self.inner.origin.clone(),
@@ -458,7 +462,7 @@ async fn run_prober(inner: std::sync::Weak<Inner>, sender: mpsc::WeakSender<Job>
             "-".to_owned(),
         )
         .reason(&format!(
-            "storage writes failed from {} ({}); {refused} operations were refused meanwhile",
+            "storage writes failed from {} ({}); operations refused meanwhile: {refused}",
             rfc3339_ms(since_ms),
             fault.as_str()
         ));

@@ -71,11 +71,14 @@ pub fn create_dev_pki(dir: &Path, instance: &str, hosts: &[String]) -> Result<()
     write_secret(&dir.join(CA_KEY), &issuer.key().serialize_pem())?;
     write_public(&dir.join(SERVER_CERT), &server_cert.pem())?;
     write_secret(&dir.join(SERVER_KEY), &server_key.serialize_pem())?;
-    Ok(())
+    crate::vault::keyring::sync_dir(dir).map_err(|e| PkiError::Write {
+        path: dir.to_path_buf(),
+        why: e.to_string(),
+    })
 }
 
 fn write_public(path: &Path, text: &str) -> Result<(), PkiError> {
-    std::fs::write(path, text).map_err(|e| PkiError::Write {
+    crate::vault::keyring::write_public(path, text.as_bytes()).map_err(|e| PkiError::Write {
         path: path.to_path_buf(),
         why: e.to_string(),
     })

@@ -273,7 +273,12 @@ impl KeyringStore for AgeFileStore {
         std::fs::rename(&tmp, &self.sealed).map_err(|source| KeyringError::Io {
             path: self.sealed.clone(),
             source,
-        })
+        })?;
+        // The rename itself is durable only once the directory is.
+        match self.sealed.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -285,6 +290,28 @@ fn read(path: &Path) -> Result<Vec<u8>, KeyringError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Write a file anyone may read (certificates, the config), fsynced.
+pub(crate) fn write_public(path: &Path, bytes: &[u8]) -> Result<(), KeyringError> {
+    let io = |source| KeyringError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::create(path).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+/// Make a directory's entries durable (the files created in it, renames into it): without
+/// this a crash or a failing disk right after `init` can leave names pointing at nothing.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), KeyringError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| KeyringError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })
 }
 
 /// Write a file readable by its owner only, fsynced.

@@ -1,0 +1,258 @@
+//! Fault injection under load (issue 16): the disk fills to the last byte, the filesystem turns
+//! read-only, PostgreSQL runs out of space or is stopped and started, errors are injected at
+//! COMMIT and at the ledger append. Each run drives real writes and real department pulls over
+//! TLS while the fault happens, then checks that nothing acknowledged was lost:
+//!
+//! - every record whose write was answered 201 is present and readable;
+//! - every receipt (writes and disclosures) names a distinct index, its entry is stored with the
+//!   receipt's leaf hash, and its inclusion proof verifies against a later signed checkpoint;
+//! - every checkpoint served during the run is consistent with the last one;
+//! - `gridhub audit verify` passes, and the hub serves again once the fault is cleared.
+//!
+//! The mounts need root (CI runs as root); a test that cannot mount fails, it does not skip.
+
+mod disk;
+mod injected;
+mod load;
+mod mounts;
+mod postgres;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use futures_util::StreamExt;
+use gridhub_tests::TestApp;
+use gridhub_tests::mtls::DeptClient;
+use serde_json::{Value, json};
+
+use crate::grants::{approved_grant, grant_request};
+use crate::ledger::{check_checkpoint, hash_of, public_key, verify_inclusion};
+pub(crate) use load::{Load, Outcomes};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gridhub-under-test");
+
+/// A department with a client and an approved grant on persons in the worker's district, so
+/// that the load can pull (and be refused) while the fault happens.
+pub(crate) async fn puller(app: &TestApp) -> DeptClient {
+    app.create_department("civil-affairs", &["330110.001"])
+        .await;
+    let client = app.register_client("civil-sys", "civil-affairs").await;
+    let grant = grant_request(
+        "civil-affairs",
+        "elderly-care",
+        json!({"name": "clear", "phone": "masked"}),
+        &["330110.001"],
+    );
+    approved_grant(app, &client, &grant).await;
+    client
+}
+
+/// What `check_nothing_lost` verified, for the test's own assertions and its log.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    pub records: usize,
+    pub receipts: usize,
+    pub checkpoints: usize,
+    pub ledger_size: u64,
+}
+
+/// The checks every fault run ends with (see the module doc). The hub must be serving.
+pub(crate) async fn check_nothing_lost(app: &TestApp, outcomes: &Outcomes) -> Checked {
+    let (key_name, key) = public_key(app).await;
+    let note = crate::ledger::checkpoint(app).await;
+    let (size, root) = check_checkpoint(&note, &key_name, &key);
+
+    // Receipts: distinct indexes, signatures valid, entries stored, included in the tree.
+    let receipts: Vec<&Value> = outcomes
+        .writes
+        .iter()
+        .chain(&outcomes.pulls)
+        .map(|(_, r)| r)
+        .collect();
+    let mut seen = HashSet::new();
+    for r in &receipts {
+        let index = r["index"].as_u64().unwrap();
+        assert!(seen.insert(index), "two receipts name ledger index {index}");
+        assert!(
+            index < size,
+            "receipt {index} is beyond the checkpoint of size {size}"
+        );
+        check_receipt_signature(&key, r);
+    }
+    let leaves = stored_leaves(app, size).await;
+    let checks = futures_util::stream::iter(receipts.iter().map(|r| {
+        let index = r["index"].as_u64().unwrap();
+        let leaf = hash_of(&r["leaf_hash"]);
+        let stored = leaves.get(&index).copied();
+        async move {
+            assert_eq!(
+                stored,
+                Some(leaf),
+                "the entry of receipt {index} is missing or differs"
+            );
+            let proof: Value = app
+                .client
+                .get(app.url(&format!(
+                    "/v1/audit/proofs/inclusion?index={index}&size={size}"
+                )))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let path: Vec<[u8; 32]> = proof["proof"]
+                .as_array()
+                .unwrap_or_else(|| panic!("inclusion proof of {index}: {proof}"))
+                .iter()
+                .map(hash_of)
+                .collect();
+            assert!(
+                verify_inclusion(index, size, leaf, &path, &root),
+                "inclusion proof of receipt {index} does not verify"
+            );
+        }
+    }))
+    .buffer_unordered(8)
+    .collect::<Vec<()>>();
+    checks.await;
+
+    // Every acknowledged record is there and readable.
+    let ids: Vec<&String> = outcomes.writes.iter().flat_map(|(ids, _)| ids).collect();
+    let reads = futures_util::stream::iter(ids.iter().map(|id| async move {
+        let resp = app
+            .get(&app.admin_token, &format!("/v1/records/{id}"))
+            .await;
+        assert_eq!(resp.status(), 200, "acknowledged record {id} is lost");
+    }))
+    .buffer_unordered(8)
+    .collect::<Vec<()>>();
+    reads.await;
+
+    // Every checkpoint served during the run is consistent with the last one.
+    for served in &outcomes.checkpoints {
+        let (old_size, old_root) = check_checkpoint(served, &key_name, &key);
+        assert!(
+            old_size <= size,
+            "a checkpoint of size {old_size} was served; the ledger now has {size} entries"
+        );
+        if old_size == size {
+            assert_eq!(old_root, root, "two checkpoints of size {size} differ");
+            continue;
+        }
+        if old_size == 0 {
+            continue;
+        }
+        let proof: Value = app
+            .client
+            .get(app.url(&format!(
+                "/v1/audit/proofs/consistency?from={old_size}&to={size}"
+            )))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let path: Vec<[u8; 32]> = proof["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(hash_of)
+            .collect();
+        assert!(
+            crate::ledger::verify_consistency(old_size, size, &old_root, &root, &path),
+            "the checkpoint of size {old_size} served during the fault is not consistent with \
+             the one of size {size}"
+        );
+    }
+    assert!(
+        !outcomes.writes.is_empty() && !outcomes.checkpoints.is_empty(),
+        "the run acknowledged no write or served no checkpoint"
+    );
+    Checked {
+        records: ids.len(),
+        receipts: receipts.len(),
+        checkpoints: outcomes.checkpoints.len(),
+        ledger_size: size,
+    }
+}
+
+/// `gridhub audit verify --data-dir DIR`: must pass.
+pub(crate) fn audit_verify(data_dir: &Path) {
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "gridhub audit verify failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The receipt's Ed25519 signature over `gridhub-receipt/v1\nINDEX\nLEAF\nTIME\n`.
+fn check_receipt_signature(key: &[u8], receipt: &Value) {
+    let message = format!(
+        "gridhub-receipt/v1\n{}\n{}\n{}\n",
+        receipt["index"],
+        receipt["leaf_hash"].as_str().unwrap(),
+        receipt["integrated_time"].as_str().unwrap()
+    );
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key)
+        .verify(
+            message.as_bytes(),
+            &B64.decode(receipt["signature"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap_or_else(|_| panic!("receipt {} has a bad signature", receipt["index"]));
+}
+
+/// Leaf hash of every entry below `size`, from the entries' texts as the API serves them.
+async fn stored_leaves(app: &TestApp, size: u64) -> BTreeMap<u64, [u8; 32]> {
+    let mut out = BTreeMap::new();
+    let mut start = 0u64;
+    while start < size {
+        let page: Value = app
+            .get(
+                &app.dpo_token,
+                &format!("/v1/audit/entries?start={start}&limit=1000"),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let entries = page["entries"].as_array().unwrap();
+        assert!(!entries.is_empty(), "entries from {start} are missing");
+        for e in entries {
+            let index = e["index"].as_u64().unwrap();
+            let leaf = ring::digest::digest(
+                &ring::digest::SHA256,
+                &[&[0u8][..], e["canonical"].as_str().unwrap().as_bytes()].concat(),
+            );
+            out.insert(index, leaf.as_ref().try_into().unwrap());
+            start = start.max(index + 1);
+        }
+    }
+    out
+}
+
+/// Refusals seen during the fault must be the documented 503s, nothing else.
+pub(crate) fn assert_refusals_are_clean(outcomes: &Outcomes) {
+    assert!(
+        !outcomes.refused.is_empty(),
+        "the fault refused nothing: it did not happen"
+    );
+    for (what, n) in &outcomes.refused {
+        assert!(
+            what.starts_with("503 audit_unavailable")
+                || what.starts_with("503 storage_unavailable"),
+            "{n} requests were refused with {what} (expected 503 audit_unavailable or \
+             storage_unavailable)"
+        );
+    }
+}
