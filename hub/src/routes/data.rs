@@ -33,13 +33,15 @@ use crate::auth::{Caller, DepartmentCaller, Principal};
 use crate::decisions::StoredRow;
 use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
-use crate::ledger::entry::parse_canonical;
+use crate::ledger::entry::{CanonicalEntry, parse_canonical};
 use crate::ledger::merkle::leaf_hash;
 use crate::ledger::{Appended, LedgerError};
 use crate::ledger::{Decision, EntryDraft, Receipt, RecordRef, SharedLevels};
 use crate::records::{self, DiscloseInput};
 use crate::state::AppState;
-use crate::storage::{Claim, EntryFilter, FieldNeeds, PageQuery, QuotaCharge, QuotaClaim, now_ms};
+use crate::storage::{
+    Claim, EntryFilter, FieldNeeds, PageQuery, QuotaCharge, QuotaClaim, Store, now_ms,
+};
 
 /// Records per page unless `limit` says otherwise, and the most `limit` may ask.
 const DEFAULT_LIMIT: u32 = 100;
@@ -170,11 +172,12 @@ struct Ask {
     idempotency: Option<String>,
 }
 
-/// How long an idempotency key is remembered.
-const IDEMPOTENCY_TTL_MS: i64 = 24 * 3_600_000;
+/// How long an idempotency key is remembered (record writes' keys too).
+const IDEMPOTENCY_TTL_MS: i64 = Store::IDEMPOTENCY_TTL_MS;
 
-/// `idempotency-key`: 1–64 characters of `A-Z a-z 0-9 . _ : -`.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
+/// `idempotency-key`: 1–64 characters of `A-Z a-z 0-9 . _ : -` (pulls, lookups and record
+/// writes).
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -273,6 +276,26 @@ async fn replay(
     index: i64,
 ) -> Result<DisclosedPage, Error> {
     let planned = plan_page(state, who, category_name, ask).await?;
+    let (entry, receipt) = stored_receipt(state, index).await?;
+    if entry.records != planned.refs {
+        return Err(Error::Conflict(
+            "the records changed since the first request with this idempotency key; use a new key"
+                .to_owned(),
+        ));
+    }
+    Ok(DisclosedPage {
+        records: planned.records,
+        next_cursor: planned.next_cursor,
+        receipt,
+    })
+}
+
+/// Ledger entry `index`, which an idempotency key's answer names, with its receipt signed again
+/// (the same receipt the first answer carried: same index, leaf hash and time).
+pub(super) async fn stored_receipt(
+    state: &AppState,
+    index: i64,
+) -> Result<(CanonicalEntry, Receipt), Error> {
     let rows = state
         .store
         .ledger_entries(&EntryFilter {
@@ -294,12 +317,6 @@ async fn replay(
     };
     let entry = parse_canonical(canonical)
         .map_err(|e| Error::Integrity(format!("ledger entry {index}: {e}")))?;
-    if entry.records != planned.refs {
-        return Err(Error::Conflict(
-            "the records changed since the first request with this idempotency key; use a new key"
-                .to_owned(),
-        ));
-    }
     let time_ms = parse_rfc3339_ms(&entry.time)
         .ok_or_else(|| Error::Integrity(format!("ledger entry {index} has a bad time")))?;
     let receipt = state.ledger.receipt(&Appended {
@@ -307,11 +324,7 @@ async fn replay(
         leaf_hash: leaf_hash(canonical.as_bytes()),
         time_ms,
     });
-    Ok(DisclosedPage {
-        records: planned.records,
-        next_cursor: planned.next_cursor,
-        receipt,
-    })
+    Ok((entry, receipt))
 }
 
 /// The media type of a sealed response (`Accept: application/age`).

@@ -1,11 +1,12 @@
 //! Records API (grid side): create, batch create (all or nothing), read in clear, patch and
 //! crypto-shred. Handlers read parse → decide → act → respond; values are validated against the
-//! catalog and never echoed back in errors.
+//! catalog and never echoed back in errors. Creates with an `idempotency-key` happen once per
+//! key (`idempotency`).
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use policy::{FieldProblem, GridCode};
@@ -21,6 +22,10 @@ use crate::ledger::{Decision, EntryDraft, Receipt, RecordRef};
 use crate::records::{self, RecordDraft, prefix_problems};
 use crate::state::AppState;
 use crate::storage::{NewRecord, StoredRecord, UpdateOutcome, now_ms};
+
+mod idempotency;
+
+use idempotency::{Attempt, Begun, KeyedWrite, Written};
 
 /// Header carrying the ledger index of an erasure (204 has no body for a receipt).
 pub const AUDIT_INDEX_HEADER: &str = "gridhub-audit-index";
@@ -270,61 +275,91 @@ async fn prepare(
     }
 }
 
+/// Audit, then insert (under the request's idempotency key, if any): the write of a create or
+/// of a whole batch. Shared by both routes.
+async fn write_records(
+    state: &AppState,
+    who: &Principal,
+    ready: Vec<NewRecord>,
+    attempt: Option<&Attempt>,
+) -> Result<Written, Error> {
+    let category = ready
+        .first()
+        .map(|r| r.category.clone())
+        .unwrap_or_default();
+    let refs = ready.iter().map(written).collect();
+    // Audit first: if the ledger cannot record the write, nothing is written.
+    let receipt = state
+        .audit_with_receipt(write_entry(who, "record.create", refs, &category))
+        .await?;
+    if let Err(e) = idempotency::insert(state, &ready, attempt, receipt.index).await {
+        let ids = ready.iter().map(|r| RecordRef::new(&r.id, [])).collect();
+        record_failure(state, who, "record.create", ids).await;
+        return Err(e);
+    }
+    tracing::info!(count = ready.len(), category = %category, "records created");
+    let ids = ready.into_iter().map(|r| r.id).collect();
+    Ok(Written { ids, receipt })
+}
+
 /// Create one record.
 #[utoipa::path(post, path = "/v1/records", tag = "records", request_body = CreateRecord,
+    params(("idempotency-key" = Option<String>, Header,
+        description = "1–64 of `A-Za-z0-9._:-`, remembered 24 h per user or client: a retry with the same key and body gets the first answer (same id, same receipt) and writes nothing; the same key with another body is 422, a retry while the first is still answered 409")),
     security(("bearer" = [])),
     responses((status = 201, body = RecordCreated), (status = 400), (status = 401), (status = 403),
-              (status = 413), (status = 422)))]
+              (status = 409, description = "the first request with this idempotency key is still being answered"),
+              (status = 413), (status = 422), (status = 503)))]
 pub async fn create_record(
     State(state): State<AppState>,
     who: Principal,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<CreateRecord>,
 ) -> Result<(StatusCode, Json<RecordCreated>), Error> {
     records_permit(&state, &who, "write", "record.create").await?;
-    let record = prepare(&state, &who, &mut Lookups::default(), req, "")
-        .await?
-        .map_err(Error::Validation)?;
-    // Audit first: if the ledger cannot record the write, nothing is written.
-    let receipt = state
-        .audit_with_receipt(write_entry(
-            &who,
-            "record.create",
-            vec![written(&record)],
-            &record.category,
-        ))
-        .await?;
-    if let Err(e) = state
-        .store
-        .insert_records(std::slice::from_ref(&record), now_ms())
-        .await
-    {
-        record_failure(
-            &state,
-            &who,
-            "record.create",
-            vec![RecordRef::new(&record.id, [])],
-        )
-        .await;
-        return Err(e.into());
+    let keyed = KeyedWrite::from_request(&headers, &who, "record", std::slice::from_ref(&req))?;
+    let attempt = match idempotency::begin(&state, keyed).await? {
+        Begun::Replay(first) => return created_one(first),
+        Begun::Write(attempt) => attempt,
+    };
+    let outcome = async {
+        let record = prepare(&state, &who, &mut Lookups::default(), req, "")
+            .await?
+            .map_err(Error::Validation)?;
+        write_records(&state, &who, vec![record], attempt.as_ref()).await
     }
-    tracing::info!(record_id = %record.id, category = %record.category, "record created");
+    .await;
+    created_one(idempotency::settle(attempt, outcome).await?)
+}
+
+fn created_one(w: Written) -> Result<(StatusCode, Json<RecordCreated>), Error> {
+    let id = w
+        .ids
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Integrity("a record write without its record".to_owned()))?;
     Ok((
         StatusCode::CREATED,
         Json(RecordCreated {
-            id: record.id,
+            id,
             version: 1,
-            receipt,
+            receipt: w.receipt,
         }),
     ))
 }
 
 /// Create many records: all of them, or none with every problem listed.
 #[utoipa::path(post, path = "/v1/records/batch", tag = "records", request_body = CreateBatch,
+    params(("idempotency-key" = Option<String>, Header,
+        description = "as on `POST /v1/records`: a retry with the same key and body gets the first answer (same ids, same receipt) and writes nothing")),
     security(("bearer" = [])),
-    responses((status = 201, body = BatchCreated), (status = 403), (status = 413), (status = 422)))]
+    responses((status = 201, body = BatchCreated), (status = 400), (status = 401), (status = 403),
+              (status = 409, description = "the first request with this idempotency key is still being answered"),
+              (status = 413), (status = 422), (status = 503)))]
 pub async fn create_batch(
     State(state): State<AppState>,
     who: Principal,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<CreateBatch>,
 ) -> Result<(StatusCode, Json<BatchCreated>), Error> {
     records_permit(&state, &who, "write", "record.create").await?;
@@ -334,40 +369,54 @@ pub async fn create_batch(
             format!("between 1 and {MAX_BATCH} records"),
         ));
     }
-    let mut ready = Vec::with_capacity(req.records.len());
+    let keyed = KeyedWrite::from_request(&headers, &who, "batch", &req.records)?;
+    let attempt = match idempotency::begin(&state, keyed).await? {
+        Begun::Replay(first) => return Ok(created_batch(first)),
+        Begun::Write(attempt) => attempt,
+    };
+    let outcome = async {
+        let ready = prepare_batch(&state, &who, req.records).await?;
+        write_records(&state, &who, ready, attempt.as_ref()).await
+    }
+    .await;
+    Ok(created_batch(idempotency::settle(attempt, outcome).await?))
+}
+
+/// Check and seal every item of a batch; all problems are listed (422) if any item has one.
+async fn prepare_batch(
+    state: &AppState,
+    who: &Principal,
+    items: Vec<CreateRecord>,
+) -> Result<Vec<NewRecord>, Error> {
+    let mut ready = Vec::with_capacity(items.len());
     let mut problems = Vec::new();
     let mut lookups = Lookups::default();
-    for (i, item) in req.records.into_iter().enumerate() {
-        match prepare(&state, &who, &mut lookups, item, &format!("records[{i}].")).await? {
+    for (i, item) in items.into_iter().enumerate() {
+        match prepare(state, who, &mut lookups, item, &format!("records[{i}].")).await? {
             Ok(record) => ready.push(record),
             Err(p) => problems.extend(p),
         }
     }
-    if !problems.is_empty() {
-        return Err(Error::Validation(problems));
+    if problems.is_empty() {
+        Ok(ready)
+    } else {
+        Err(Error::Validation(problems))
     }
-    let category = ready
-        .first()
-        .map(|r| r.category.clone())
-        .unwrap_or_default();
-    let refs = ready.iter().map(written).collect();
-    let receipt = state
-        .audit_with_receipt(write_entry(&who, "record.create", refs, &category))
-        .await?;
-    if let Err(e) = state.store.insert_records(&ready, now_ms()).await {
-        let ids = ready.iter().map(|r| RecordRef::new(&r.id, [])).collect();
-        record_failure(&state, &who, "record.create", ids).await;
-        return Err(e.into());
-    }
-    tracing::info!(count = ready.len(), "record batch created");
-    let records = ready
+}
+
+fn created_batch(w: Written) -> (StatusCode, Json<BatchCreated>) {
+    let records = w
+        .ids
         .into_iter()
-        .map(|r| RecordWritten {
-            id: r.id,
-            version: 1,
-        })
+        .map(|id| RecordWritten { id, version: 1 })
         .collect();
-    Ok((StatusCode::CREATED, Json(BatchCreated { records, receipt })))
+    (
+        StatusCode::CREATED,
+        Json(BatchCreated {
+            records,
+            receipt: w.receipt,
+        }),
+    )
 }
 
 /// Load a live record the caller may see; records outside the caller's grids are "not found",

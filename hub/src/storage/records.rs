@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 use super::sealed_fields::{self, FieldRef, Malformed};
-use super::{Store, on_read, on_write};
+use super::{Store, WriteTx, on_read, on_write};
 use crate::vault::{SealedField, WrappedDek};
 
 /// Rows per multi-row INSERT; keeps bind counts far below SQLite's and PostgreSQL's limits.
@@ -61,6 +61,15 @@ pub struct RecordUpdate {
     pub reindex: Vec<(String, Vec<Vec<u8>>)>,
 }
 
+/// The answer of an idempotency key, stored with the records it names.
+struct KeyAnswer<'a> {
+    principal: &'a str,
+    key: &'a str,
+    /// Invariant: the answer is stored only while this attempt holds the key's claim.
+    attempt: &'a str,
+    ledger_index: i64,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum UpdateOutcome {
     Updated(i64),
@@ -87,8 +96,66 @@ fn decode_sealed(bytes: Option<&[u8]>) -> Result<Vec<SealedField>, sqlx::Error> 
 impl Store {
     /// Insert records with their sealed fields and tokens: all of them or none.
     pub async fn insert_records(&self, records: &[NewRecord], now: i64) -> Result<(), sqlx::Error> {
+        self.insert_records_with(records, now, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// As `insert_records`, for a write under an idempotency key claimed by `attempt`
+    /// (`claim_write_key`): the key's answer (`ledger_index` and the records' ids) is stored in
+    /// the same transaction, so after a crash either both exist or neither. Returns false, and
+    /// inserts nothing, if `attempt` no longer holds the claim (a retry took it over).
+    pub async fn insert_records_once(
+        &self,
+        records: &[NewRecord],
+        now: i64,
+        principal: &str,
+        key: &str,
+        attempt: &str,
+        ledger_index: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let answer = KeyAnswer {
+            principal,
+            key,
+            attempt,
+            ledger_index,
+        };
+        self.insert_records_with(records, now, Some(answer)).await
+    }
+
+    async fn insert_records_with(
+        &self,
+        records: &[NewRecord],
+        now: i64,
+        answer: Option<KeyAnswer<'_>>,
+    ) -> Result<bool, sqlx::Error> {
+        let record_ids = match &answer {
+            Some(_) => serde_json::to_string(&records.iter().map(|r| &r.id).collect::<Vec<_>>())
+                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
+            None => String::new(),
+        };
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
+            if let Some(answer) = &answer {
+                // First, so that an attempt that lost its claim writes nothing at all.
+                let answered = sqlx::query(
+                    "UPDATE record_write_keys SET ledger_index = $4, record_ids = $5 \
+                     WHERE principal = $1 AND idem_key = $2 AND attempt = $3 \
+                     AND ledger_index IS NULL",
+                )
+                .bind(answer.principal.to_owned())
+                .bind(answer.key.to_owned())
+                .bind(answer.attempt.to_owned())
+                .bind(answer.ledger_index)
+                .bind(record_ids)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if answered != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+            }
             for chunk in records.chunks(CHUNK / 4) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO records (id, category, grid, version, purpose, legal_basis, \
@@ -151,7 +218,7 @@ impl Store {
                 .await?;
             }
             tx.commit().await?;
-            Ok(())
+            Ok(true)
         })
     }
 
@@ -233,7 +300,7 @@ impl Store {
         now: i64,
     ) -> Result<UpdateOutcome, sqlx::Error> {
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             let bumped = sqlx::query(
                 "UPDATE records SET version = version + 1, plain_fields = $1, updated_at = $2 \
                  WHERE id = $3 AND version = $4 AND erased_at IS NULL",
@@ -305,7 +372,7 @@ impl Store {
     /// and the erasure can be audited. Returns false if there was no live record.
     pub async fn erase_record(&self, id: &str, now: i64) -> Result<bool, sqlx::Error> {
         on_write!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = WriteTx::begin(pool).await?;
             let done = sqlx::query(
                 "UPDATE records SET wrapped_dek = NULL, kek_version = NULL, sealed_fields = NULL, \
                  plain_fields = '{}', erased_at = $1, updated_at = $1 \
