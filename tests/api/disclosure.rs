@@ -834,6 +834,8 @@ async fn no_audit_no_data(backend: Backend) {
             },
     )
     .await;
+    // Until its probe write commits, the ledger refuses at once; then it serves again.
+    app.wait_ready(std::time::Duration::from_secs(30)).await;
     let (page, _) = pulled(&app, &civil, "purpose=elderly-care").await;
     assert_eq!(ids(&page), [alone.id.as_str()]);
     assert_eq!(
