@@ -19,7 +19,7 @@ use super::{
         description = "Privacy-preserving data exchange hub for grid-based community governance. \
             Errors are always `{\"error\": {\"code\", \"message\", \"request_id\", \"details\"?}}`."),
     paths(
-        health::healthz, health::readyz,
+        health::healthz, health::readyz, health::metrics,
         auth::login, auth::client_token, auth::jwks,
         admin::create_user,
         departments::create_department, departments::list_departments,

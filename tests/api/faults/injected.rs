@@ -69,6 +69,12 @@ async fn outside_writer_gets_the_lock(app: &TestApp) {
         .await;
 }
 
+async fn metrics(app: &TestApp) -> String {
+    let resp = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap()
+}
+
 /// Wait until `more` further probe writes of the degraded ledger have failed (each one went
 /// through the injected fault).
 async fn failed_probes(app: &TestApp, more: u64) {
@@ -116,8 +122,19 @@ async fn injected_errors_lose_nothing(backend: Backend) {
             503,
             "readiness while `{mode}` faults are injected"
         );
+        let metrics = metrics(&app).await;
+        assert!(
+            metrics.contains("\ngridhub_ledger_writable 0\n")
+                && metrics.contains("\ngridhub_ledger_fault{kind=\"database_error\"} 1\n"),
+            "{metrics}"
+        );
     }
     app.wait_ready(RECOVERY).await;
+    let metrics = metrics(&app).await;
+    assert!(
+        metrics.contains("\ngridhub_ledger_writable 1\n") && !metrics.contains("ledger_fault{"),
+        "{metrics}"
+    );
     load.until_acknowledged(20).await;
     let outcomes = load.stop().await;
     assert_refusals_are_clean(&outcomes);
