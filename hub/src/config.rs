@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use policy::WorkingCalendar;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +55,16 @@ pub struct Settings {
     pub login_failures_per_user: u32,
     #[serde(default = "defaults::login_failures_per_address")]
     pub login_failures_per_address: u32,
+    /// Extra holidays and make-up working days (调休) of the State Council's yearly schedule,
+    /// as a TOML file (`holidays = [...]`, `workdays = [...]`); absent means plain
+    /// Monday–Friday. Read once at start-up into `working_calendar`.
+    #[serde(default)]
+    pub calendar_file: Option<PathBuf>,
+    /// The working days that grant answer and case deadlines are counted in.
+    /// Invariant: the calendar `calendar_file` holds (plain Monday–Friday without one);
+    /// `Settings::load` is the only constructor and sets it.
+    #[serde(skip)]
+    pub working_calendar: WorkingCalendar,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -120,7 +131,8 @@ pub enum ConfigError {
 
 /// The settings that `GRIDHUB_<KEY>` may set. Other `GRIDHUB_*` variables (test helpers, the
 /// log filter) are not settings and are left alone.
-const ENV_KEYS: [&str; 13] = [
+const ENV_KEYS: [&str; 14] = [
+    "calendar_file",
     "client_ca_file",
     "login_failures_per_user",
     "login_failures_per_address",
@@ -169,12 +181,15 @@ impl Settings {
             // A config file's data_dir defaults to the directory it sits in.
             figment = Figment::from(Serialized::default("data_dir", dir)).merge(figment);
         }
-        let settings: Settings = figment
+        let mut settings: Settings = figment
             .merge(Env::prefixed("GRIDHUB_").only(&ENV_KEYS))
             .merge(Serialized::defaults(overrides))
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         settings.check()?;
+        if let Some(path) = &settings.calendar_file {
+            settings.working_calendar = read_calendar(path)?;
+        }
         Ok(settings)
     }
 
@@ -222,6 +237,17 @@ impl Settings {
     }
 }
 
+/// The working calendar in `path`; any problem stops start-up naming the key, the file and
+/// the line.
+fn read_calendar(path: &Path) -> Result<WorkingCalendar, ConfigError> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::Invalid(format!("`calendar_file`: cannot read `{shown}`: {e}"))
+    })?;
+    WorkingCalendar::parse(&text)
+        .map_err(|e| ConfigError::Invalid(format!("`calendar_file` (`{shown}`): {e}")))
+}
+
 /// The config file `gridhub init` writes: only what differs from the defaults, commented.
 pub fn initial_config_text(instance: &str) -> String {
     format!(
@@ -234,7 +260,10 @@ pub fn initial_config_text(instance: &str) -> String {
          request_timeout_secs = 30\n\
          shutdown_grace_secs = 10\n\
          checkpoint_interval_secs = 10\n\
-         log_format = \"pretty\"\n"
+         log_format = \"pretty\"\n\
+         # Holidays and make-up working days (调休); without it, Monday–Friday. Example:\n\
+         # deploy/config/calendar-2026.toml in the source tree.\n\
+         # calendar_file = \"/etc/gridhub/calendar.toml\"\n"
     )
 }
 
@@ -292,5 +321,69 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("gridhub init"));
+    }
+
+    fn load_with(config: &str) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let calendar = dir.path().join("calendar.toml");
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            config.replace("CAL", &calendar.display().to_string()),
+        )
+        .unwrap();
+        std::fs::write(
+            &calendar,
+            "holidays = [\"2026-10-01\",\n  \"2026-10-32\"]\n",
+        )
+        .unwrap();
+        Settings::load(
+            None,
+            Overrides {
+                data_dir: Some(dir.path().to_path_buf()),
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn the_calendar_file_is_read_at_load_and_a_bad_one_names_key_file_and_line() {
+        let err = load_with("calendar_file = \"CAL\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`calendar_file` (`")
+                && err
+                    .ends_with("calendar.toml`): line 2: `2026-10-32` is not a date (YYYY-MM-DD)"),
+            "{err}"
+        );
+        let err = load_with("calendar_file = \"CAL.missing\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`calendar_file`: cannot read `"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let calendar = dir.path().join("calendar.toml");
+        std::fs::write(
+            &calendar,
+            "holidays = [\"2026-10-01\"]\nworkdays = [\"2026-10-10\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            format!("calendar_file = \"{}\"\n", calendar.display()),
+        )
+        .unwrap();
+        let overrides = || Overrides {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let s = Settings::load(None, overrides()).unwrap();
+        use time::macros::date;
+        assert!(!s.working_calendar.is_working_day(date!(2026 - 10 - 01)));
+        assert!(s.working_calendar.is_working_day(date!(2026 - 10 - 10)));
+        // Without the file: plain Monday–Friday.
+        std::fs::write(dir.path().join(CONFIG_FILE), "").unwrap();
+        let s = Settings::load(None, overrides()).unwrap();
+        assert_eq!(s.working_calendar, WorkingCalendar::weekdays());
     }
 }

@@ -8,14 +8,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-use time::{Duration, OffsetDateTime, UtcOffset, Weekday};
-
+use crate::calendar::WorkingCalendar;
 use crate::catalog::{Catalog, CategoryDef, FieldDef, FieldType, Sensitivity, ShareClass};
 use crate::disclosure::Disclosure;
 use crate::grid::GridCode;
 use crate::row_filter::RowFilter;
 use crate::value::FieldProblem;
+use serde::{Deserialize, Serialize};
 
 /// Working days a DPO has to answer a grant request.
 pub const ANSWER_WORKING_DAYS: u32 = 5;
@@ -265,22 +264,10 @@ pub fn is_set(category: &CategoryDef, field: &str) -> bool {
 }
 
 /// When a grant request made at `requested` (Unix ms) must be answered: `working_days` working
-/// days later (Monday–Friday, China Standard Time), at the same time of day.
-pub fn answer_due(requested: i64, working_days: u32) -> i64 {
-    let cst = UtcOffset::from_hms(8, 0, 0).unwrap_or(UtcOffset::UTC);
-    let Ok(start) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(requested) * 1_000_000)
-    else {
-        return requested;
-    };
-    let mut at = start.to_offset(cst);
-    let mut left = working_days;
-    while left > 0 {
-        at += Duration::days(1);
-        if !matches!(at.weekday(), Weekday::Saturday | Weekday::Sunday) {
-            left -= 1;
-        }
-    }
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+/// days of `calendar` later, at the same China Standard Time of day. `None` only outside years
+/// 1–9999.
+pub fn answer_due(calendar: &WorkingCalendar, requested: i64, working_days: u32) -> Option<i64> {
+    calendar.after_working_days(requested, working_days)
 }
 
 #[cfg(test)]
@@ -425,14 +412,20 @@ mod tests {
     }
 
     #[test]
-    fn the_answer_deadline_skips_weekends() {
+    fn the_answer_deadline_counts_working_days_of_the_calendar() {
+        let plain = WorkingCalendar::weekdays();
         // Tuesday + 5 working days = next Tuesday.
-        assert_eq!(answer_due(TUESDAY, 5), TUESDAY + 7 * DAY);
+        assert_eq!(answer_due(&plain, TUESDAY, 5), Some(TUESDAY + 7 * DAY));
         // Friday (Beijing) + 1 working day = Monday.
         let friday = TUESDAY + 3 * DAY;
-        assert_eq!(answer_due(friday, 1), friday + 3 * DAY);
+        assert_eq!(answer_due(&plain, friday, 1), Some(friday + 3 * DAY));
         // Saturday + 1 = Monday.
-        assert_eq!(answer_due(friday + DAY, 1), friday + 3 * DAY);
-        assert_eq!(answer_due(TUESDAY, 0), TUESDAY);
+        assert_eq!(answer_due(&plain, friday + DAY, 1), Some(friday + 3 * DAY));
+        assert_eq!(answer_due(&plain, TUESDAY, 0), Some(TUESDAY));
+        // With that Wednesday a holiday and the Saturday worked: Thursday, Friday, Saturday.
+        let calendar =
+            WorkingCalendar::parse("holidays = [\"2026-11-25\"]\nworkdays = [\"2026-11-28\"]")
+                .unwrap();
+        assert_eq!(answer_due(&calendar, TUESDAY, 3), Some(TUESDAY + 4 * DAY));
     }
 }

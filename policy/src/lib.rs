@@ -3,6 +3,7 @@
 //! async — every function here is a pure computation over its arguments (and the compiled-in
 //! default catalog).
 
+pub mod calendar;
 pub mod case;
 pub mod catalog;
 pub mod disclosure;
@@ -13,6 +14,7 @@ pub mod row_filter;
 pub mod transform;
 pub mod value;
 
+pub use calendar::{CalendarError, WorkingCalendar};
 pub use case::{CaseStatus, CaseStep, Responsibility};
 pub use catalog::{
     Catalog, CatalogError, CategoryDef, FieldDef, FieldType, GeneralizeRule, MaskRule, Sensitivity,

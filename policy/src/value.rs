@@ -2,7 +2,7 @@
 //! that field's type check (`FieldDef::parse_value`), and no `ValueProblem` or `FieldProblem`
 //! message ever contains the value it describes.
 
-mod date;
+pub(crate) mod date;
 mod id_number;
 mod parse;
 mod phone;

@@ -198,14 +198,13 @@ fn deploy_config_sets_every_setting_except_the_database_url() {
     let mut expected = settings_keys();
     assert!(expected.remove("database_url"), "database_url is a setting");
     // Optional paths: documented as a commented-out example, since the file must exist if set.
-    assert!(
-        expected.remove("client_ca_file"),
-        "client_ca_file is a setting"
-    );
-    assert!(
-        text.contains("\n# client_ca_file = "),
-        "deploy/{CONFIG} documents client_ca_file"
-    );
+    for key in ["client_ca_file", "calendar_file"] {
+        assert!(expected.remove(key), "{key} is a setting");
+        assert!(
+            text.contains(&format!("\n# {key} = ")),
+            "deploy/{CONFIG} documents {key}"
+        );
+    }
     assert_eq!(set, expected, "keys in deploy/{CONFIG}");
 }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 use policy::grant::{ANSWER_WORKING_DAYS, answer_due};
-use policy::{Disclosure, GrantStatus, GrantTerms, GridCode};
+use policy::{Disclosure, GrantStatus, GrantTerms, GridCode, WorkingCalendar};
 
 use crate::auth::tokens::TokenIssuer;
 use crate::ledger::{Actor, Decision, EntryDraft, Ledger, RecordRef};
@@ -20,6 +20,8 @@ use crate::storage::{GrantRow, GrantTransition, NewCase, Store, now_ms};
 use crate::vault::{CASE_TEXTS, Vault};
 
 const DAY_MS: i64 = 86_400_000;
+/// The demo case's reply deadline.
+const CASE_WORKING_DAYS: u32 = 5;
 
 /// What the demo set up, for the printed tour.
 pub struct DemoStory {
@@ -58,6 +60,7 @@ async fn approved(
     store: &Store,
     ledger: &Ledger,
     tokens: &TokenIssuer,
+    calendar: &WorkingCalendar,
     terms: GrantTerms,
     dpo: &str,
     now: i64,
@@ -68,7 +71,8 @@ async fn approved(
         status: GrantStatus::Requested,
         requested_by: requester,
         requested_at: now,
-        answer_due: answer_due(now, ANSWER_WORKING_DAYS),
+        answer_due: answer_due(calendar, now, ANSWER_WORKING_DAYS)
+            .context("the answer deadline is out of range")?,
         decided_by: None,
         decided_at: None,
         reason: None,
@@ -123,10 +127,12 @@ async fn approved(
     Ok(row.id)
 }
 
-/// The demo users that act in the story (user ids).
+/// The demo users that act in the story (user ids), and the working calendar their deadlines
+/// are counted in.
 pub struct Accounts<'a> {
     pub dpo: &'a str,
     pub worker: &'a str,
+    pub calendar: &'a WorkingCalendar,
 }
 
 /// Seed the demo grants and, when there is a resident in the worker's community `grid`
@@ -159,7 +165,8 @@ pub async fn seed(
     )?;
     care.row_filter = Some("tags has \"elderly_alone\"".to_owned());
     care.legal_basis = Some("Elderly Rights Protection Law art. 3; PIPL art. 13(5)".to_owned());
-    let elderly_care_grant = approved(store, ledger, tokens, care, dpo, now).await?;
+    let elderly_care_grant =
+        approved(store, ledger, tokens, accounts.calendar, care, dpo, now).await?;
 
     let mut investigation = terms(
         "public-security",
@@ -176,10 +183,19 @@ pub async fn seed(
     )?;
     investigation.case_bound = true;
     investigation.legal_basis = Some("Criminal Procedure Law art. 54".to_owned());
-    let case_grant = approved(store, ledger, tokens, investigation, dpo, now).await?;
+    let case_grant = approved(
+        store,
+        ledger,
+        tokens,
+        accounts.calendar,
+        investigation,
+        dpo,
+        now,
+    )
+    .await?;
     let case = match subject {
         Some(subject) => Some((
-            assigned_case(store, ledger, vault, accounts.worker, grid, subject, now).await?,
+            assigned_case(store, ledger, vault, accounts, grid, subject, now).await?,
             subject.to_owned(),
         )),
         None => None,
@@ -191,16 +207,22 @@ pub async fn seed(
     })
 }
 
-/// A dispute in `grid` with `subject`, reported by the worker and assigned to public security.
+/// A dispute in `grid` with `subject`, reported by the worker and assigned to public security
+/// with a reply due in 5 working days.
 async fn assigned_case(
     store: &Store,
     ledger: &Ledger,
     vault: &Vault,
-    worker: &str,
+    accounts: &Accounts<'_>,
     grid: &str,
     subject: &str,
     now: i64,
 ) -> anyhow::Result<String> {
+    let worker = accounts.worker;
+    let deadline = accounts
+        .calendar
+        .after_working_days(now, CASE_WORKING_DAYS)
+        .context("the case deadline is out of range")?;
     let case = uuid::Uuid::now_v7().to_string();
     let summary = "邻里纠纷：楼上漏水引发争执，需核实当事人身份";
     let (wrapped, mut sealed) = vault
@@ -249,7 +271,7 @@ async fn assigned_case(
         .assign_case(
             &case,
             &["public-security".to_owned()],
-            now + 7 * DAY_MS,
+            deadline,
             "system",
             now,
         )

@@ -240,7 +240,11 @@ pub async fn seed(
                     &ledger,
                     &vault,
                     &tokens,
-                    &grants::Accounts { dpo, worker },
+                    &grants::Accounts {
+                        dpo,
+                        worker,
+                        calendar: &settings.working_calendar,
+                    },
                     &city,
                     &worker_grid,
                     case_subject.as_deref(),

@@ -201,8 +201,7 @@ pub async fn anomalies(
             scanned += 1;
             if is_disclosure(&e) {
                 add(&mut groups, "bulk_pull", &e, time, e.records.len());
-                let local_hour = (time + CST_OFFSET_MS).rem_euclid(24 * HOUR_MS) / HOUR_MS;
-                if !WORK_HOURS.contains(&local_hour) {
+                if is_off_hours(time) {
                     add(&mut groups, "off_hours", &e, time, 1);
                 }
                 if e.action == "data.lookup" && e.case.is_none() {
@@ -265,9 +264,34 @@ pub async fn anomalies(
     }))
 }
 
+/// Is `time` (Unix ms) outside working hours in China Standard Time?
+fn is_off_hours(time: i64) -> bool {
+    let local_hour = (time + CST_OFFSET_MS).rem_euclid(24 * HOUR_MS) / HOUR_MS;
+    !WORK_HOURS.contains(&local_hour)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn off_hours_are_counted_in_china_standard_time() {
+        // 2026-11-24T00:00:00Z is 08:00 in Beijing.
+        let midnight_utc = 1_795_478_400_000;
+        let beijing = |h: i64, m: i64| midnight_utc + (h - 8) * HOUR_MS + m * MIN;
+        assert!(is_off_hours(beijing(6, 59)));
+        assert!(!is_off_hours(beijing(7, 0)));
+        assert!(!is_off_hours(beijing(19, 59)));
+        assert!(is_off_hours(beijing(20, 0)));
+        assert!(is_off_hours(beijing(23, 30)));
+        // 22:00 UTC the day before is 06:00 the next morning in Beijing; 03:00 UTC is 11:00.
+        assert!(is_off_hours(midnight_utc - 2 * HOUR_MS));
+        assert!(!is_off_hours(midnight_utc + 3 * HOUR_MS));
+        assert!(
+            is_off_hours(midnight_utc - 8 * HOUR_MS - 1),
+            "23:59:59.999 the day before"
+        );
+    }
 
     const MIN: i64 = 60_000;
 

@@ -29,6 +29,8 @@ const MAX_TEXT_CHARS: usize = 2000;
 /// Most subjects of one case and departments of one dispatch.
 const MAX_SUBJECTS: usize = 50;
 const MAX_ASSIGNEES: usize = 10;
+/// Longest reply deadline given in working days (about three months).
+const MAX_REPLY_WORKING_DAYS: u32 = 60;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -66,8 +68,13 @@ pub struct CaseStatusBody {
 pub struct AssignCase {
     /// Department ids; replaces the current assignees.
     departments: Vec<String>,
-    /// RFC 3339, in the future.
-    deadline: String,
+    /// RFC 3339, in the future. Give this or `working_days`.
+    #[serde(default)]
+    deadline: Option<String>,
+    /// Reply due this many working days (1–60, of the hub's working calendar) from now, at the
+    /// same time of day (China Standard Time). Give this or `deadline`.
+    #[serde(default)]
+    working_days: Option<u32>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -335,12 +342,13 @@ pub async fn assign(
             problems.push(problem(&format!("departments[{i}]"), "unknown department"));
         }
     }
-    let deadline = parse_rfc3339_ms(&req.deadline);
-    match deadline {
-        None => problems.push(problem("deadline", "not an RFC 3339 time")),
-        Some(d) if d <= now => problems.push(problem("deadline", "must be in the future")),
-        Some(_) => {}
-    }
+    let deadline = match assignment_deadline(&state, &req, now) {
+        Ok(deadline) => Some(deadline),
+        Err(why) => {
+            problems.push(why);
+            None
+        }
+    };
     let (Some(deadline), true) = (deadline, problems.is_empty()) else {
         return Err(Error::Validation(problems));
     };
@@ -372,6 +380,35 @@ pub async fn assign(
         id,
         status: status.as_str().to_owned(),
     }))
+}
+
+/// The deadline an assignment asks for: an RFC 3339 time in the future, or a number of working
+/// days of the configured calendar from `now`.
+fn assignment_deadline(state: &AppState, req: &AssignCase, now: i64) -> Result<i64, FieldProblem> {
+    match (&req.deadline, req.working_days) {
+        (Some(_), Some(_)) => Err(problem(
+            "working_days",
+            "give either deadline or working_days, not both",
+        )),
+        (None, None) => Err(problem(
+            "deadline",
+            "give a deadline (RFC 3339) or working_days",
+        )),
+        (Some(text), None) => match parse_rfc3339_ms(text) {
+            None => Err(problem("deadline", "not an RFC 3339 time")),
+            Some(d) if d <= now => Err(problem("deadline", "must be in the future")),
+            Some(d) => Ok(d),
+        },
+        (None, Some(days)) if !(1..=MAX_REPLY_WORKING_DAYS).contains(&days) => Err(problem(
+            "working_days",
+            &format!("1 to {MAX_REPLY_WORKING_DAYS}"),
+        )),
+        (None, Some(days)) => state
+            .settings
+            .working_calendar
+            .after_working_days(now, days)
+            .ok_or_else(|| problem("working_days", "the deadline is out of range")),
+    }
 }
 
 /// An assignee department replies; the case is `replied` once every current assignee has.

@@ -188,7 +188,8 @@ fn problem(field: &str, text: &str) -> FieldProblem {
     }
 }
 
-/// Request a grant: `status: requested`, answer due in 5 working days.
+/// Request a grant: `status: requested`, answer due in 5 working days (of the configured
+/// working calendar).
 #[utoipa::path(post, path = "/v1/grants", tag = "grants", request_body = GrantRequest,
     security(("bearer" = [])),
     responses((status = 201, body = GrantCreated), (status = 403), (status = 422)))]
@@ -276,7 +277,8 @@ pub async fn request_grant(
         status: GrantStatus::Requested,
         requested_by: who.subject(),
         requested_at: now,
-        answer_due: answer_due(now, ANSWER_WORKING_DAYS),
+        answer_due: answer_due(&state.settings.working_calendar, now, ANSWER_WORKING_DAYS)
+            .ok_or_else(|| Error::Internal("the answer deadline is out of range".to_owned()))?,
         decided_by: None,
         decided_at: None,
         reason: None,

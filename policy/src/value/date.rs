@@ -4,7 +4,7 @@
 use time::{Date, Month};
 
 /// Parses `YYYY-MM-DD` (years 0001..=9999).
-pub(super) fn parse(text: &str) -> Option<Date> {
+pub(crate) fn parse(text: &str) -> Option<Date> {
     let (year, rest) = text.split_once('-')?;
     let (month, day) = rest.split_once('-')?;
     from_digits(year, month, day).filter(|date| date.year() >= 1)
@@ -19,7 +19,7 @@ pub(super) fn from_digits(year: &str, month: &str, day: &str) -> Option<Date> {
 }
 
 /// `YYYY-MM-DD`.
-pub(super) fn format(date: Date) -> String {
+pub(crate) fn format(date: Date) -> String {
     format!(
         "{:04}-{:02}-{:02}",
         date.year(),
