@@ -142,6 +142,26 @@ pub(crate) fn check_checkpoint(note: &str, key_name: &str, public_key: &[u8]) ->
     (size, root)
 }
 
+/// The hashes of the proof served at `path` (`/v1/audit/proofs/…`); panics with the answer if
+/// it holds no proof.
+pub(crate) async fn proof_path(app: &TestApp, path: &str) -> Vec<Hash> {
+    let proof: Value = app
+        .client
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    proof["proof"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{path}: {proof}"))
+        .iter()
+        .map(hash_of)
+        .collect()
+}
+
 pub(crate) fn hash_of(v: &Value) -> Hash {
     B64.decode(v.as_str().unwrap()).unwrap().try_into().unwrap()
 }

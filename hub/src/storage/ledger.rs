@@ -110,6 +110,18 @@ pub struct StoredCheckpoint {
     pub time_ms: i64,
 }
 
+/// Entries in the ledger (indexes are 0..size with no gap while it is intact).
+const LEDGER_SIZE: &str = "SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ledger_entries";
+
+fn size_of<R: Row>(row: R) -> Result<u64, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let n: i64 = row.try_get("n")?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 fn to_hash(bytes: &[u8]) -> Result<Hash, sqlx::Error> {
     bytes
         .try_into()
@@ -250,11 +262,7 @@ impl Store {
     /// Number of entries (indexes are 0..size with no gap while the ledger is intact).
     pub async fn ledger_size(&self) -> Result<u64, sqlx::Error> {
         on_read!(self, |pool| {
-            let row = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ledger_entries")
-                .fetch_one(pool)
-                .await?;
-            let n: i64 = row.try_get("n")?;
-            Ok(u64::try_from(n).unwrap_or(0))
+            size_of(sqlx::query(LEDGER_SIZE).fetch_one(pool).await?)
         })
     }
 
@@ -263,11 +271,7 @@ impl Store {
     /// ledger checks its head against this before it writes again after a failure).
     pub async fn ledger_size_durable(&self) -> Result<u64, sqlx::Error> {
         on_write!(self, |pool| {
-            let row = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ledger_entries")
-                .fetch_one(pool)
-                .await?;
-            let n: i64 = row.try_get("n")?;
-            Ok(u64::try_from(n).unwrap_or(0))
+            size_of(sqlx::query(LEDGER_SIZE).fetch_one(pool).await?)
         })
     }
 

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use gridhub_tests::{Backend, SpawnOptions, error_code, spawn_app_with};
+use gridhub_tests::{Backend, error_code};
 
 use super::mounts::{Mount, fill};
-use super::{Load, assert_refusals_are_clean, audit_verify, check_nothing_lost, puller};
+use super::{Load, app_under, assert_refusals_are_clean, audit_verify, check_nothing_lost, puller};
 
 /// Bound on recovery after the fault clears (the ledger probes every 200 ms).
 const RECOVERY: Duration = Duration::from_secs(30);
@@ -17,14 +17,7 @@ const RECOVERY: Duration = Duration::from_secs(30);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_on_a_full_tmpfs_loses_nothing_and_recovers_by_itself() {
     let mount = Mount::tmpfs(48);
-    let app = spawn_app_with(
-        Backend::Sqlite,
-        SpawnOptions {
-            parent_dir: Some(mount.dir.clone()),
-            ..SpawnOptions::default()
-        },
-    )
-    .await;
+    let app = app_under(Backend::Sqlite, &mount.dir).await;
     let dept = puller(&app).await;
     let load = Load::start(&app, Some(&dept), 3, 1).await;
     load.until_acknowledged(30).await;
@@ -84,14 +77,7 @@ async fn sqlite_on_a_full_tmpfs_loses_nothing_and_recovers_by_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_on_a_filesystem_turned_read_only_loses_nothing() {
     let mount = Mount::ext4(96);
-    let app = spawn_app_with(
-        Backend::Sqlite,
-        SpawnOptions {
-            parent_dir: Some(mount.dir.clone()),
-            ..SpawnOptions::default()
-        },
-    )
-    .await;
+    let app = app_under(Backend::Sqlite, &mount.dir).await;
     let dept = puller(&app).await;
     let load = Load::start(&app, Some(&dept), 3, 2).await;
     load.until_acknowledged(30).await;

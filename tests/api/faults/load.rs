@@ -77,15 +77,7 @@ impl Load {
                         .await;
                     let answer = answer_of(sent).await;
                     let accepted = record(&outcomes, &acked, &refusals, answer, |body| {
-                        let ids = body["records"]
-                            .as_array()
-                            .map(|a| {
-                                a.iter()
-                                    .filter_map(|r| r["id"].as_str().map(str::to_owned))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        (ids, body["receipt"].clone(), false)
+                        (record_ids(body), body["receipt"].clone(), false)
                     });
                     pace(accepted).await;
                 }
@@ -106,15 +98,7 @@ impl Load {
                         .await;
                     let answer = answer_of(sent).await;
                     let accepted = record(&outcomes, &acked, &refusals, answer, |body| {
-                        let ids = body["records"]
-                            .as_array()
-                            .map(|a| {
-                                a.iter()
-                                    .filter_map(|r| r["id"].as_str().map(str::to_owned))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        (ids, body["receipt"].clone(), true)
+                        (record_ids(body), body["receipt"].clone(), true)
                     });
                     pace(accepted).await;
                 }
@@ -199,6 +183,18 @@ impl Load {
             .map(|m| m.into_inner().unwrap())
             .unwrap_or_default()
     }
+}
+
+/// The ids of `records` in a write's or a pull's answer.
+fn record_ids(body: &Value) -> Vec<String> {
+    body["records"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// (status, body) of a response, or None when there was no answer.

@@ -29,10 +29,22 @@ use gridhub_tests::mtls::DeptClient;
 use serde_json::{Value, json};
 
 use crate::grants::{approved_grant, grant_request};
-use crate::ledger::{check_checkpoint, hash_of, public_key, verify_inclusion};
+use crate::ledger::{check_checkpoint, hash_of, proof_path, public_key, verify_inclusion};
 pub(crate) use load::{Load, Outcomes};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gridhub-under-test");
+
+/// A hub whose data directory lives under `dir` (a mount the test made).
+pub(crate) async fn app_under(backend: gridhub_tests::Backend, dir: &Path) -> TestApp {
+    gridhub_tests::spawn_app_with(
+        backend,
+        gridhub_tests::SpawnOptions {
+            parent_dir: Some(dir.to_path_buf()),
+            ..gridhub_tests::SpawnOptions::default()
+        },
+    )
+    .await
+}
 
 /// A department with a client and an approved grant on persons in the worker's district, so
 /// that the load can pull (and be refused) while the fault happens.
@@ -93,23 +105,11 @@ pub(crate) async fn check_nothing_lost(app: &TestApp, outcomes: &Outcomes) -> Ch
                 Some(leaf),
                 "the entry of receipt {index} is missing or differs"
             );
-            let proof: Value = app
-                .client
-                .get(app.url(&format!(
-                    "/v1/audit/proofs/inclusion?index={index}&size={size}"
-                )))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let path: Vec<[u8; 32]> = proof["proof"]
-                .as_array()
-                .unwrap_or_else(|| panic!("inclusion proof of {index}: {proof}"))
-                .iter()
-                .map(hash_of)
-                .collect();
+            let path = proof_path(
+                app,
+                &format!("/v1/audit/proofs/inclusion?index={index}&size={size}"),
+            )
+            .await;
             assert!(
                 verify_inclusion(index, size, leaf, &path, &root),
                 "inclusion proof of receipt {index} does not verify"
@@ -146,23 +146,11 @@ pub(crate) async fn check_nothing_lost(app: &TestApp, outcomes: &Outcomes) -> Ch
         if old_size == 0 {
             continue;
         }
-        let proof: Value = app
-            .client
-            .get(app.url(&format!(
-                "/v1/audit/proofs/consistency?from={old_size}&to={size}"
-            )))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let path: Vec<[u8; 32]> = proof["proof"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(hash_of)
-            .collect();
+        let path = proof_path(
+            app,
+            &format!("/v1/audit/proofs/consistency?from={old_size}&to={size}"),
+        )
+        .await;
         assert!(
             crate::ledger::verify_consistency(old_size, size, &old_root, &root, &path),
             "the checkpoint of size {old_size} served during the fault is not consistent with \
