@@ -94,6 +94,9 @@ macro_rules! on_write {
 }
 pub(crate) use {on_read, on_write};
 
+/// Longest wait for a PostgreSQL connection (see `open_postgres`).
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Unix epoch milliseconds now.
 pub fn now_ms() -> i64 {
     let now = time::OffsetDateTime::now_utc();
@@ -182,7 +185,10 @@ impl Store {
                     Ok(true)
                 })
             })
-            .acquire_timeout(Duration::from_secs(10))
+            // sqlx retries a refused connection (the server is down or restarting) with backoff
+            // until this deadline: it bounds how long a request waits before its 503 during an
+            // outage (10 s before issue 16), and how long one waits for a free connection.
+            .acquire_timeout(PG_ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(StoreError::Connect)?;

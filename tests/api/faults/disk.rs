@@ -6,7 +6,10 @@ use std::time::Duration;
 use gridhub_tests::{Backend, error_code};
 
 use super::mounts::{Mount, fill};
-use super::{Load, app_under, assert_refusals_are_clean, audit_verify, check_nothing_lost, puller};
+use super::{
+    Load, app_under, assert_refusals_are_clean, audit_verify, check_nothing_lost, puller,
+    wait_degraded,
+};
 
 /// Bound on recovery after the fault clears (the ledger probes every 200 ms).
 const RECOVERY: Duration = Duration::from_secs(30);
@@ -24,6 +27,7 @@ async fn sqlite_on_a_full_tmpfs_loses_nothing_and_recovers_by_itself() {
 
     let filler = fill(&mount.dir);
     load.until_refused(50).await;
+    wait_degraded(&app).await;
     // Degraded, and says so: readiness fails at once with the kind of fault.
     let (status, code, body) =
         error_code(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
@@ -84,6 +88,7 @@ async fn sqlite_on_a_filesystem_turned_read_only_loses_nothing() {
 
     mount.trigger_ext4_error();
     load.until_refused(50).await;
+    wait_degraded(&app).await;
     let (status, code, body) =
         error_code(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
     assert_eq!(

@@ -46,6 +46,20 @@ pub(crate) async fn app_under(backend: gridhub_tests::Backend, dir: &Path) -> Te
     .await
 }
 
+/// Wait until the hub's ledger has turned degraded (a write of the ledger itself failed; other
+/// requests may be refused earlier, where storage fails before the ledger is reached). Polls
+/// the ledger's own state, bounded.
+pub(crate) async fn wait_degraded(app: &TestApp) {
+    let start = std::time::Instant::now();
+    while app.state.ledger.health() == gridhub::ledger::Health::Writable {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "the ledger did not notice the fault"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// A department with a client and an approved grant on persons in the worker's district, so
 /// that the load can pull (and be refused) while the fault happens.
 pub(crate) async fn puller(app: &TestApp) -> DeptClient {

@@ -9,7 +9,9 @@ use std::time::Duration;
 use gridhub_tests::{Backend, SpawnOptions, error_code, spawn_app_with};
 
 use super::mounts::{Mount, fill};
-use super::{Load, assert_refusals_are_clean, audit_verify, check_nothing_lost, puller};
+use super::{
+    Load, assert_refusals_are_clean, audit_verify, check_nothing_lost, puller, wait_degraded,
+};
 
 const RECOVERY: Duration = Duration::from_secs(60);
 
@@ -168,6 +170,7 @@ async fn postgres_out_of_space_loses_nothing_and_recovers_by_itself() {
 
     let filler = fill(&mount.dir);
     load.until_refused(50).await;
+    wait_degraded(&app).await;
     let (status, code, body) =
         error_code(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
     assert_eq!(
@@ -224,9 +227,17 @@ async fn postgres_stopped_and_restarted_under_load_loses_nothing() {
         started.elapsed()
     );
 
+    let down = std::time::Instant::now();
     cluster.start();
+    let started = down.elapsed();
     app.wait_ready(RECOVERY).await;
+    let ready = down.elapsed();
     load.until_acknowledged(30).await;
+    eprintln!(
+        "PostgreSQL started in {started:?}; /readyz 200 after {ready:?}; 30 more answers \
+         acknowledged after {:?}",
+        down.elapsed()
+    );
     let outcomes = load.stop().await;
     assert_refusals_are_clean(&outcomes);
     let checked = check_nothing_lost(&app, &outcomes).await;
