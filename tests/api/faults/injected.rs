@@ -156,9 +156,7 @@ async fn injected_errors_lose_nothing(backend: Backend) {
     );
     let app = app.restart().await;
     check_nothing_lost(&app, &outcomes).await;
-    if backend == Backend::Sqlite {
-        audit_verify(app.data_dir.path());
-    }
+    audit_verify(app.data_dir.path());
     drop(app.stop().await);
 }
 
