@@ -33,10 +33,13 @@ pub struct WriteTx<DB: Database> {
 impl<DB: Database> WriteTx<DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
 {
     /// Take a connection and open a transaction on it. SQLite: `BEGIN IMMEDIATE`, so the write
     /// lock is held from the start (a deferred transaction that writes later can fail with
-    /// SQLITE_BUSY at once, whatever the busy timeout).
+    /// SQLITE_BUSY at once, whatever the busy timeout). `BEGIN` and `COMMIT` are prepared once
+    /// per connection and reused (as unprepared statements they cost the ledger's group commit
+    /// ~10 % of its appends/s on SQLite; docs/PERFORMANCE.md).
     pub async fn begin(pool: &Pool<DB>) -> Result<WriteTx<DB>, sqlx::Error> {
         // The guard exists before the statement runs: if `BEGIN` fails, or this future is
         // dropped while it runs, the connection is closed, never reused in an unknown state.
@@ -49,7 +52,7 @@ where
         } else {
             "BEGIN"
         };
-        sqlx::raw_sql(begin).execute(&mut *tx.conn).await?;
+        sqlx::query(begin).execute(&mut *tx.conn).await?;
         Ok(tx)
     }
 
@@ -65,7 +68,7 @@ where
     }
 
     async fn finish(mut self, statement: &'static str) -> Result<(), sqlx::Error> {
-        sqlx::raw_sql(statement).execute(&mut *self.conn).await?;
+        sqlx::query(statement).execute(&mut *self.conn).await?;
         // Only a statement that succeeded returns the connection to the pool, in autocommit.
         self.ended = true;
         Ok(())
