@@ -124,7 +124,7 @@ pub async fn demo(
     let app = Application::build(settings).await?;
     let url = format!("https://localhost:{}", app.port());
     let ca = data_dir.join("pki/ca.pem");
-    println!("\nGridhub demo at {url}  (console: {url}/console/, API: {url}/openapi.json)");
+    println!("\nGridhub demo at {url}  (API: {url}/openapi.json)");
     println!(
         "accounts (also in {}):",
         data_dir.join(demo::CREDENTIALS_FILE).display()

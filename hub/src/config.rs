@@ -60,6 +60,11 @@ pub struct Settings {
     /// Monday–Friday. Read once at start-up into `working_calendar`.
     #[serde(default)]
     pub calendar_file: Option<PathBuf>,
+    /// Most candidate rows one pull or lookup reads while filling its page (row filters and
+    /// jurisdiction may keep few of them); a page cut short by it says `complete: false` and
+    /// carries the cursor to go on from.
+    #[serde(default = "defaults::pull_scan_budget_rows")]
+    pub pull_scan_budget_rows: u32,
     /// The working days that grant answer and case deadlines are counted in.
     /// Invariant: the calendar `calendar_file` holds (plain Monday–Friday without one);
     /// `Settings::load` is the only constructor and sets it.
@@ -105,6 +110,9 @@ mod defaults {
     pub fn login_failures_per_address() -> u32 {
         20
     }
+    pub fn pull_scan_budget_rows() -> u32 {
+        20_000
+    }
     pub fn log_format() -> LogFormat {
         LogFormat::Pretty
     }
@@ -131,8 +139,9 @@ pub enum ConfigError {
 
 /// The settings that `GRIDHUB_<KEY>` may set. Other `GRIDHUB_*` variables (test helpers, the
 /// log filter) are not settings and are left alone.
-const ENV_KEYS: [&str; 14] = [
+const ENV_KEYS: [&str; 15] = [
     "calendar_file",
+    "pull_scan_budget_rows",
     "client_ca_file",
     "login_failures_per_user",
     "login_failures_per_address",
@@ -207,6 +216,11 @@ impl Settings {
         if !(1..=3600).contains(&self.checkpoint_interval_secs) {
             return Err(ConfigError::Invalid(
                 "`checkpoint_interval_secs` must be between 1 and 3600".to_owned(),
+            ));
+        }
+        if !(500..=1_000_000).contains(&self.pull_scan_budget_rows) {
+            return Err(ConfigError::Invalid(
+                "`pull_scan_budget_rows` must be between 500 and 1000000".to_owned(),
             ));
         }
         self.database()?;

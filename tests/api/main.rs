@@ -22,6 +22,7 @@ mod identity;
 mod identity_cli;
 mod ledger;
 mod migrations;
+mod paging;
 mod plaintext;
 mod records;
 mod roles;

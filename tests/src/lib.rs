@@ -402,6 +402,9 @@ pub struct SpawnOptions {
     /// PostgreSQL only: the server to create the app's database on (a throw-away cluster)
     /// instead of `GRIDHUB_TEST_PG_URL`.
     pub pg_admin_url: Option<String>,
+    /// Settings lines appended to the `gridhub.toml` that `init` wrote (e.g. a small scan
+    /// budget), so that a test need not change the process environment other tests share.
+    pub extra_config: Option<String>,
 }
 
 /// Start a hub with an admin, a DPO and a grid worker (grid `WORKER_GRID`), and a small grid
@@ -522,6 +525,14 @@ pub async fn spawn_app_with(backend: Backend, options: SpawnOptions) -> TestApp 
     })
     .await
     .expect("init");
+    if let Some(extra) = &options.extra_config {
+        use std::io::Write;
+        let mut config = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data_dir.path().join("gridhub.toml"))
+            .unwrap();
+        writeln!(config, "{extra}").unwrap();
+    }
     let mut test = serve(backend, data_dir, database_url).await;
     test.admin_token = test.token("admin", ADMIN_PASSWORD).await;
     for (code, name) in [

@@ -46,9 +46,11 @@ use crate::storage::{
 /// Records per page unless `limit` says otherwise, and the most `limit` may ask.
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 500;
-/// Pages of candidates read for one response at most (row filters and jurisdiction may drop
-/// candidates); the cursor continues where the scan stopped.
-const MAX_SCANS: usize = 10;
+/// Candidate rows read from the database at a time while a page fills: sized for the database
+/// (one index walk), not for `limit`, so that a row filter keeping 1 record in 200 still fills a
+/// page of 5 within a few reads. How many rows one answer may read in all is the setting
+/// `pull_scan_budget_rows`.
+const SCAN_CHUNK: u32 = 500;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -90,6 +92,9 @@ pub struct DisclosedPage {
     /// Pass as `cursor` for the next page; absent at the end.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
+    /// False when the scan budget (`pull_scan_budget_rows`) ran out before the page was full
+    /// and before the end: fewer than `limit` records, more may follow from `next_cursor`.
+    complete: bool,
     /// The signed receipt of the ledger entry recording this disclosure.
     #[schema(value_type = Object)]
     receipt: Receipt,
@@ -286,6 +291,7 @@ async fn replay(
     Ok(DisclosedPage {
         records: planned.records,
         next_cursor: planned.next_cursor,
+        complete: planned.complete,
         receipt,
     })
 }
@@ -533,6 +539,8 @@ struct Planned {
     credited: BTreeSet<String>,
     claims: Vec<QuotaClaim>,
     next_cursor: Option<String>,
+    /// See `DisclosedPage::complete`.
+    complete: bool,
     now: i64,
 }
 
@@ -600,7 +608,10 @@ async fn plan_page(
     // Records that got the same field levels share one map of them in the entry.
     let mut shared_levels = SharedLevels::default();
     let mut exhausted = false;
-    for _ in 0..MAX_SCANS {
+    let budget = state.settings.pull_scan_budget_rows;
+    let mut scanned = 0u32;
+    while scanned < budget {
+        let chunk = SCAN_CHUNK.min(budget - scanned);
         let page = state
             .store
             .disclosure_page(&PageQuery {
@@ -610,11 +621,12 @@ async fn plan_page(
                 within: within.as_deref(),
                 token: ask.key.as_ref().map(|(f, t)| (f.as_str(), t.as_slice())),
                 after: after.as_deref(),
-                limit: i64::from(limit),
+                limit: i64::from(chunk),
                 needs: &needs,
             })
             .await?;
-        exhausted = page.len() < limit as usize;
+        scanned += chunk;
+        exhausted = page.len() < chunk as usize;
         for record in &page {
             after = Some(record.id.clone());
             let grid = GridCode::parse(&record.grid)
@@ -669,11 +681,10 @@ async fn plan_page(
         .filter_map(|g| Some(candidates.grants().get(*g)?.id.to_string()))
         .collect();
     // The cursor resumes after the last record looked at, unless the scan reached the end.
-    let next_cursor = if exhausted && disclosed.len() < limit as usize {
-        None
-    } else {
-        after
-    };
+    let full = disclosed.len() == limit as usize;
+    let next_cursor = if exhausted && !full { None } else { after };
+    // Neither full nor at the end: the budget cut the page short.
+    let complete = full || exhausted;
     let claims = per_grant
         .iter()
         .filter_map(|(g, n)| {
@@ -692,6 +703,7 @@ async fn plan_page(
         credited,
         claims,
         next_cursor,
+        complete,
         now: request.now,
     })
 }
@@ -711,6 +723,7 @@ async fn disclose_once(
         credited,
         claims,
         next_cursor,
+        complete,
         now,
     } = plan_page(state, who, category_name, ask).await?;
     let mut draft = EntryDraft::new(
@@ -755,6 +768,7 @@ async fn disclose_once(
     Ok(DisclosedPage {
         records: disclosed,
         next_cursor,
+        complete,
         receipt,
     })
 }
