@@ -46,10 +46,11 @@ use crate::storage::{
 /// Records per page unless `limit` says otherwise, and the most `limit` may ask.
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 500;
-/// Candidate rows read from the database at a time while a page fills: sized for the database
-/// (one index walk), not for `limit`, so that a row filter keeping 1 record in 200 still fills a
-/// page of 5 within a few reads. How many rows one answer may read in all is the setting
-/// `pull_scan_budget_rows`.
+/// Most candidate rows read from the database at a time while a page fills. The first read
+/// asks for `limit` rows (a grant that keeps most records fills its page at once, reading no
+/// row it does not use); each further read asks for four times more, up to this, so a row
+/// filter keeping 1 record in 200 fills a page of 5 within a few reads. How many rows one
+/// answer may read in all is the setting `pull_scan_budget_rows`.
 const SCAN_CHUNK: u32 = 500;
 
 pub fn router() -> Router<AppState> {
@@ -610,8 +611,9 @@ async fn plan_page(
     let mut exhausted = false;
     let budget = state.settings.pull_scan_budget_rows;
     let mut scanned = 0u32;
+    let mut chunk = limit;
     while scanned < budget {
-        let chunk = SCAN_CHUNK.min(budget - scanned);
+        chunk = chunk.min(budget - scanned);
         let page = state
             .store
             .disclosure_page(&PageQuery {
@@ -627,6 +629,7 @@ async fn plan_page(
             .await?;
         scanned += chunk;
         exhausted = page.len() < chunk as usize;
+        chunk = (chunk.saturating_mul(4)).min(SCAN_CHUNK.max(limit));
         for record in &page {
             after = Some(record.id.clone());
             let grid = GridCode::parse(&record.grid)
