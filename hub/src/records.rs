@@ -208,6 +208,29 @@ pub struct DiscloseInput<'a> {
     pub pseudonyms: &'a Pseudonyms,
 }
 
+/// Will `disclose` give field `def` of `record` at `level`? Known without decrypting anything:
+/// the record holds the field, and the catalog has a rule for the level. The ledger entry of a
+/// disclosure is built from this before any value is opened; `disclose` then never gives a
+/// field this did not promise (the caller keeps only those).
+pub fn releases(
+    def: &policy::FieldDef,
+    level: policy::Disclosure,
+    record: &PageRecord,
+    public: &Map<String, Value>,
+) -> bool {
+    let present = if def.encrypted {
+        record.has_sealed(&def.name)
+    } else {
+        public.contains_key(&def.name)
+    };
+    present
+        && match level {
+            policy::Disclosure::Clear | policy::Disclosure::Pseudonym => true,
+            policy::Disclosure::Masked => def.mask.is_some(),
+            policy::Disclosure::Generalized => def.generalize.is_some(),
+        }
+}
+
 /// The fields of a record as a disclosure plan gives them to a department: only disclosed
 /// fields, each transformed to its level. Only fields whose level needs the value are
 /// decrypted (a grid-code generalisation needs none); withheld fields are never opened. Fails

@@ -847,6 +847,55 @@ async fn no_audit_no_data(backend: Backend) {
     app.stop().await;
 }
 
+/// No field is opened before the ledger entry that records its disclosure is durable: with a
+/// tampered ciphertext and a failing ledger, the answer is the ledger's 503, not the integrity
+/// error that opening the field would raise (it was, when values were opened while planning).
+async fn nothing_is_decrypted_before_the_entry_is_durable(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_department("civil-affairs", &["330110.001"])
+        .await;
+    let civil = app.register_client("civil-sys", "civil-affairs").await;
+    let grant = grant_request(
+        "civil-affairs",
+        "elderly-care",
+        json!({"name": "clear"}),
+        &["330110.001"],
+    );
+    approved_grant(&app, &civil, &grant).await;
+    let alone = resident(&app, WORKER_GRID, "张三丰", &["elderly_alone"], 1).await;
+    let mut fields = app.raw_sealed_fields(&alone.id).await;
+    let name = fields.iter_mut().find(|f| f.field == "name").unwrap();
+    *name.sealed.last_mut().unwrap() ^= 1;
+    app.raw_set_sealed_fields(&alone.id, &fields).await;
+    // The ledger works: the entry is written, then opening the field fails closed.
+    let (status, code, _) = error_code(pull(&app, &civil, "purpose=elderly-care").await).await;
+    assert_eq!((status, code.as_str()), (500, "integrity_failed"));
+    // A token first: issuing one is audited too.
+    let token = app.client_token(&civil).await;
+    match backend {
+        Backend::Sqlite => {
+            app.raw_execute("CREATE TRIGGER fail_ledger BEFORE INSERT ON ledger_entries BEGIN SELECT RAISE(ABORT, 'injected'); END".to_owned())
+                .await
+        }
+        Backend::Postgres => {
+            app.raw_execute("CREATE FUNCTION fail_ledger() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$ LANGUAGE plpgsql".to_owned())
+                .await;
+            app.raw_execute("CREATE TRIGGER fail_ledger BEFORE INSERT ON ledger_entries FOR EACH ROW EXECUTE FUNCTION fail_ledger()".to_owned())
+                .await;
+        }
+    }
+    let resp = civil
+        .http
+        .get(app.url("/v1/data/person?purpose=elderly-care"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_code(resp).await;
+    assert_eq!((status, code.as_str()), (503, "audit_unavailable"));
+    app.stop().await;
+}
+
 on_both_backends!(
     departments_get_what_their_grants_allow,
     case_bound_pulls_follow_the_assignment,
@@ -855,5 +904,6 @@ on_both_backends!(
     daily_quotas_refuse_whole_answers,
     the_subject_access_report_shows_who_received_what,
     a_retried_pull_is_one_disclosure,
-    no_audit_no_data
+    no_audit_no_data,
+    nothing_is_decrypted_before_the_entry_is_durable
 );

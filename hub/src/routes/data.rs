@@ -290,7 +290,12 @@ async fn replay(
         ));
     }
     Ok(DisclosedPage {
-        records: planned.records,
+        records: release(
+            state,
+            &planned.department,
+            planned.category,
+            planned.pending,
+        )?,
         next_cursor: planned.next_cursor,
         complete: planned.complete,
         receipt,
@@ -535,7 +540,10 @@ pub async fn lookup(
 /// A page planned and transformed, not yet recorded or sent.
 struct Planned {
     category: &'static policy::CategoryDef,
-    records: Vec<DisclosedRecord>,
+    /// The department the page is for (its pseudonym key).
+    department: String,
+    /// Planned, not yet opened: `release` opens them after the ledger entry is durable.
+    pending: Vec<Pending>,
     refs: Vec<RecordRef>,
     credited: BTreeSet<String>,
     claims: Vec<QuotaClaim>,
@@ -543,6 +551,45 @@ struct Planned {
     /// See `DisclosedPage::complete`.
     complete: bool,
     now: i64,
+}
+
+/// A record planned for release: what `release` needs to open and transform its fields once
+/// the ledger entry naming them is durable. Invariant: `allowed` holds exactly the fields the
+/// entry records for this record.
+struct Pending {
+    record: crate::storage::PageRecord,
+    grid: GridCode,
+    public: Map<String, Value>,
+    plan: Vec<FieldPlan>,
+    allowed: BTreeSet<String>,
+}
+
+/// Open and transform the planned fields, after the entry that records them is durable; only
+/// the fields the entry names are given.
+fn release(
+    state: &AppState,
+    department: &str,
+    category: &policy::CategoryDef,
+    pending: Vec<Pending>,
+) -> Result<Vec<DisclosedRecord>, Error> {
+    let pseudonyms = state.vault.pseudonyms(department);
+    pending
+        .into_iter()
+        .map(|p| {
+            let input = DiscloseInput {
+                grid: &p.grid,
+                public: &p.public,
+                pseudonyms: &pseudonyms,
+            };
+            let mut fields = records::disclose(&state.vault, category, &p.record, &input, &p.plan)?;
+            fields.retain(|name, _| p.allowed.contains(name));
+            Ok(DisclosedRecord {
+                id: p.record.id,
+                grid: p.record.grid,
+                fields,
+            })
+        })
+        .collect()
 }
 
 /// Decide, read, plan and transform one page (DESIGN.md §3 rules 3–5). Refusals are audited;
@@ -600,9 +647,8 @@ async fn plan_page(
     let needs = FieldNeeds::of(category, &candidates);
     let within = ask.within.as_ref().map(|w| w.as_str().to_owned());
     let mut after = ask.cursor.clone();
-    let pseudonyms = state.vault.pseudonyms(&department);
     let names = candidates.field_names();
-    let mut disclosed = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
     let mut refs = Vec::new();
     // Records per grant in this answer: a record counts once against each grant it drew on.
     let mut per_grant: BTreeMap<usize, i64> = BTreeMap::new();
@@ -630,7 +676,7 @@ async fn plan_page(
         scanned += chunk;
         exhausted = page.len() < chunk as usize;
         chunk = (chunk.saturating_mul(4)).min(SCAN_CHUNK.max(limit));
-        for record in &page {
+        for record in page {
             after = Some(record.id.clone());
             let grid = GridCode::parse(&record.grid)
                 .map_err(|_| Error::Integrity(format!("record `{}` has a bad grid", record.id)))?;
@@ -644,20 +690,23 @@ async fn plan_page(
             if !plan.discloses() {
                 continue;
             }
-            let input = DiscloseInput {
-                grid: &grid,
-                public: row.plain(),
-                pseudonyms: &pseudonyms,
-            };
-            let fields = records::disclose(&state.vault, category, record, &input, &plan.fields)?;
+            // What the entry records is decided here, from the plan and what the record holds;
+            // nothing is decrypted before the entry is durable (`release`).
             let mut levels = Vec::new();
             let mut drew_on = BTreeSet::new();
-            for (at, (name, field)) in names.iter().zip(&plan.fields).enumerate() {
+            let mut allowed = BTreeSet::new();
+            for (at, ((name, field), def)) in names
+                .iter()
+                .zip(&plan.fields)
+                .zip(&category.fields)
+                .enumerate()
+            {
                 if let FieldPlan::Disclosed { level, grant } = field
-                    && fields.contains_key(name)
+                    && records::releases(def, *level, &record, row.plain())
                 {
                     levels.push((at, level.as_str()));
                     drew_on.insert(*grant as usize);
+                    allowed.insert(name.clone());
                 }
             }
             for g in drew_on {
@@ -665,16 +714,18 @@ async fn plan_page(
             }
             let levels = shared_levels.get(names, levels);
             refs.push(RecordRef::sharing(&record.id, levels));
-            disclosed.push(DisclosedRecord {
-                id: record.id.clone(),
-                grid: record.grid.clone(),
-                fields,
+            pending.push(Pending {
+                public: row.plain().clone(),
+                grid,
+                plan: plan.fields,
+                allowed,
+                record,
             });
-            if disclosed.len() == limit as usize {
+            if pending.len() == limit as usize {
                 break;
             }
         }
-        if exhausted || disclosed.len() == limit as usize {
+        if exhausted || pending.len() == limit as usize {
             break;
         }
     }
@@ -684,7 +735,7 @@ async fn plan_page(
         .filter_map(|g| Some(candidates.grants().get(*g)?.id.to_string()))
         .collect();
     // The cursor resumes after the last record looked at, unless the scan reached the end.
-    let full = disclosed.len() == limit as usize;
+    let full = pending.len() == limit as usize;
     let next_cursor = if exhausted && !full { None } else { after };
     // Neither full nor at the end: the budget cut the page short.
     let complete = full || exhausted;
@@ -701,7 +752,8 @@ async fn plan_page(
         .collect();
     Ok(Planned {
         category,
-        records: disclosed,
+        department: department.clone(),
+        pending,
         refs,
         credited,
         claims,
@@ -721,7 +773,8 @@ async fn disclose_once(
 ) -> Result<DisclosedPage, Error> {
     let Planned {
         category,
-        records: disclosed,
+        department,
+        pending,
         refs,
         credited,
         claims,
@@ -740,8 +793,8 @@ async fn disclose_once(
     .grants(credited.into_iter().collect())
     .records(refs)
     .reason(&match &ask.key {
-        Some((field, _)) => format!("lookup by {field}: {} records disclosed", disclosed.len()),
-        None => format!("{} records disclosed", disclosed.len()),
+        Some((field, _)) => format!("lookup by {field}: {} records disclosed", pending.len()),
+        None => format!("{} records disclosed", pending.len()),
     });
     if let Some(case) = &ask.case {
         draft = draft.case(case);
@@ -768,6 +821,8 @@ async fn disclose_once(
         Err(e) => return Err(e.into()),
     };
     let receipt = state.ledger.receipt(&appended);
+    // Released only now that the entry naming every field is durable.
+    let disclosed = release(state, &department, category, pending)?;
     Ok(DisclosedPage {
         records: disclosed,
         next_cursor,
