@@ -800,18 +800,7 @@ async fn no_audit_no_data(backend: Backend) {
     approved_grant(&app, &civil, &care).await;
     // A token first: issuing one is audited too.
     let token = app.client_token(&civil).await;
-    match backend {
-        Backend::Sqlite => {
-            app.raw_execute("CREATE TRIGGER fail_ledger BEFORE INSERT ON ledger_entries BEGIN SELECT RAISE(ABORT, 'injected'); END".to_owned())
-                .await
-        }
-        Backend::Postgres => {
-            app.raw_execute("CREATE FUNCTION fail_ledger() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$ LANGUAGE plpgsql".to_owned())
-                .await;
-            app.raw_execute("CREATE TRIGGER fail_ledger BEFORE INSERT ON ledger_entries FOR EACH ROW EXECUTE FUNCTION fail_ledger()".to_owned())
-                .await;
-        }
-    }
+    app.break_ledger().await;
     let resp = civil
         .http
         .get(app.url("/v1/data/person?purpose=elderly-care"))
@@ -825,15 +814,7 @@ async fn no_audit_no_data(backend: Backend) {
     assert!(text.contains("audit_unavailable"));
     assert!(!text.contains(alone.name) && !text.contains(&alone.id));
     // The ledger works again: the quota of one record is still whole.
-    app.raw_execute(
-        "DROP TRIGGER fail_ledger".to_owned()
-            + if backend == Backend::Postgres {
-                " ON ledger_entries"
-            } else {
-                ""
-            },
-    )
-    .await;
+    app.mend_ledger().await;
     // Until its probe write commits, the ledger refuses at once; then it serves again.
     app.wait_ready(std::time::Duration::from_secs(30)).await;
     let (page, _) = pulled(&app, &civil, "purpose=elderly-care").await;
@@ -872,18 +853,7 @@ async fn nothing_is_decrypted_before_the_entry_is_durable(backend: Backend) {
     assert_eq!((status, code.as_str()), (500, "integrity_failed"));
     // A token first: issuing one is audited too.
     let token = app.client_token(&civil).await;
-    match backend {
-        Backend::Sqlite => {
-            app.raw_execute("CREATE TRIGGER fail_ledger BEFORE INSERT ON ledger_entries BEGIN SELECT RAISE(ABORT, 'injected'); END".to_owned())
-                .await
-        }
-        Backend::Postgres => {
-            app.raw_execute("CREATE FUNCTION fail_ledger() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$ LANGUAGE plpgsql".to_owned())
-                .await;
-            app.raw_execute("CREATE TRIGGER fail_ledger BEFORE INSERT ON ledger_entries FOR EACH ROW EXECUTE FUNCTION fail_ledger()".to_owned())
-                .await;
-        }
-    }
+    app.break_ledger().await;
     let resp = civil
         .http
         .get(app.url("/v1/data/person?purpose=elderly-care"))

@@ -426,25 +426,7 @@ async fn ledger_failure_means_nothing_is_written(backend: Backend) {
     let entries_before = app
         .raw_count("SELECT COUNT(*) AS n FROM ledger_entries")
         .await;
-    match backend {
-        Backend::Sqlite => {
-            app.raw_execute(
-                "CREATE TRIGGER fail_ledger BEFORE INSERT ON ledger_entries BEGIN SELECT RAISE(ABORT, 'injected'); END".to_owned(),
-            )
-            .await
-        }
-        Backend::Postgres => {
-            app.raw_execute(
-                "CREATE FUNCTION fail_ledger() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected'; END $$ LANGUAGE plpgsql"
-                    .to_owned(),
-            )
-            .await;
-            app.raw_execute(
-                "CREATE TRIGGER fail_ledger BEFORE INSERT ON ledger_entries FOR EACH ROW EXECUTE FUNCTION fail_ledger()".to_owned(),
-            )
-            .await;
-        }
-    }
+    app.break_ledger().await;
     let body = person(
         WORKER_GRID,
         "王五",
@@ -472,15 +454,7 @@ async fn ledger_failure_means_nothing_is_written(backend: Backend) {
         entries_before
     );
 
-    app.raw_execute("DROP TRIGGER fail_ledger".to_owned().replace(
-        "fail_ledger",
-        if backend == Backend::Postgres {
-            "fail_ledger ON ledger_entries"
-        } else {
-            "fail_ledger"
-        },
-    ))
-    .await;
+    app.mend_ledger().await;
     // The ledger probes its storage and serves again by itself; the probe's entry, the first
     // after the outage, records it.
     app.wait_ready(std::time::Duration::from_secs(30)).await;

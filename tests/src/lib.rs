@@ -255,6 +255,35 @@ impl TestApp {
         }
     }
 
+    /// Make every insert of a ledger entry fail (a trigger added to the hub's database behind
+    /// its back), as a storage fault at the append would.
+    pub async fn break_ledger(&self) {
+        let statements: &[&str] = match self.backend {
+            Backend::Sqlite => &[
+                "CREATE TRIGGER fail_ledger BEFORE INSERT ON ledger_entries \
+                 BEGIN SELECT RAISE(ABORT, 'injected'); END",
+            ],
+            Backend::Postgres => &[
+                "CREATE FUNCTION fail_ledger() RETURNS trigger AS $$ BEGIN \
+                 RAISE EXCEPTION 'injected'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER fail_ledger BEFORE INSERT ON ledger_entries FOR EACH ROW \
+                 EXECUTE FUNCTION fail_ledger()",
+            ],
+        };
+        for statement in statements {
+            self.raw_execute((*statement).to_owned()).await;
+        }
+    }
+
+    /// Undo `break_ledger`.
+    pub async fn mend_ledger(&self) {
+        self.raw_execute(match self.backend {
+            Backend::Sqlite => "DROP TRIGGER fail_ledger".to_owned(),
+            Backend::Postgres => "DROP TRIGGER fail_ledger ON ledger_entries".to_owned(),
+        })
+        .await;
+    }
+
     /// A record's sealed fields as stored (`records.sealed_fields`), outside the hub.
     pub async fn raw_sealed_fields(&self, id: &str) -> Vec<gridhub::vault::SealedField> {
         let stored = self
