@@ -114,11 +114,21 @@ pub(crate) async fn check_nothing_lost(app: &TestApp, outcomes: &Outcomes) -> Ch
         let leaf = hash_of(&r["leaf_hash"]);
         let stored = leaves.get(&index).copied();
         async move {
-            assert_eq!(
-                stored,
-                Some(leaf),
-                "the entry of receipt {index} is missing or differs"
-            );
+            if stored != Some(leaf) {
+                let page: Value = app
+                    .get(
+                        &app.dpo_token,
+                        &format!("/v1/audit/entries?start={index}&limit=3"),
+                    )
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                panic!(
+                    "the entry of receipt {index} is missing or differs: receipt {r}, stored \
+                     from there: {page}"
+                );
+            }
             let path = proof_path(
                 app,
                 &format!("/v1/audit/proofs/inclusion?index={index}&size={size}"),
