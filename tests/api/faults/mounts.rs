@@ -110,9 +110,27 @@ impl Mount {
     }
 
     /// What an operator does once the hub is stopped: unmount, `e2fsck -fy`, mount again.
+    /// The loop device is detached before the check: a device still attached keeps the blocks
+    /// it read before `e2fsck` replayed the journal into the image, and a mount through it would
+    /// see the filesystem as it was before the replay (suspected in the one lost entry seen).
     pub fn repair_ext4(&self) {
+        let device = format!("/dev/{}", self.device());
         run("umount", &[text(&self.dir)]);
         let image = self.image.as_deref().unwrap();
+        let _ = Command::new("losetup").args(["-d", &device]).output();
+        let start = std::time::Instant::now();
+        while Command::new("losetup")
+            .args(["-j", text(image)])
+            .output()
+            .is_ok_and(|o| !o.stdout.is_empty())
+        {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "{device} stays attached to the image"
+            );
+            // Polling the kernel's detach of the device, bounded.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         // e2fsck exits 1 when it corrected something: that is success here.
         let status = Command::new("e2fsck")
             .args(["-fy", text(image)])
