@@ -110,9 +110,9 @@ impl Mount {
     }
 
     /// What an operator does once the hub is stopped: unmount, `e2fsck -fy`, mount again.
-    /// The loop device is detached before the check: a device still attached keeps the blocks
-    /// it read before `e2fsck` replayed the journal into the image, and a mount through it would
-    /// see the filesystem as it was before the replay (suspected in the one lost entry seen).
+    /// The loop device is detached, and its detach awaited, before the check: while it is still
+    /// attached, blocks it writes late or serves from its cache could undo `e2fsck`'s journal
+    /// replay (suspected, not confirmed, in the one lost entry seen; see the test's `ignore`).
     pub fn repair_ext4(&self) {
         let device = format!("/dev/{}", self.device());
         run("umount", &[text(&self.dir)]);
