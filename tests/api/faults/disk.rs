@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use gridhub_tests::{Backend, error_code};
+use gridhub_tests::Backend;
 
 use super::mounts::{Mount, fill};
 use super::{
-    Load, app_under, assert_refusals_are_clean, audit_verify, check_nothing_lost, puller,
-    wait_degraded,
+    Load, app_under, assert_refusals_are_clean, assert_unready, audit_verify, check_nothing_lost,
+    puller, wait_degraded,
 };
 
 /// Bound on recovery after the fault clears (the ledger probes every 200 ms).
@@ -29,13 +29,7 @@ async fn sqlite_on_a_full_tmpfs_loses_nothing_and_recovers_by_itself() {
     load.until_refused(50).await;
     wait_degraded(&app).await;
     // Degraded, and says so: readiness fails at once with the kind of fault.
-    let (status, code, body) =
-        error_code(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (503, "storage_unavailable"),
-        "{body}"
-    );
+    let body = assert_unready(&app).await;
     assert!(
         body["error"]["message"]
             .as_str()
@@ -92,13 +86,7 @@ async fn sqlite_on_a_filesystem_turned_read_only_loses_nothing() {
     mount.trigger_ext4_error();
     load.until_refused(50).await;
     wait_degraded(&app).await;
-    let (status, code, body) =
-        error_code(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (503, "storage_unavailable"),
-        "{body}"
-    );
+    assert_unready(&app).await;
     // Reads that need no audit entry continue: the checkpoint is served.
     let resp = app
         .client

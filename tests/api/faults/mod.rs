@@ -60,6 +60,18 @@ pub(crate) async fn wait_degraded(app: &TestApp) {
     }
 }
 
+/// `GET /readyz` must answer 503 `storage_unavailable` now; returns its error body.
+pub(crate) async fn assert_unready(app: &TestApp) -> Value {
+    let resp = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let (status, code, body) = gridhub_tests::error_code(resp).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (503, "storage_unavailable"),
+        "{body}"
+    );
+    body
+}
+
 /// A department with a client and an approved grant on persons in the worker's district, so
 /// that the load can pull (and be refused) while the fault happens.
 pub(crate) async fn puller(app: &TestApp) -> DeptClient {

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use gridhub_tests::{Backend, SpawnOptions, error_code, spawn_app_with};
+use gridhub_tests::{Backend, SpawnOptions, TestApp, spawn_app_with};
 
 use super::mounts::{Mount, fill};
 use super::{
-    Load, assert_refusals_are_clean, audit_verify, check_nothing_lost, puller, wait_degraded,
+    Load, assert_refusals_are_clean, assert_unready, audit_verify, check_nothing_lost, puller,
+    wait_degraded,
 };
 
 const RECOVERY: Duration = Duration::from_secs(60);
@@ -138,6 +139,18 @@ impl Cluster {
         );
     }
 
+    /// A hub whose database lives on this cluster.
+    async fn app(&self) -> TestApp {
+        spawn_app_with(
+            Backend::Postgres,
+            SpawnOptions {
+                pg_admin_url: Some(self.admin_url()),
+                ..SpawnOptions::default()
+            },
+        )
+        .await
+    }
+
     fn admin_url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
@@ -156,14 +169,7 @@ impl Drop for Cluster {
 async fn postgres_out_of_space_loses_nothing_and_recovers_by_itself() {
     let mount = Mount::tmpfs(160);
     let cluster = Cluster::create(&mount.dir);
-    let app = spawn_app_with(
-        Backend::Postgres,
-        SpawnOptions {
-            pg_admin_url: Some(cluster.admin_url()),
-            ..SpawnOptions::default()
-        },
-    )
-    .await;
+    let app = cluster.app().await;
     let dept = puller(&app).await;
     let load = Load::start(&app, Some(&dept), 3, 4).await;
     load.until_acknowledged(30).await;
@@ -171,13 +177,7 @@ async fn postgres_out_of_space_loses_nothing_and_recovers_by_itself() {
     let filler = fill(&mount.dir);
     load.until_refused(50).await;
     wait_degraded(&app).await;
-    let (status, code, body) =
-        error_code(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (503, "storage_unavailable"),
-        "{body}"
-    );
+    assert_unready(&app).await;
 
     std::fs::remove_file(&filler).unwrap();
     if !cluster.running() {
@@ -205,14 +205,7 @@ async fn postgres_out_of_space_loses_nothing_and_recovers_by_itself() {
 async fn postgres_stopped_and_restarted_under_load_loses_nothing() {
     let parent = tempfile::tempdir().unwrap();
     let cluster = Cluster::create(parent.path());
-    let app = spawn_app_with(
-        Backend::Postgres,
-        SpawnOptions {
-            pg_admin_url: Some(cluster.admin_url()),
-            ..SpawnOptions::default()
-        },
-    )
-    .await;
+    let app = cluster.app().await;
     let dept = puller(&app).await;
     let load = Load::start(&app, Some(&dept), 3, 5).await;
     load.until_acknowledged(30).await;
