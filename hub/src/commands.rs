@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::cli::{KeysCommand, ServeArgs, VerifyArgs};
 use crate::config::{Overrides, Settings};
 use crate::init::{InitOptions, init as init_dir, is_initialised};
 use crate::ledger::note::{NoteSigner, Verifier};
@@ -14,10 +14,80 @@ use crate::ledger::sources::{HttpSource, StoreSource};
 use crate::ledger::verify::{LedgerSource, verify};
 use crate::startup::ledger_origin;
 use crate::startup::{Application, shutdown_signal};
-use crate::storage::{Store, now_ms};
+use crate::storage::Store;
+use crate::time::now_ms;
 use crate::vault::Vault;
 use crate::vault::keyring::{AgeFileStore, KeyringStore};
 use crate::{demo, telemetry};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[arg(long, env = "GRIDHUB_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Config file (default: DATA_DIR/gridhub.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8443).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Serve plain HTTP instead of HTTPS. Development only: no TLS, so no client
+    /// certificates and no department access; logged loudly at start.
+    #[arg(long)]
+    pub insecure_http: bool,
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false, id = "source")]
+pub struct VerifySource {
+    /// Verify the database of this data directory (SQLite, or its configured PostgreSQL).
+    #[arg(long, env = "GRIDHUB_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Verify a running hub over HTTPS (needs a DPO or admin token).
+    #[arg(long)]
+    pub url: Option<String>,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub source: VerifySource,
+    #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// CA certificate to trust for --url.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// Bearer token for --url.
+    #[arg(long, env = "GRIDHUB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The ledger's verifier key (C2SP vkey); default: from the keyring (--data-dir) or the
+    /// hub's /v1/audit/public-key (--url, trusted on first use).
+    #[arg(long)]
+    pub vkey: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Rotate the token-signing key: a new key signs after the next (re)start; earlier keys
+    /// stay in the JWKS and keep verifying until the tokens they signed have expired.
+    Rotate {
+        #[arg(long, env = "GRIDHUB_DATA_DIR")]
+        data_dir: PathBuf,
+        #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Rotate the JWT signing key (the only rotation available from the CLI so far).
+        #[arg(long)]
+        token_key: bool,
+    },
+    /// Show KEK versions per category and how many DEKs each has wrapped.
+    Status {
+        #[arg(long, env = "GRIDHUB_DATA_DIR")]
+        data_dir: PathBuf,
+        #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+    },
+}
 
 pub async fn init(
     data_dir: PathBuf,

@@ -218,6 +218,20 @@ impl From<PathRejection> for Error {
     }
 }
 
+/// Key and ciphertext failures: stored data that does not authenticate is `integrity_failed`;
+/// anything else (a missing key version, a failed random draw) is internal.
+impl From<crate::vault::VaultError> for Error {
+    fn from(e: crate::vault::VaultError) -> Self {
+        use crate::vault::VaultError;
+        match e {
+            VaultError::FieldIntegrity { .. } | VaultError::DekIntegrity(_) => {
+                Error::Integrity(e.to_string())
+            }
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<crate::ledger::LedgerError> for Error {
     fn from(e: crate::ledger::LedgerError) -> Self {
         use crate::ledger::LedgerError;

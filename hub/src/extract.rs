@@ -1,14 +1,49 @@
 //! Request extractors that turn every way a body can be wrong into our error format. Serde's own
 //! messages may quote the offending value, so they are never passed on: only the JSON path and
-//! the kind of problem are.
+//! the kind of problem are. The callers (`Principal`, `DepartmentCaller`) are authenticated
+//! here by `auth::Authenticator`, from the application state.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
+use crate::auth::{Authenticator, Connection, DepartmentCaller, Principal};
 use crate::error::Error;
+use crate::state::AppState;
+
+fn authenticator(state: &AppState) -> Authenticator<'_> {
+    Authenticator {
+        tokens: &state.tokens,
+        store: &state.store,
+        known_clients: &state.known_clients,
+        access: &state.access,
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let connection = parts.extensions.get::<Connection>();
+        authenticator(state)
+            .principal(&parts.headers, connection)
+            .await
+    }
+}
+
+impl FromRequestParts<AppState> for DepartmentCaller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let connection = parts.extensions.get::<Connection>();
+        authenticator(state)
+            .department_caller(&parts.headers, connection)
+            .await
+    }
+}
 
 /// A JSON body, deserialized with the failing path reported (`records[3].grid`), never the value.
 pub struct ApiJson<T>(pub T);

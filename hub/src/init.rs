@@ -11,7 +11,8 @@ use crate::auth::password;
 use crate::config::{CONFIG_FILE, DatabaseLocation, initial_config_text};
 use crate::ledger::{Actor, Decision, EntryDraft};
 use crate::startup::open_ledger;
-use crate::storage::{NewUser, Store, now_ms};
+use crate::storage::{NewUser, Store};
+use crate::time::now_ms;
 use crate::tls::pki;
 use crate::vault::Vault;
 use crate::vault::keyring::{

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::storage::{BlindEntry, NewRecord, PageRecord, RecordUpdate, StoredRecord};
-use crate::vault::{Pseudonyms, Vault, VaultError};
+use crate::vault::{Pseudonyms, Vault};
 
 /// What a caller asked to store, after its shape (not its values) was parsed.
 pub struct RecordDraft<'a> {
@@ -24,15 +24,6 @@ pub struct RecordDraft<'a> {
 
 fn new_record_id() -> String {
     uuid::Uuid::now_v7().to_string()
-}
-
-fn vault_error(e: VaultError) -> Error {
-    match e {
-        VaultError::FieldIntegrity { .. } | VaultError::DekIntegrity(_) => {
-            Error::Integrity(e.to_string())
-        }
-        other => Error::Internal(other.to_string()),
-    }
 }
 
 fn to_bytes(value: &FieldValue) -> Result<Zeroizing<Vec<u8>>, Error> {
@@ -81,9 +72,7 @@ pub fn seal(vault: &Vault, draft: RecordDraft<'_>) -> Result<NewRecord, Error> {
         }
     }
     let refs: Vec<(&str, &[u8])> = secret.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-    let (wrapped, sealed) = vault
-        .seal_new_record(&category.name, &id, &refs)
-        .map_err(vault_error)?;
+    let (wrapped, sealed) = vault.seal_new_record(&category.name, &id, &refs)?;
     Ok(NewRecord {
         id,
         category: category.name.clone(),
@@ -106,9 +95,7 @@ pub fn open_all(
     stored: &StoredRecord,
 ) -> Result<Map<String, Value>, Error> {
     let mut fields = plain_fields(stored)?;
-    let key = vault
-        .record_key(&category.name, &stored.id, &stored.wrapped)
-        .map_err(vault_error)?;
+    let key = vault.record_key(&category.name, &stored.id, &stored.wrapped)?;
     for sealed in &stored.sealed {
         let plain = key
             .open_field(sealed)
@@ -142,9 +129,7 @@ pub fn patch(
     changes: &BTreeMap<String, Option<FieldValue>>,
 ) -> Result<RecordUpdate, Error> {
     let mut plain = plain_fields(stored)?;
-    let key = vault
-        .record_key(&category.name, &stored.id, &stored.wrapped)
-        .map_err(vault_error)?;
+    let key = vault.record_key(&category.name, &stored.id, &stored.wrapped)?;
     let mut secret: Vec<(&str, Zeroizing<Vec<u8>>)> = Vec::new();
     let mut remove = Vec::new();
     let mut reindex = Vec::new();
@@ -176,7 +161,7 @@ pub fn patch(
         }
     }
     let refs: Vec<(&str, &[u8])> = secret.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-    let upsert = key.seal_fields(&refs).map_err(vault_error)?;
+    let upsert = key.seal_fields(&refs)?;
     Ok(RecordUpdate {
         id: stored.id.clone(),
         category: category.name.clone(),
@@ -274,11 +259,7 @@ pub fn disclose(
         let json: Value = match sealed {
             Some(sealed) => {
                 if key.is_none() {
-                    key = Some(
-                        vault
-                            .record_key(&category.name, &record.id, &record.wrapped)
-                            .map_err(vault_error)?,
-                    );
+                    key = Some(vault.record_key(&category.name, &record.id, &record.wrapped)?);
                 }
                 let Some(key) = &key else {
                     return Err(Error::Internal("record key missing".to_owned()));

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::auth::Access;
 use crate::auth::login_limiter::LoginLimiter;
 use crate::auth::permissions::Permissions;
 use crate::auth::tokens::TokenIssuer;
@@ -62,12 +63,14 @@ impl Application {
         let ledger = open_ledger(&vault, store.clone(), &settings.instance).await?;
         ledger.spawn_checkpointer(Duration::from_secs(settings.checkpoint_interval_secs));
         store
-            .seed_roles(&shipped_role_rows(), crate::storage::now_ms())
+            .seed_roles(&shipped_role_rows(), crate::time::now_ms())
             .await
             .context("cannot seed the shipped roles")?;
-        let permissions = Permissions::load(store.clone())
-            .await
-            .context("cannot load role permissions")?;
+        let permissions = Arc::new(
+            Permissions::load(store.clone())
+                .await
+                .context("cannot load role permissions")?,
+        );
         let login_limiter = LoginLimiter::new(
             settings.login_failures_per_user,
             settings.login_failures_per_address,
@@ -88,8 +91,9 @@ impl Application {
             decisions: Arc::new(decisions),
             tokens: Arc::new(tokens),
             catalog,
+            access: Access::new(ledger.clone(), Arc::clone(&permissions)),
             ledger,
-            permissions: Arc::new(permissions),
+            permissions,
             login_limiter: Arc::new(login_limiter),
             known_clients: Arc::default(),
         };

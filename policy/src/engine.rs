@@ -362,14 +362,29 @@ fn raise(fields: &mut [FieldPlan], grant: &CompiledGrant, position: usize) {
 }
 
 /// The plan for one record: one entry per category field, in catalog order.
+///
+/// A capability: only `Candidates::plan` builds one (the fields are private and there is no
+/// other constructor), so code that discloses a record's fields only when handed its plan
+/// cannot disclose anything the decision did not allow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordPlan {
-    pub fields: Vec<FieldPlan>,
+    /// Invariant: one entry per field of the category, in catalog order.
+    fields: Vec<FieldPlan>,
     /// Did any grant reach the record?
-    pub reached: bool,
+    reached: bool,
 }
 
 impl RecordPlan {
+    /// Each field's plan, in catalog order.
+    pub fn fields(&self) -> &[FieldPlan] {
+        &self.fields
+    }
+
+    /// Did any candidate grant reach the record?
+    pub fn reached(&self) -> bool {
+        self.reached
+    }
+
     /// Is at least one field disclosed?
     pub fn discloses(&self) -> bool {
         self.fields

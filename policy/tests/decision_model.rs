@@ -405,8 +405,8 @@ proptest! {
                 }
                 Ok(plan) => {
                     prop_assert!(reference_has_candidates(&w, a), "engine had candidates for {:?}", a);
-                    prop_assert_eq!(plan.fields.len(), w.shares[a.category].len());
-                    for (field, got) in plan.fields.iter().enumerate() {
+                    prop_assert_eq!(plan.fields().len(), w.shares[a.category].len());
+                    for (field, got) in plan.fields().iter().enumerate() {
                         // Field 0 (`tags`) is forced shareable in the catalog.
                         let expected = if field == 0 {
                             let mut w = w.clone();

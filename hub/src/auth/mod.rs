@@ -1,6 +1,7 @@
 //! Who is calling: password login, access tokens, and the `Principal` every protected handler
 //! takes as an argument. A handler without a `Principal` parameter is public by construction.
 
+mod access;
 mod connection;
 pub mod known_clients;
 pub mod login_limiter;
@@ -9,5 +10,6 @@ pub mod permissions;
 mod principal;
 pub mod tokens;
 
+pub use access::Access;
 pub use connection::Connection;
-pub use principal::{Caller, DepartmentCaller, Principal, Role};
+pub use principal::{Authenticator, Caller, DepartmentCaller, Principal, Role};

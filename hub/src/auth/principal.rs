@@ -2,23 +2,24 @@
 //! connection it arrived on and the caller's current row (so a disabled user, a revoked client
 //! or a changed role takes effect on the next request). Every refusal is audited.
 //!
+//! The HTTP extractors (`crate::extract`) call `Authenticator`; nothing here knows the
+//! application self.
+//!
 //! - `Principal`: a user (console/API token, any connection) or a department client (token
 //!   bound to the TLS client certificate of this very connection, RFC 8705).
 //! - `DepartmentCaller`: a `Principal` that is a client; department routes take this, so a
 //!   user token or a token without `cnf` never reaches them.
 
-use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
 
-use super::Connection;
+use super::known_clients::KnownClients;
 use super::permissions::{client_subject, user_subject};
-use super::tokens::{KIND_CLIENT, KIND_USER};
+use super::tokens::{KIND_CLIENT, KIND_USER, TokenIssuer};
+use super::{Access, Connection};
 use crate::error::Error;
 use crate::ledger::Actor;
-use crate::state::AppState;
-use crate::storage::Versions;
+use crate::storage::{Store, Versions};
 
 /// The header a department system uses to name the officer it acts for (recorded in the audit
 /// entry, never trusted for permissions).
@@ -100,9 +101,9 @@ impl Principal {
 }
 
 /// Why a token was refused: the audit reason. Never includes the token or its claims.
-async fn refuse(state: &AppState, actor: Actor, reason: &str) -> Error {
+async fn refuse(auth: &Authenticator<'_>, actor: Actor, reason: &str) -> Error {
     tracing::info!(reason, "token refused");
-    state
+    auth.access
         .deny(actor, "auth.token", reason, Error::Unauthenticated)
         .await
 }
@@ -136,37 +137,47 @@ fn on_behalf_of(headers: &HeaderMap) -> Result<Option<String>, Error> {
     Ok(Some(text.to_owned()))
 }
 
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = Error;
+/// What authenticating a request needs: the token keys, the stored users and clients (with the
+/// clients remembered by certificate), and the audited gate for refusals.
+pub struct Authenticator<'a> {
+    pub tokens: &'a TokenIssuer,
+    pub store: &'a Store,
+    pub known_clients: &'a KnownClients,
+    pub access: &'a Access,
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let Some(token) = bearer(&parts.headers) else {
-            return Err(refuse(state, Actor::default(), "no bearer token").await);
+impl Authenticator<'_> {
+    /// The caller of a request with `headers`, arriving on `connection`; every refusal is a
+    /// `deny` entry (`auth.token`) and 401.
+    pub async fn principal(
+        &self,
+        headers: &HeaderMap,
+        connection: Option<&Connection>,
+    ) -> Result<Principal, Error> {
+        let Some(token) = bearer(headers) else {
+            return Err(refuse(self, Actor::default(), "no bearer token").await);
         };
-        let claims = match state.tokens.verify(token) {
+        let claims = match self.tokens.verify(token) {
             Ok(c) => c,
             Err(_) => {
-                return Err(refuse(state, Actor::default(), "invalid token").await);
+                return Err(refuse(self, Actor::default(), "invalid token").await);
             }
         };
-        let versions = state.store.versions().await?;
+        let versions = self.store.versions().await?;
         match claims.kind.as_str() {
             KIND_USER => {
                 if claims.cnf.is_some() {
-                    return Err(refuse(state, Actor::default(), "user token with cnf").await);
+                    return Err(refuse(self, Actor::default(), "user token with cnf").await);
                 }
-                let Some(user) = state
+                let Some(user) = self
                     .store
                     .user_by_id(&claims.sub)
                     .await?
                     .filter(|u| !u.disabled)
                 else {
-                    return Err(refuse(
-                        state,
-                        Actor::user(&claims.sub),
-                        "unknown or disabled user",
-                    )
-                    .await);
+                    return Err(
+                        refuse(self, Actor::user(&claims.sub), "unknown or disabled user").await,
+                    );
                 };
                 Ok(Principal {
                     caller: Caller::User {
@@ -185,42 +196,36 @@ impl FromRequestParts<AppState> for Principal {
                     ..Actor::default()
                 };
                 let Some(bound) = claims.cnf.as_ref().map(|c| c.x5t_s256.as_str()) else {
-                    return Err(refuse(state, actor, "client token without cnf").await);
+                    return Err(refuse(self, actor, "client token without cnf").await);
                 };
-                let connection = parts.extensions.get::<Connection>();
                 let Some(presented) = connection.and_then(|c| c.client_cert.as_deref()) else {
                     return Err(
-                        refuse(state, actor, "client token without a client certificate").await,
+                        refuse(self, actor, "client token without a client certificate").await,
                     );
                 };
                 if bound != presented {
-                    return Err(refuse(state, actor, "token bound to another certificate").await);
+                    return Err(refuse(self, actor, "token bound to another certificate").await);
                 }
-                let known = state.known_clients.get(presented, versions.policy);
+                let known = self.known_clients.get(presented, versions.policy);
                 let client = match known {
                     Some(client) => client,
                     None => {
-                        let Some(client) = state.store.client_by_thumbprint(presented).await?
-                        else {
-                            return Err(refuse(
-                                state,
-                                actor,
-                                "certificate of no registered client",
-                            )
-                            .await);
+                        let Some(client) = self.store.client_by_thumbprint(presented).await? else {
+                            return Err(
+                                refuse(self, actor, "certificate of no registered client").await
+                            );
                         };
                         // Read after the versions, so the row is at least that version's.
-                        state
-                            .known_clients
+                        self.known_clients
                             .insert(presented, versions.policy, &client);
                         client
                     }
                 };
                 if client.id != claims.sub {
-                    return Err(refuse(state, actor, "token of another client").await);
+                    return Err(refuse(self, actor, "token of another client").await);
                 }
                 if !client.active {
-                    return Err(refuse(state, actor, "client revoked").await);
+                    return Err(refuse(self, actor, "client revoked").await);
                 }
                 Ok(Principal {
                     caller: Caller::Client {
@@ -229,11 +234,11 @@ impl FromRequestParts<AppState> for Principal {
                     },
                     department: Some(client.department),
                     roles: client.roles,
-                    on_behalf_of: on_behalf_of(&parts.headers)?,
+                    on_behalf_of: on_behalf_of(headers)?,
                     versions,
                 })
             }
-            _ => Err(refuse(state, Actor::default(), "unknown token kind").await),
+            _ => Err(refuse(self, Actor::default(), "unknown token kind").await),
         }
     }
 }
@@ -243,16 +248,19 @@ impl FromRequestParts<AppState> for Principal {
 #[derive(Debug, Clone)]
 pub struct DepartmentCaller(pub Principal);
 
-impl FromRequestParts<AppState> for DepartmentCaller {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let principal = Principal::from_request_parts(parts, state).await?;
+impl Authenticator<'_> {
+    /// As `principal`, for department routes: a user token is refused (401, audited).
+    pub async fn department_caller(
+        &self,
+        headers: &HeaderMap,
+        connection: Option<&Connection>,
+    ) -> Result<DepartmentCaller, Error> {
+        let principal = self.principal(headers, connection).await?;
         if principal.is_client() {
             Ok(DepartmentCaller(principal))
         } else {
             Err(refuse(
-                state,
+                self,
                 principal.actor(),
                 "department route needs a certificate-bound client token",
             )

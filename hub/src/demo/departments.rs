@@ -10,7 +10,8 @@ use secrecy::ExposeSecret;
 
 use crate::auth::Role;
 use crate::ledger::{Actor, Decision, EntryDraft, Ledger};
-use crate::storage::{DepartmentRow, Inserted, NewClient, Store, now_ms};
+use crate::storage::{DepartmentRow, Inserted, NewClient, Store};
+use crate::time::now_ms;
 use crate::tls::pki;
 use crate::vault::keyring::write_private;
 

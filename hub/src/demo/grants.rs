@@ -16,7 +16,8 @@ use policy::{Disclosure, GrantStatus, GrantTerms, GridCode, WorkingCalendar};
 
 use crate::auth::tokens::TokenIssuer;
 use crate::ledger::{Actor, Decision, EntryDraft, Ledger, RecordRef};
-use crate::storage::{GrantRow, GrantTransition, NewCase, Store, now_ms};
+use crate::storage::{GrantRow, GrantTransition, NewCase, Store};
+use crate::time::now_ms;
 use crate::vault::{CASE_TEXTS, Vault};
 
 const DAY_MS: i64 = 86_400_000;

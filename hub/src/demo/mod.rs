@@ -17,7 +17,8 @@ use crate::config::Settings;
 use crate::ledger::{Actor, Decision, EntryDraft, RecordRef};
 use crate::records::{self, RecordDraft};
 use crate::startup::open_ledger;
-use crate::storage::{GridRow, NewUser, Store, now_ms};
+use crate::storage::{GridRow, NewUser, Store};
+use crate::time::now_ms;
 use crate::vault::Vault;
 use crate::vault::keyring::{AgeFileStore, write_private};
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::merkle::Hash;
-use super::rfc3339_ms;
 use crate::storage::LedgerRow;
+use crate::time::rfc3339_millis;
 
 /// Who acted. Fields in alphabetical order (canonical form).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -224,7 +224,7 @@ impl EntryDraft {
 
     /// The exact text that is hashed.
     pub fn canonical(&self, index: u64, time_ms: i64) -> String {
-        self.canonical_at(index, &rfc3339_ms(time_ms))
+        self.canonical_at(index, &rfc3339_millis(time_ms))
     }
 
     /// As `canonical`, with the time already formatted (one batch shares one time). Serialises

@@ -7,8 +7,7 @@ use std::fmt;
 
 use ring::digest::{Context, SHA256};
 
-/// A SHA-256 output.
-pub type Hash = [u8; 32];
+pub use crate::storage::{Hash, NodeId};
 
 /// Errors of proof construction and verification.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -52,13 +51,6 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
 /// The root of the empty tree: SHA-256 of the empty string.
 pub fn empty_root() -> Hash {
     sha256(&[])
-}
-
-/// A perfect subtree: 2^level leaves starting at leaf index * 2^level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeId {
-    pub level: u8,
-    pub index: u64,
 }
 
 impl fmt::Display for NodeId {
@@ -558,10 +550,6 @@ mod tests {
         log().leaves[index as usize]
     }
 
-    fn hex(h: &Hash) -> String {
-        h.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
     fn flip(h: &Hash, bit: usize) -> Hash {
         let mut h = *h;
         h[bit / 8] ^= 1 << (bit % 8);
@@ -708,11 +696,11 @@ mod tests {
     #[test]
     fn the_empty_leaf_and_the_empty_tree_hash_to_the_rfc_values() {
         assert_eq!(
-            hex(&leaf_hash(b"")),
+            crate::hex::encode(&leaf_hash(b"")),
             "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
         );
         assert_eq!(
-            hex(&empty_root()),
+            crate::hex::encode(&empty_root()),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(Frontier::new().root(), empty_root());

@@ -34,7 +34,8 @@ use merkle::{Frontier, Hash, NodeId};
 use note::{Checkpoint, NoteSigner};
 use subject_merge::SubjectMerge;
 
-use crate::storage::{QuotaCharge, Store, StoredCheckpoint, UsageIncrease, now_ms};
+use crate::storage::{QuotaCharge, Store, StoredCheckpoint, UsageIncrease};
+use crate::time::{now_ms, rfc3339_millis};
 
 /// Most entries committed in one transaction.
 const MAX_BATCH: usize = 4096;
@@ -117,15 +118,6 @@ pub struct Ledger {
     sender: mpsc::Sender<Job>,
 }
 
-pub fn rfc3339_ms(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(&fmt).unwrap_or_default()
-}
-
 /// Interior nodes are stored only at levels that are multiples of this ("tiles"): about one row
 /// per 16 entries instead of one per entry. A node at another level is derived from at most
 /// 2^(TILE_LEVELS-1) = 8 stored nodes (or leaves) below it, so proofs stay O(log n) reads.
@@ -150,9 +142,18 @@ async fn resolve_nodes(
             });
         }
     }
-    let fetched = store
-        .ledger_nodes(&need.into_iter().collect::<Vec<_>>())
-        .await?;
+    let (leaves, interior): (Vec<NodeId>, Vec<NodeId>) =
+        need.into_iter().partition(|id| id.level == 0);
+    // Leaves are hashed from the entries' texts (the texts are what checkpoints sign and what
+    // `audit verify` checks); interior nodes are the stored ones.
+    let mut fetched = store.ledger_stored_nodes(&interior).await?;
+    let indexes: Vec<u64> = leaves.iter().map(|id| id.index).collect();
+    for (index, text) in store.ledger_leaf_texts(&indexes).await? {
+        fetched.insert(
+            NodeId { level: 0, index },
+            merkle::leaf_hash(text.as_bytes()),
+        );
+    }
     let mut out = HashMap::with_capacity(wanted.len());
     for id in wanted {
         let base = base_of(id);
@@ -298,16 +299,54 @@ impl Ledger {
     /// A signed receipt for an appended entry.
     pub fn receipt(&self, a: &Appended) -> Receipt {
         let leaf = B64.encode(a.leaf_hash);
-        let time = rfc3339_ms(a.time_ms);
+        let time = rfc3339_millis(a.time_ms);
         let message = note::receipt_message(a.index, &a.leaf_hash, &time);
         let signature = self.inner.signer.sign_raw(message.as_bytes());
         Receipt {
             index: a.index,
             leaf_hash: leaf,
             integrated_time: time,
-            key_id: hex(&self.inner.signer.key_hash()),
+            key_id: crate::hex::encode(&self.inner.signer.key_hash()),
             signature: B64.encode(signature),
         }
+    }
+
+    /// Entry `index` as stored, with its receipt signed again: the same receipt its append
+    /// answered with (same index, leaf hash and time). For answers replayed from an idempotency
+    /// key, which keep the index and never a response body.
+    pub async fn stored_receipt(
+        &self,
+        index: u64,
+    ) -> Result<(entry::CanonicalEntry, Receipt), LedgerError> {
+        let at = i64::try_from(index).unwrap_or(i64::MAX);
+        let rows = self
+            .inner
+            .store
+            .ledger_entries(&crate::storage::EntryFilter {
+                start: at,
+                end: at.saturating_add(1),
+                actor: None,
+                purpose: None,
+                case_id: None,
+                decision: None,
+                since_ms: None,
+                until_ms: None,
+                limit: 1,
+            })
+            .await?;
+        let Some((_, canonical)) = rows.first() else {
+            return Err(LedgerError::Integrity(format!("entry {index} is missing")));
+        };
+        let entry = entry::parse_canonical(canonical)
+            .map_err(|e| LedgerError::Integrity(format!("entry {index}: {e}")))?;
+        let time_ms = crate::time::parse_rfc3339(&entry.time)
+            .ok_or_else(|| LedgerError::Integrity(format!("entry {index} has a bad time")))?;
+        let receipt = self.receipt(&Appended {
+            index: entry.index,
+            leaf_hash: merkle::leaf_hash(canonical.as_bytes()),
+            time_ms,
+        });
+        Ok((entry, receipt))
     }
 
     /// Sign and store a checkpoint of the current tree if it grew since the last one; return
@@ -463,7 +502,7 @@ async fn run_prober(inner: std::sync::Weak<Inner>, sender: mpsc::WeakSender<Job>
         )
         .reason(&format!(
             "storage writes failed from {} ({}); operations refused meanwhile: {refused}",
-            rfc3339_ms(since_ms),
+            rfc3339_millis(since_ms),
             fault.as_str()
         ));
         if let Ok(a) = submit(&sender, draft, None, true).await {
@@ -518,10 +557,6 @@ async fn settle(inner: &Inner) -> Result<(), FaultKind> {
             Err(FaultKind::Inconsistent)
         }
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The writer: drain whatever is queued (up to `MAX_BATCH`), number and hash it, commit it in one
@@ -661,7 +696,7 @@ async fn append_batch(
     let mut rows = Vec::with_capacity(batch.len());
     let mut nodes = Vec::with_capacity(batch.len() * 2);
     let mut appended = Vec::with_capacity(batch.len());
-    let time = rfc3339_ms(time_ms);
+    let time = rfc3339_millis(time_ms);
     for job in batch {
         let index = frontier.size();
         let canonical = job.draft.canonical_at(index, &time);

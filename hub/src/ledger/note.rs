@@ -2,6 +2,7 @@
 //! Invariant: a note is accepted only if it is well formed per C2SP signed-note and carries a
 //! valid signature of the verifier's key over exactly the text that is handed back.
 
+use crate::hex::encode as hex;
 use std::fmt;
 
 use base64::Engine;
@@ -76,10 +77,6 @@ pub fn key_hash(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
         *o = *b;
     }
     out
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Verifier key string: `<name>+<hex key hash>+<base64(0x01 ‖ public key)>`.

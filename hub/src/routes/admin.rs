@@ -13,7 +13,8 @@ use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
 use crate::ledger::{Decision, EntryDraft};
 use crate::state::AppState;
-use crate::storage::{NewUser, now_ms};
+use crate::storage::NewUser;
+use crate::time::now_ms;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/admin/users", post(create_user))

@@ -17,13 +17,14 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{parse_rfc3339_ms, rfc3339_ms};
 use crate::auth::Principal;
 use crate::error::{Error, current_request_id};
 use crate::ledger::entry::{CanonicalEntry, parse_canonical};
 use crate::ledger::{Actor, Decision, EntryDraft};
 use crate::state::AppState;
-use crate::storage::{EntryFilter, now_ms};
+use crate::storage::EntryFilter;
+use crate::time::now_ms;
+use crate::time::{parse_rfc3339, rfc3339};
 
 /// Records one client may receive within an hour before it is flagged.
 pub const BULK_RECORDS: usize = 1000;
@@ -134,8 +135,8 @@ fn anomaly(kind: &'static str, actor: Actor, count: usize, hits: &[(i64, usize, 
         kind,
         actor,
         count,
-        first: rfc3339_ms(first),
-        last: rfc3339_ms(last),
+        first: rfc3339(first),
+        last: rfc3339(last),
         entries: hits.iter().map(|h| h.2).collect(),
     }
 }
@@ -155,13 +156,13 @@ pub async fn anomalies(
     let until = match &q.until {
         None => now_ms(),
         Some(t) => {
-            parse_rfc3339_ms(t).ok_or_else(|| Error::validation("until", "not an RFC 3339 time"))?
+            parse_rfc3339(t).ok_or_else(|| Error::validation("until", "not an RFC 3339 time"))?
         }
     };
     let since = match &q.since {
         None => until - 24 * HOUR_MS,
         Some(t) => {
-            parse_rfc3339_ms(t).ok_or_else(|| Error::validation("since", "not an RFC 3339 time"))?
+            parse_rfc3339(t).ok_or_else(|| Error::validation("since", "not an RFC 3339 time"))?
         }
     };
     if since >= until {
@@ -195,7 +196,7 @@ pub async fn anomalies(
         for (index, canonical) in rows {
             let e = parse_canonical(&canonical)
                 .map_err(|why| Error::Integrity(format!("ledger entry {index}: {why}")))?;
-            let Some(time) = parse_rfc3339_ms(&e.time) else {
+            let Some(time) = parse_rfc3339(&e.time) else {
                 continue;
             };
             scanned += 1;
@@ -256,8 +257,8 @@ pub async fn anomalies(
         )
         .await?;
     Ok(Json(AnomalyReport {
-        since: rfc3339_ms(since),
-        until: rfc3339_ms(until),
+        since: rfc3339(since),
+        until: rfc3339(until),
         scanned,
         truncated,
         anomalies,

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
 use crate::error::{Error, current_request_id};
-use crate::ledger::{Decision, EntryDraft, RecordRef, hex};
+use crate::ledger::{Decision, EntryDraft, RecordRef};
 use crate::state::AppState;
 use crate::storage::EntryFilter;
 
@@ -154,7 +154,7 @@ pub async fn public_key(State(state): State<AppState>) -> Json<PublicKey> {
     let signer = state.ledger.signer();
     Json(PublicKey {
         key_name: signer.name().to_owned(),
-        key_id: hex(&signer.key_hash()),
+        key_id: crate::hex::encode(&signer.key_hash()),
         public_key: B64.encode(signer.public_key()),
         verifier: signer.verifier_key(),
     })

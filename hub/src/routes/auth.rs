@@ -18,7 +18,7 @@ use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
 use crate::ledger::{Actor, Decision, EntryDraft};
 use crate::state::AppState;
-use crate::storage::now_ms;
+use crate::time::now_ms;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -15,13 +15,14 @@ use policy::{CaseStatus, FieldProblem, GridCode, Responsibility};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{parse_rfc3339_ms, rfc3339_ms};
 use crate::auth::Principal;
 use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
 use crate::ledger::{Decision, EntryDraft, RecordRef};
 use crate::state::AppState;
-use crate::storage::{CaseChange, CaseRow, NewCase, now_ms};
+use crate::storage::{CaseChange, CaseRow, NewCase};
+use crate::time::now_ms;
+use crate::time::{parse_rfc3339, rfc3339};
 use crate::vault::{CASE_TEXTS, SealedField};
 
 /// Longest case text, in characters.
@@ -365,7 +366,7 @@ pub async fn assign(
     .reason(&format!(
         "assigned to {} until {}",
         departments.join(","),
-        rfc3339_ms(deadline)
+        rfc3339(deadline)
     ));
     state.audit(entry).await?;
     let outcome = state
@@ -394,7 +395,7 @@ fn assignment_deadline(state: &AppState, req: &AssignCase, now: i64) -> Result<i
             "deadline",
             "give a deadline (RFC 3339) or working_days",
         )),
-        (Some(text), None) => match parse_rfc3339_ms(text) {
+        (Some(text), None) => match parse_rfc3339(text) {
             None => Err(problem("deadline", "not an RFC 3339 time")),
             Some(d) if d <= now => Err(problem("deadline", "must be in the future")),
             Some(d) => Ok(d),
@@ -585,9 +586,9 @@ pub async fn get_case(
         .map(|a| AssignmentBody {
             department: a.department.clone(),
             round: a.round,
-            assigned_at: rfc3339_ms(a.assigned_at),
-            deadline: rfc3339_ms(a.deadline),
-            replied_at: a.replied_at.map(rfc3339_ms),
+            assigned_at: rfc3339(a.assigned_at),
+            deadline: rfc3339(a.deadline),
+            replied_at: a.replied_at.map(rfc3339),
             current: a.current,
             overdue: open && a.current && a.replied_at.is_none() && now > a.deadline,
         })
@@ -599,10 +600,10 @@ pub async fn get_case(
         kind: row.kind,
         status: row.status.as_str().to_owned(),
         reported_by: row.reported_by,
-        reported_at: rfc3339_ms(row.reported_at),
-        deadline: row.deadline.map(rfc3339_ms),
+        reported_at: rfc3339(row.reported_at),
+        deadline: row.deadline.map(rfc3339),
         satisfaction: row.satisfaction,
-        closed_at: row.closed_at.map(rfc3339_ms),
+        closed_at: row.closed_at.map(rfc3339),
         confidential: row.confidential,
         subjects: row.subjects,
         assignments,
@@ -611,7 +612,7 @@ pub async fn get_case(
             .events
             .into_iter()
             .map(|e| CaseEventBody {
-                at: rfc3339_ms(e.at),
+                at: rfc3339(e.at),
                 actor: e.actor,
                 action: e.action,
                 detail: serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::Null),

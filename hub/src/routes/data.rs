@@ -28,7 +28,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::parse_rfc3339_ms;
 use crate::auth::{Caller, DepartmentCaller, Principal};
 use crate::decisions::StoredRow;
 use crate::error::{Error, current_request_id};
@@ -39,9 +38,9 @@ use crate::ledger::{Appended, LedgerError};
 use crate::ledger::{Decision, EntryDraft, Receipt, RecordRef, SharedLevels};
 use crate::records::{self, DiscloseInput};
 use crate::state::AppState;
-use crate::storage::{
-    Claim, EntryFilter, FieldNeeds, PageQuery, QuotaCharge, QuotaClaim, Store, now_ms,
-};
+use crate::storage::{Claim, EntryFilter, FieldNeeds, PageQuery, QuotaCharge, QuotaClaim, Store};
+use crate::time::parse_rfc3339;
+use crate::time::{cst_day, now_ms, seconds_to_cst_midnight};
 
 /// Records per page unless `limit` says otherwise, and the most `limit` may ask.
 const DEFAULT_LIMIT: u32 = 100;
@@ -109,26 +108,6 @@ fn page_limit(asked: Option<u32>) -> Result<u32, Error> {
     } else {
         Err(Error::validation("limit", "1 to 500"))
     }
-}
-
-/// China Standard Time, the clock quotas renew by.
-const CST_OFFSET_MS: i64 = 8 * 3_600_000;
-const DAY_MS: i64 = 86_400_000;
-
-/// The day (`YYYY-MM-DD`, China Standard Time) of `now` (Unix ms).
-fn cst_day(now: i64) -> String {
-    let days = (now + CST_OFFSET_MS).div_euclid(DAY_MS);
-    time::OffsetDateTime::from_unix_timestamp(days * 86_400)
-        .map(|t| t.date().to_string())
-        .unwrap_or_default()
-}
-
-/// Seconds from `now` until the next midnight in China Standard Time (at least 1).
-fn seconds_to_cst_midnight(now: i64) -> u64 {
-    let into_day = (now + CST_OFFSET_MS).rem_euclid(DAY_MS);
-    u64::try_from((DAY_MS - into_day + 999) / 1000)
-        .unwrap_or(1)
-        .max(1)
 }
 
 /// A cursor is a record id (UUID text); anything else is refused before it reaches SQL.
@@ -329,7 +308,7 @@ pub(super) async fn stored_receipt(
     };
     let entry = parse_canonical(canonical)
         .map_err(|e| Error::Integrity(format!("ledger entry {index}: {e}")))?;
-    let time_ms = parse_rfc3339_ms(&entry.time)
+    let time_ms = parse_rfc3339(&entry.time)
         .ok_or_else(|| Error::Integrity(format!("ledger entry {index} has a bad time")))?;
     let receipt = state.ledger.receipt(&Appended {
         index: entry.index,
@@ -697,7 +676,7 @@ async fn plan_page(
             let mut allowed = BTreeSet::new();
             for (at, ((name, field), def)) in names
                 .iter()
-                .zip(&plan.fields)
+                .zip(plan.fields())
                 .zip(&category.fields)
                 .enumerate()
             {
@@ -717,7 +696,7 @@ async fn plan_page(
             pending.push(Pending {
                 public: row.plain().clone(),
                 grid,
-                plan: plan.fields,
+                plan: plan.fields().to_vec(),
                 allowed,
                 record,
             });
@@ -829,19 +808,4 @@ async fn disclose_once(
         complete,
         receipt,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quota_days_follow_china_standard_time() {
-        // 2026-11-24T15:59:59.999Z is 23:59:59.999 in Beijing; a millisecond later it is the 25th.
-        let before = 1_795_535_999_999;
-        assert_eq!(cst_day(before), "2026-11-24");
-        assert_eq!(cst_day(before + 1), "2026-11-25");
-        assert_eq!(seconds_to_cst_midnight(before), 1);
-        assert_eq!(seconds_to_cst_midnight(before + 1), 86_400);
-    }
 }

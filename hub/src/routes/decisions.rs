@@ -20,7 +20,7 @@ use crate::extract::ApiJson;
 use crate::ledger::{Decision, EntryDraft, RecordRef};
 use crate::records;
 use crate::state::AppState;
-use crate::storage::now_ms;
+use crate::time::now_ms;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/decisions/explain", post(explain))
@@ -212,7 +212,7 @@ pub async fn explain(
                         }
                     })
                     .collect();
-                (candidates.plan(&subject).fields, grants)
+                (candidates.plan(&subject).fields().to_vec(), grants)
             }
         };
         let mut disclosed = Vec::new();

@@ -23,7 +23,8 @@ use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
 use crate::ledger::{Decision, EntryDraft};
 use crate::state::AppState;
-use crate::storage::{ClientRow, DepartmentRow, Inserted, NewClient, now_ms};
+use crate::storage::{ClientRow, DepartmentRow, Inserted, NewClient};
+use crate::time::now_ms;
 use crate::tls::pki;
 
 /// Lifetime of certificates the hub CA issues to clients.
@@ -208,7 +209,7 @@ fn client_body(c: ClientRow) -> ClientBody {
         certificate_pem: c.certificate_pem,
         thumbprint: c.thumbprint,
         issuer: c.issuer,
-        not_after: super::rfc3339_ms(c.not_after),
+        not_after: crate::time::rfc3339(c.not_after),
         age_recipient: c.age_recipient,
         status: if c.active { "active" } else { "revoked" },
         roles: c.roles,

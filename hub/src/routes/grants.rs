@@ -20,7 +20,6 @@ use policy::{Disclosure, FieldProblem, GrantAction, GrantStatus, GrantTerms, Gri
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{parse_rfc3339_ms, rfc3339_ms};
 use crate::auth::Principal;
 use crate::auth::tokens::TokenIssuer;
 use crate::decisions::compile_filter;
@@ -28,7 +27,9 @@ use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
 use crate::ledger::{Actor, Decision, EntryDraft};
 use crate::state::AppState;
-use crate::storage::{GrantRow, GrantTransition, Transitioned, now_ms};
+use crate::storage::{GrantRow, GrantTransition, Transitioned};
+use crate::time::now_ms;
+use crate::time::{parse_rfc3339, rfc3339};
 
 /// The `typ` header of a grant artefact.
 pub const ARTEFACT_TYPE: &str = "gridhub-grant+jwt";
@@ -167,15 +168,15 @@ fn grant_body(row: GrantRow, history: Vec<GrantEventBody>, now: i64) -> GrantBod
             .collect(),
         row_filter: row.terms.row_filter,
         case_bound: row.terms.case_bound,
-        valid_from: rfc3339_ms(row.terms.valid_from),
-        valid_until: rfc3339_ms(row.terms.valid_until),
+        valid_from: rfc3339(row.terms.valid_from),
+        valid_until: rfc3339(row.terms.valid_until),
         daily_quota: row.terms.daily_quota,
         legal_basis: row.terms.legal_basis,
         requested_by: row.requested_by,
-        requested_at: rfc3339_ms(row.requested_at),
-        answer_due: rfc3339_ms(row.answer_due),
+        requested_at: rfc3339(row.requested_at),
+        answer_due: rfc3339(row.answer_due),
         decided_by: row.decided_by,
-        decided_at: row.decided_at.map(rfc3339_ms),
+        decided_at: row.decided_at.map(rfc3339),
         reason: row.reason,
         history,
     }
@@ -232,8 +233,8 @@ pub async fn request_grant(
             Err(_) => problems.push(problem(&format!("scope[{i}]"), "not a grid code")),
         }
     }
-    let valid_from = parse_rfc3339_ms(&req.valid_from);
-    let valid_until = parse_rfc3339_ms(&req.valid_until);
+    let valid_from = parse_rfc3339(&req.valid_from);
+    let valid_until = parse_rfc3339(&req.valid_until);
     if valid_from.is_none() {
         problems.push(problem("valid_from", "not an RFC 3339 time"));
     }
@@ -298,7 +299,7 @@ pub async fn request_grant(
         Json(GrantCreated {
             id: row.id,
             status: row.status.as_str().to_owned(),
-            answer_due: rfc3339_ms(row.answer_due),
+            answer_due: rfc3339(row.answer_due),
         }),
     ))
 }
@@ -401,7 +402,7 @@ pub async fn get_grant(
         .await?
         .into_iter()
         .map(|e| GrantEventBody {
-            at: rfc3339_ms(e.at),
+            at: rfc3339(e.at),
             actor: e.actor,
             action: e.action,
             status: e.status,

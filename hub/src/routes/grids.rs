@@ -14,7 +14,8 @@ use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
 use crate::ledger::{Decision, EntryDraft};
 use crate::state::AppState;
-use crate::storage::{GridRow, now_ms};
+use crate::storage::GridRow;
+use crate::time::now_ms;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/grids", get(list_grids).post(create_grid))

@@ -66,21 +66,3 @@ async fn not_found() -> Error {
 async fn method_not_allowed() -> Error {
     Error::MethodNotAllowed
 }
-
-/// Unix epoch milliseconds as RFC 3339 UTC (empty if out of range).
-pub(crate) fn rfc3339_ms(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
-/// An RFC 3339 time as Unix epoch milliseconds.
-pub(crate) fn parse_rfc3339_ms(text: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .and_then(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok())
-}

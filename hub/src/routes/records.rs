@@ -21,7 +21,8 @@ use crate::extract::ApiJson;
 use crate::ledger::{Decision, EntryDraft, Receipt, RecordRef};
 use crate::records::{self, RecordDraft, prefix_problems};
 use crate::state::AppState;
-use crate::storage::{NewRecord, StoredRecord, UpdateOutcome, now_ms};
+use crate::storage::{NewRecord, StoredRecord, UpdateOutcome};
+use crate::time::now_ms;
 
 mod idempotency;
 
@@ -485,8 +486,8 @@ pub async fn read_record(
         purpose: stored.purpose,
         legal_basis: stored.legal_basis,
         collector: stored.collector,
-        created_at: super::rfc3339_ms(stored.created_at),
-        updated_at: super::rfc3339_ms(stored.updated_at),
+        created_at: crate::time::rfc3339(stored.created_at),
+        updated_at: crate::time::rfc3339(stored.updated_at),
         fields,
     }))
 }

@@ -18,7 +18,8 @@ use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
 use crate::ledger::{Decision, EntryDraft};
 use crate::state::AppState;
-use crate::storage::{Inserted, RoleRow, now_ms};
+use crate::storage::{Inserted, RoleRow};
+use crate::time::now_ms;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -7,7 +7,18 @@ use std::collections::HashMap;
 use sqlx::Row;
 
 use super::{Store, UsageIncrease, WriteTx, on_read, on_write};
-use crate::ledger::merkle::{Hash, NodeId};
+
+/// A SHA-256 output, as stored (leaf hashes, tree nodes). Storage keeps and returns them; the
+/// ledger (`ledger::merkle`) computes them.
+pub type Hash = [u8; 32];
+
+/// A perfect subtree of the ledger's Merkle tree: 2^level leaves starting at leaf
+/// index * 2^level; the key of a stored tree node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId {
+    pub level: u8,
+    pub index: u64,
+}
 
 /// One entry as stored.
 #[derive(Debug, Clone)]
@@ -308,36 +319,44 @@ impl Store {
         })
     }
 
-    /// Fetch perfect nodes by position; missing ones are absent from the map. Leaves (level 0)
-    /// are hashed from the entries' canonical text (the text is what checkpoints sign and what
-    /// `audit verify` checks, so a proof never rests on an unchecked copy); interior nodes come
-    /// from `ledger_nodes`.
-    pub async fn ledger_nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, sqlx::Error> {
-        let mut out = HashMap::with_capacity(ids.len());
-        let (leaves, interior): (Vec<&NodeId>, Vec<&NodeId>) =
-            ids.iter().partition(|id| id.level == 0);
+    /// The canonical texts of the entries at `indexes` (missing ones are absent): what leaf
+    /// hashes are computed from, by the ledger, so a proof never rests on an unchecked copy.
+    pub async fn ledger_leaf_texts(
+        &self,
+        indexes: &[u64],
+    ) -> Result<HashMap<u64, String>, sqlx::Error> {
+        let mut out = HashMap::with_capacity(indexes.len());
         let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         on_read!(self, |pool| {
-            for chunk in leaves.chunks(200) {
+            for chunk in indexes.chunks(200) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "SELECT idx, canonical FROM ledger_entries WHERE idx IN (",
                 );
                 let mut list = qb.separated(", ");
-                for id in chunk {
-                    list.push_bind(as_i64(id.index));
+                for index in chunk {
+                    list.push_bind(as_i64(*index));
                 }
                 qb.push(")");
                 for row in qb.build().fetch_all(pool).await? {
                     let idx: i64 = row.try_get("idx")?;
                     let canonical: String = row.try_get("canonical")?;
                     let index = u64::try_from(idx).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-                    out.insert(
-                        NodeId { level: 0, index },
-                        crate::ledger::merkle::leaf_hash(canonical.as_bytes()),
-                    );
+                    out.insert(index, canonical);
                 }
             }
-            for chunk in interior.chunks(200) {
+            Ok(out)
+        })
+    }
+
+    /// Stored interior nodes (level > 0) by position; missing ones are absent from the map.
+    pub async fn ledger_stored_nodes(
+        &self,
+        ids: &[NodeId],
+    ) -> Result<HashMap<NodeId, Hash>, sqlx::Error> {
+        let mut out = HashMap::with_capacity(ids.len());
+        let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        on_read!(self, |pool| {
+            for chunk in ids.chunks(200) {
                 let mut qb =
                     sqlx::QueryBuilder::new("SELECT level, idx, hash FROM ledger_nodes WHERE ");
                 for (i, id) in chunk.iter().enumerate() {

@@ -38,7 +38,9 @@ pub use identity::{
     ClientRow, DepartmentRow, Inserted, NewClient, PermissionLine, PolicySnapshot, RoleRow,
     RoleSeed, Versions,
 };
-pub use ledger::{EntryFilter, LedgerChunk, LedgerPageRow, LedgerRow, StoredCheckpoint};
+pub use ledger::{
+    EntryFilter, Hash, LedgerChunk, LedgerPageRow, LedgerRow, NodeId, StoredCheckpoint,
+};
 pub use purposes::PurposeRow;
 pub use records::{BlindEntry, NewRecord, RecordUpdate, StoredRecord, UpdateOutcome};
 pub use users::{NewUser, UserRow};
@@ -96,12 +98,6 @@ pub(crate) use {on_read, on_write};
 
 /// Longest wait for a PostgreSQL connection (see `open_postgres`).
 const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Unix epoch milliseconds now.
-pub fn now_ms() -> i64 {
-    let now = time::OffsetDateTime::now_utc();
-    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
 
 /// Pool options without sqlx's idle/lifetime reaper. In sqlx 0.9.0 a pool that is closed while
 /// a connection is being taken can wrap its idle count below zero; the reaper then loops over

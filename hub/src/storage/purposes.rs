@@ -2,7 +2,8 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, WriteTx, now_ms, on_read, on_write};
+use super::{Store, StoreError, WriteTx, on_read, on_write};
+use crate::time::now_ms;
 
 #[derive(Debug, Clone)]
 pub struct PurposeRow {

@@ -94,16 +94,12 @@ pub(crate) fn new_signing_key(
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(rng).map_err(|_| KeyringError::Random)?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| KeyringError::Random)?;
     let digest = ring::digest::digest(&ring::digest::SHA256, pair.public_key().as_ref());
-    let kid = hex_prefix(digest.as_ref(), 8);
+    let kid = crate::hex::encode(digest.as_ref().get(..8).unwrap_or_default());
     Ok(SigningKeyEntry {
         kid,
         pkcs8: B64.encode(pkcs8.as_ref()),
         created_at: now,
     })
-}
-
-fn hex_prefix(bytes: &[u8], n: usize) -> String {
-    bytes.iter().take(n).map(|b| format!("{b:02x}")).collect()
 }
 
 impl KeyringFile {

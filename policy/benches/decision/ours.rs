@@ -256,7 +256,7 @@ impl<'w> Ours<'w> {
     /// Step 2 for one record, read at the requested field.
     pub fn plan_field(&self, c: &Candidates, r: &data::Request) -> Option<Level> {
         let plan = c.plan(&self.record(r));
-        plan.fields
+        plan.fields()
             .get(self.positions[r.field as usize])
             .and_then(FieldPlan::level)
             .map(level)
@@ -297,7 +297,7 @@ impl<'w> Ours<'w> {
         let plan = c.plan(&self.record(r));
         let mut disclosed = 0;
         let mut ranks = 0;
-        for f in &plan.fields {
+        for f in plan.fields() {
             if let Some(l) = f.level() {
                 disclosed += 1;
                 ranks += level(l) as usize;

@@ -12,7 +12,8 @@ use gridhub::decisions::StoredRow;
 use gridhub::ledger::{Actor, Decision, EntryDraft, RecordRef, SharedLevels};
 use gridhub::records::{self, DiscloseInput};
 use gridhub::state::AppState;
-use gridhub::storage::{FieldNeeds, PageQuery, PageRecord, QuotaCharge, QuotaClaim, now_ms};
+use gridhub::storage::{FieldNeeds, PageQuery, PageRecord, QuotaCharge, QuotaClaim};
+use gridhub::time::now_ms;
 use policy::{Candidates, FieldPlan, GridCode, Record, Request};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -122,7 +123,7 @@ fn plan_page(candidates: &Candidates, page: &[PageRecord]) -> Vec<(Vec<FieldPlan
                 row: &row,
             });
             let levels: Vec<(usize, &'static str)> = plan
-                .fields
+                .fields()
                 .iter()
                 .enumerate()
                 .filter_map(|(at, f)| match f {
@@ -131,7 +132,7 @@ fn plan_page(candidates: &Candidates, page: &[PageRecord]) -> Vec<(Vec<FieldPlan
                 })
                 .collect();
             let levels = shared.get(candidates.field_names(), levels);
-            (plan.fields, RecordRef::sharing(&record.id, levels))
+            (plan.fields().to_vec(), RecordRef::sharing(&record.id, levels))
         })
         .collect()
 }

@@ -24,7 +24,8 @@ use crate::error::Error;
 use crate::ledger::Receipt;
 use crate::routes::data::{idempotency_key, stored_receipt};
 use crate::state::AppState;
-use crate::storage::{Claim, NewRecord, Store, now_ms};
+use crate::storage::{Claim, NewRecord, Store};
+use crate::time::now_ms;
 
 /// Added to the request timeout before a claim of this process counts as abandoned: the
 /// request that made it has been dropped by then.
