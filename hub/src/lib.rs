@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod decisions;
 pub mod demo;
+pub mod disclosure;
 pub mod error;
 pub mod extract;
 pub mod hex;

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use policy::{CategoryDef, FieldPlan, FieldProblem, FieldValue, GridCode, transform};
+use policy::{
+    CategoryDef, Disclosure, FieldPlan, FieldProblem, FieldValue, GridCode, RecordPlan, transform,
+};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
@@ -193,31 +195,55 @@ pub struct DiscloseInput<'a> {
     pub pseudonyms: &'a Pseudonyms,
 }
 
-/// Will `disclose` give field `def` of `record` at `level`? Known without decrypting anything:
-/// the record holds the field, and the catalog has a rule for the level. The ledger entry of a
-/// disclosure is built from this before any value is opened; `disclose` then never gives a
-/// field this did not promise (the caller keeps only those).
-pub fn releases(
-    def: &policy::FieldDef,
-    level: policy::Disclosure,
-    record: &PageRecord,
-    public: &Map<String, Value>,
-) -> bool {
-    let present = if def.encrypted {
-        record.has_sealed(&def.name)
-    } else {
-        public.contains_key(&def.name)
-    };
-    present
-        && match level {
-            policy::Disclosure::Clear | policy::Disclosure::Pseudonym => true,
-            policy::Disclosure::Masked => def.mask.is_some(),
-            policy::Disclosure::Generalized => def.generalize.is_some(),
-        }
+/// One field `disclose` gives of a record: its position in the category (= in the plan), the
+/// level, and the candidate grant credited with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Release {
+    pub position: usize,
+    pub level: Disclosure,
+    pub grant: u32,
 }
 
-/// The fields of a record as a disclosure plan gives them to a department: only disclosed
-/// fields, each transformed to its level. Only fields whose level needs the value are
+/// What `disclose` gives of `record` under `plan`, known without decrypting anything: the
+/// fields the plan discloses that the record holds and that the catalog has a rule for at their
+/// level. The ledger entry of a disclosure is built from this before any value is opened, and
+/// `disclose` gives exactly these fields, so the entry and the answer cannot disagree.
+pub fn releases(
+    category: &CategoryDef,
+    record: &PageRecord,
+    public: &Map<String, Value>,
+    plan: &RecordPlan,
+) -> Vec<Release> {
+    category
+        .fields
+        .iter()
+        .zip(plan.fields())
+        .enumerate()
+        .filter_map(|(position, (def, field))| {
+            let FieldPlan::Disclosed { level, grant } = *field else {
+                return None;
+            };
+            let present = if def.encrypted {
+                record.has_sealed(&def.name)
+            } else {
+                public.contains_key(&def.name)
+            };
+            let rule = match level {
+                Disclosure::Clear | Disclosure::Pseudonym => true,
+                Disclosure::Masked => def.mask.is_some(),
+                Disclosure::Generalized => def.generalize.is_some(),
+            };
+            (present && rule).then_some(Release {
+                position,
+                level,
+                grant,
+            })
+        })
+        .collect()
+}
+
+/// The fields of a record as its plan gives them to a department: exactly the fields
+/// `releases` names, each transformed to its level. Only fields whose level needs the value are
 /// decrypted (a grid-code generalisation needs none); withheld fields are never opened. Fails
 /// closed on any field that does not authenticate.
 pub fn disclose(
@@ -225,61 +251,55 @@ pub fn disclose(
     category: &CategoryDef,
     record: &PageRecord,
     input: &DiscloseInput<'_>,
-    plan: &[FieldPlan],
+    plan: &RecordPlan,
 ) -> Result<Map<String, Value>, Error> {
     let mut key = None;
     let mut out = Map::new();
-    for (def, field) in category.fields.iter().zip(plan) {
-        let FieldPlan::Disclosed { level, .. } = field else {
-            continue;
+    for release in releases(category, record, input.public, plan) {
+        let Some(def) = category.fields.get(release.position) else {
+            return Err(Error::Internal(
+                "a released field is not in its category".to_owned(),
+            ));
         };
-        let sealed = record.sealed.iter().find(|s| s.field == def.name);
-        let present = if def.encrypted {
-            record.has_sealed(&def.name)
-        } else {
-            input.public.contains_key(&def.name)
-        };
-        if !present {
-            continue;
-        }
-        if !transform::needs_value(def, *level) {
+        let level = release.level;
+        if !transform::needs_value(def, level) {
             out.insert(
                 def.name.clone(),
                 Value::String(input.grid.as_str().to_owned()),
             );
             continue;
         }
-        if def.encrypted && sealed.is_none() {
-            // The page was read without this ciphertext (`FieldNeeds`), yet the plan needs it.
-            return Err(Error::Internal(format!(
-                "field `{}` was planned from its value but not read",
-                def.name
-            )));
-        }
-        let json: Value = match sealed {
-            Some(sealed) => {
-                if key.is_none() {
-                    key = Some(vault.record_key(&category.name, &record.id, &record.wrapped)?);
-                }
-                let Some(key) = &key else {
-                    return Err(Error::Internal("record key missing".to_owned()));
-                };
-                let bytes = key
-                    .open_field(sealed)
-                    .map_err(|e| Error::Integrity(format!("record `{}`: {e}", record.id)))?;
-                serde_json::from_slice(&bytes).map_err(|_| {
-                    Error::Integrity(format!("field `{}` does not decode", def.name))
-                })?
+        let json: Value = if def.encrypted {
+            let Some(sealed) = record.sealed.iter().find(|s| s.field == def.name) else {
+                // The page was read without this ciphertext (`FieldNeeds`), yet the plan needs it.
+                return Err(Error::Internal(format!(
+                    "field `{}` was planned from its value but not read",
+                    def.name
+                )));
+            };
+            if key.is_none() {
+                key = Some(vault.record_key(&category.name, &record.id, &record.wrapped)?);
             }
-            None => input.public.get(&def.name).cloned().unwrap_or(Value::Null),
+            let Some(key) = &key else {
+                return Err(Error::Internal("record key missing".to_owned()));
+            };
+            let bytes = key
+                .open_field(sealed)
+                .map_err(|e| Error::Integrity(format!("record `{}`: {e}", record.id)))?;
+            serde_json::from_slice(&bytes)
+                .map_err(|_| Error::Integrity(format!("field `{}` does not decode", def.name)))?
+        } else {
+            input.public.get(&def.name).cloned().unwrap_or(Value::Null)
         };
         let value = def
             .decode_stored(&json)
             .map_err(|_| Error::Integrity(format!("field `{}` does not decode", def.name)))?;
-        let disclosed = transform::disclose(def, *level, &value, input.grid, |text| {
+        let disclosed = transform::disclose(def, level, &value, input.grid, |text| {
             input.pseudonyms.of(&category.name, &def.name, text)
         });
-        // No rule for the level (a catalog changed under a grant): withheld, never clear.
+        // A rule that does not fit the stored value's type (a catalog changed under a grant):
+        // withheld, never clear. The entry then names a field the answer lacks, never the
+        // reverse.
         if let Some(disclosed) = disclosed {
             out.insert(def.name.clone(), disclosed);
         }

@@ -14,6 +14,7 @@ use crate::auth::permissions::Permissions;
 use crate::auth::tokens::TokenIssuer;
 use crate::config::Settings;
 use crate::decisions::Decisions;
+use crate::disclosure::Disclosures;
 use crate::ledger::Ledger;
 use crate::ledger::note::NoteSigner;
 use crate::routes;
@@ -84,14 +85,24 @@ impl Application {
         let decisions = Decisions::load(store.clone(), Arc::clone(&vault), catalog)
             .await
             .map_err(|e| anyhow::anyhow!("cannot build the decision index: {e}"))?;
+        let decisions = Arc::new(decisions);
+        let access = Access::new(ledger.clone(), Arc::clone(&permissions));
+        let disclosures = Arc::new(Disclosures::new(
+            access.clone(),
+            store.clone(),
+            Arc::clone(&vault),
+            Arc::clone(&decisions),
+            settings.pull_scan_budget_rows,
+        ));
         let state = AppState {
             settings: Arc::new(settings),
             store,
             vault,
-            decisions: Arc::new(decisions),
+            decisions,
             tokens: Arc::new(tokens),
             catalog,
-            access: Access::new(ledger.clone(), Arc::clone(&permissions)),
+            access,
+            disclosures,
             ledger,
             permissions,
             login_limiter: Arc::new(login_limiter),

@@ -12,6 +12,7 @@ use crate::auth::permissions::Permissions;
 use crate::auth::tokens::TokenIssuer;
 use crate::config::Settings;
 use crate::decisions::Decisions;
+use crate::disclosure::Disclosures;
 use crate::error::Error;
 use crate::ledger::{Actor, Appended, EntryDraft, Ledger, Receipt};
 use crate::storage::Store;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub known_clients: Arc<KnownClients>,
     /// Role permissions and the ledger, as the services use them.
     pub access: Access,
+    /// Pulls and lookups (`crate::disclosure`).
+    pub disclosures: Arc<Disclosures>,
 }
 
 impl AppState {

@@ -14,7 +14,7 @@ use gridhub::records::{self, DiscloseInput};
 use gridhub::state::AppState;
 use gridhub::storage::{FieldNeeds, PageQuery, PageRecord, QuotaCharge, QuotaClaim};
 use gridhub::time::now_ms;
-use policy::{Candidates, FieldPlan, GridCode, Record, Request};
+use policy::{Candidates, CategoryDef, GridCode, Record, RecordPlan, Request};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -110,7 +110,11 @@ async fn page_at(
 }
 
 /// Plan every record of `page` as the handler does; the plans and their ledger references.
-fn plan_page(candidates: &Candidates, page: &[PageRecord]) -> Vec<(Vec<FieldPlan>, RecordRef)> {
+fn plan_page(
+    category: &CategoryDef,
+    candidates: &Candidates,
+    page: &[PageRecord],
+) -> Vec<(RecordPlan, RecordRef)> {
     let mut shared = SharedLevels::default();
     page.iter()
         .map(|record| {
@@ -122,17 +126,13 @@ fn plan_page(candidates: &Candidates, page: &[PageRecord]) -> Vec<(Vec<FieldPlan
                 grid: &grid,
                 row: &row,
             });
-            let levels: Vec<(usize, &'static str)> = plan
-                .fields()
-                .iter()
-                .enumerate()
-                .filter_map(|(at, f)| match f {
-                    FieldPlan::Disclosed { level, .. } => Some((at, level.as_str())),
-                    FieldPlan::Withheld(_) => None,
-                })
-                .collect();
+            let levels: Vec<(usize, &'static str)> =
+                records::releases(category, record, row.plain(), &plan)
+                    .iter()
+                    .map(|r| (r.position, r.level.as_str()))
+                    .collect();
             let levels = shared.get(candidates.field_names(), levels);
-            (plan.fields().to_vec(), RecordRef::sharing(&record.id, levels))
+            (plan, RecordRef::sharing(&record.id, levels))
         })
         .collect()
 }
@@ -307,12 +307,16 @@ pub async fn steps(fx: &Fixture, n: usize) -> Vec<Step> {
     };
     out.push(summary(
         "plan 100 records (StoredRow + plan)",
-        timed_sync(few, |i| plan_page(&candidates, &pages[i % pages.len()])),
+        timed_sync(few, |i| {
+            plan_page(category, &candidates, &pages[i % pages.len()])
+        }),
         1.0,
         hub,
     ));
-    let plans: Vec<Vec<(Vec<FieldPlan>, RecordRef)>> =
-        pages.iter().map(|p| plan_page(&candidates, p)).collect();
+    let plans: Vec<Vec<(RecordPlan, RecordRef)>> = pages
+        .iter()
+        .map(|p| plan_page(category, &candidates, p))
+        .collect();
     // As the handler: one pseudonym key per page, each record's grid and public fields parsed
     // once (the plan above parsed them too).
     let disclose_page = |i: usize| {

@@ -22,7 +22,7 @@ use super::CreateRecord;
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::ledger::Receipt;
-use crate::routes::data::{idempotency_key, stored_receipt};
+use crate::routes::data::idempotency_key;
 use crate::state::AppState;
 use crate::storage::{Claim, NewRecord, Store};
 use crate::time::now_ms;
@@ -56,7 +56,7 @@ impl KeyedWrite {
     ) -> Result<Option<KeyedWrite>, Error> {
         Ok(idempotency_key(headers)?.map(|key| KeyedWrite {
             principal: who.subject(),
-            key,
+            key: key.as_str().to_owned(),
             fingerprint: fingerprint(route, records),
         }))
     }
@@ -186,7 +186,9 @@ async fn replay(state: &AppState, keyed: &KeyedWrite, index: i64) -> Result<Writ
         .ok_or_else(|| {
             Error::Conflict("the idempotency key expired meanwhile; try again".to_owned())
         })?;
-    let (entry, receipt) = stored_receipt(state, index).await?;
+    let at = u64::try_from(index)
+        .map_err(|_| Error::Integrity("an idempotency key has a bad index".to_owned()))?;
+    let (entry, receipt) = state.ledger.stored_receipt(at).await?;
     if !entry.records.iter().map(|r| &r.id).eq(ids.iter()) {
         return Err(Error::Integrity(format!(
             "ledger entry {index} does not name the records of its idempotency key"
