@@ -419,8 +419,15 @@ async fn main() {
         .expect("csr")
         .pem()
         .expect("csr pem");
-    let issued =
-        pki::issue_client_certificate(dir.path(), &csr, "bench-client", 365).expect("client cert");
+    let issued = pki::issue_client_certificate(
+        gridhub::vault::client_ca::ClientCa::load(dir.path())
+            .expect("CA")
+            .as_ref(),
+        &csr,
+        "bench-client",
+        365,
+    )
+    .expect("client cert");
 
     tokens(&issued.thumbprint);
 

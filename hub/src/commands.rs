@@ -378,10 +378,10 @@ pub async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
             Some(v) => v,
             None => {
                 let vault = Vault::unlock(&AgeFileStore::in_dir(&dir))?;
-                let pkcs8 = vault
-                    .ledger_key_pkcs8()
+                let key = vault
+                    .ledger_key()
                     .ok_or_else(|| anyhow::anyhow!("the keyring has no ledger key"))?;
-                NoteSigner::from_pkcs8(&origin, pkcs8)
+                NoteSigner::new(&origin, key)
                     .map_err(|e| anyhow::anyhow!("{e}"))?
                     .verifier_key()
             }

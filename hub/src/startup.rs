@@ -35,7 +35,9 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let vault = Vault::unlock(&AgeFileStore::in_dir(&settings.data_dir))
-            .context("cannot unlock the keyring")?;
+            .context("cannot unlock the keyring")?
+            .with_client_ca(&settings.pki_dir())
+            .context("cannot load the hub CA")?;
         let catalog = policy::Catalog::default_catalog();
         let scopes = catalog.categories().iter().map(|c| c.name.as_str());
         for scope in scopes.chain([crate::vault::CASE_TEXTS]) {
@@ -189,11 +191,10 @@ pub fn ledger_origin(instance: &str) -> String {
 /// Open the ledger of this hub with its signing key from the vault.
 pub async fn open_ledger(vault: &Vault, store: Store, instance: &str) -> anyhow::Result<Ledger> {
     let origin = ledger_origin(instance);
-    let pkcs8 = vault
-        .ledger_key_pkcs8()
+    let key = vault
+        .ledger_key()
         .context("the keyring has no ledger signing key")?;
-    let signer =
-        NoteSigner::from_pkcs8(&origin, pkcs8).map_err(|e| anyhow::anyhow!("ledger key: {e}"))?;
+    let signer = NoteSigner::new(&origin, key).map_err(|e| anyhow::anyhow!("ledger key: {e}"))?;
     Ledger::open(store, signer, origin)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the audit ledger: {e}"))

@@ -9,13 +9,14 @@
 //! 40–180 µs.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::vault::Vault;
+use crate::vault::{Ed25519Key, Vault};
 
 /// The audience every hub token carries.
 pub const AUDIENCE: &str = "gridhub";
@@ -58,7 +59,8 @@ pub struct TokenIssuer {
     issuer: String,
     ttl_secs: i64,
     kid: String,
-    encoding: EncodingKey,
+    /// The current signing key, held by the vault.
+    signing: Arc<Ed25519Key>,
     decoding: HashMap<String, DecodingKey>,
     jwks: serde_json::Value,
     validation: Validation,
@@ -114,10 +116,11 @@ impl TokenIssuer {
         let mut decoding = HashMap::new();
         let mut keys = Vec::new();
         for key in vault.signing_keys() {
-            decoding.insert(key.kid.clone(), DecodingKey::from_ed_der(&key.public_key));
+            let public_key = key.key.public_key();
+            decoding.insert(key.kid.clone(), DecodingKey::from_ed_der(public_key));
             keys.push(serde_json::json!({
                 "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
-                "kid": key.kid, "x": URL_SAFE_NO_PAD.encode(&key.public_key),
+                "kid": key.kid, "x": URL_SAFE_NO_PAD.encode(public_key),
             }));
         }
         let mut validation = Validation::new(Algorithm::EdDSA);
@@ -130,7 +133,7 @@ impl TokenIssuer {
             issuer,
             ttl_secs: i64::try_from(ttl_secs).unwrap_or(300),
             kid: current.kid.clone(),
-            encoding: EncodingKey::from_ed_der(current.pkcs8()),
+            signing: Arc::clone(&current.key),
             decoding,
             jwks: serde_json::json!({ "keys": keys }),
             validation,
@@ -170,7 +173,7 @@ impl TokenIssuer {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         header.typ = Some(typ.to_owned());
-        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|_| TokenError::Sign)
+        self.compact_jws(&header, claims)
     }
 
     /// The `iss` of every hub token and document.
@@ -198,7 +201,21 @@ impl TokenIssuer {
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.encoding).map_err(|_| TokenError::Sign)
+        self.compact_jws(&header, &claims)
+    }
+
+    /// RFC 7515 compact serialisation: `b64url(header).b64url(claims).b64url(signature)`,
+    /// the signature made by the vault's key over the first two parts (EdDSA, RFC 8037).
+    fn compact_jws(&self, header: &Header, claims: &impl Serialize) -> Result<String, TokenError> {
+        let header = serde_json::to_vec(header).map_err(|_| TokenError::Sign)?;
+        let claims = serde_json::to_vec(claims).map_err(|_| TokenError::Sign)?;
+        let mut jws = URL_SAFE_NO_PAD.encode(header);
+        jws.push('.');
+        jws.push_str(&URL_SAFE_NO_PAD.encode(claims));
+        let signature = self.signing.sign(jws.as_bytes());
+        jws.push('.');
+        jws.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        Ok(jws)
     }
 
     /// The claims of a valid token: from the verified tokens if it is one of them and not

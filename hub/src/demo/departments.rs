@@ -13,6 +13,7 @@ use crate::ledger::{Actor, Decision, EntryDraft, Ledger};
 use crate::storage::{DepartmentRow, Inserted, NewClient, Store};
 use crate::time::now_ms;
 use crate::tls::pki;
+use crate::vault::client_ca::ClientCa;
 use crate::vault::keyring::write_private;
 
 /// Folder (under the data dir) holding the demo clients' credentials.
@@ -63,7 +64,7 @@ pub async fn seed(
     store: &Store,
     ledger: &Ledger,
     data_dir: &Path,
-    pki_dir: &Path,
+    ca: Option<&ClientCa>,
     city: &str,
 ) -> anyhow::Result<Vec<DemoClient>> {
     let mut clients = Vec::new();
@@ -100,7 +101,7 @@ pub async fn seed(
         dn.push(DnType::CommonName, client_id.as_str());
         params.distinguished_name = dn;
         let csr = params.serialize_request(&key)?.pem()?;
-        let issued = pki::issue_client_certificate(pki_dir, &csr, &client_id, 365)
+        let issued = pki::issue_client_certificate(ca, &csr, &client_id, 365)
             .map_err(|e| anyhow::anyhow!("demo client certificate: {e}"))?;
         let identity = age::x25519::Identity::generate();
         let recipient = identity.to_public().to_string();

@@ -54,7 +54,9 @@ pub async fn seed(
 ) -> anyhow::Result<SeedReport> {
     let store = Store::open(&settings.database()?).await?;
     let vault = Vault::unlock(&AgeFileStore::in_dir(&settings.data_dir))
-        .context("cannot unlock the keyring")?;
+        .context("cannot unlock the keyring")?
+        .with_client_ca(&settings.pki_dir())
+        .context("cannot load the hub CA")?;
     let grids = synth::grid_tree(SEED);
     let worker_grid = grids
         .iter()
@@ -147,7 +149,7 @@ pub async fn seed(
         &store,
         &ledger,
         &settings.data_dir,
-        &settings.pki_dir(),
+        vault.client_ca(),
         &city,
     )
     .await?;

@@ -3,12 +3,14 @@
 //! valid signature of the verifier's key over exactly the text that is handed back.
 
 use crate::hex::encode as hex;
+use crate::vault::Ed25519Key;
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use ring::digest::{SHA256, digest};
-use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use ring::signature::{ED25519, UnparsedPublicKey};
 
 /// Algorithm byte of Ed25519 keys in key hashes and verifier keys.
 const ALG_ED25519: u8 = 0x01;
@@ -91,10 +93,10 @@ fn vkey_string(name: &str, public_key: &[u8; 32]) -> String {
     )
 }
 
-/// An Ed25519 signing key with its C2SP key name.
+/// An Ed25519 signing key (held by the vault) with its C2SP key name.
 pub struct NoteSigner {
     name: String,
-    key_pair: Ed25519KeyPair,
+    key: Arc<Ed25519Key>,
     public_key: [u8; 32],
     key_hash: [u8; 4],
 }
@@ -109,21 +111,24 @@ impl fmt::Debug for NoteSigner {
 }
 
 impl NoteSigner {
-    /// Load a PKCS#8 v2 Ed25519 key (as `Ed25519KeyPair::generate_pkcs8` makes).
-    pub fn from_pkcs8(name: &str, pkcs8: &[u8]) -> Result<NoteSigner, NoteError> {
+    /// The signer named `name` (the log's origin) signing with the vault's `key`.
+    pub fn new(name: &str, key: Arc<Ed25519Key>) -> Result<NoteSigner, NoteError> {
         if !is_valid_name(name) {
             return Err(NoteError::InvalidKeyName);
         }
-        let key_pair =
-            Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| NoteError::InvalidSigningKey)?;
-        let public_key =
-            to_array(key_pair.public_key().as_ref()).ok_or(NoteError::InvalidSigningKey)?;
+        let public_key = *key.public_key();
         Ok(NoteSigner {
             name: name.to_owned(),
-            key_pair,
+            key,
             public_key,
             key_hash: key_hash(name, &public_key),
         })
+    }
+
+    /// As `new`, from a PKCS#8 v2 Ed25519 key (as `Ed25519KeyPair::generate_pkcs8` makes).
+    pub fn from_pkcs8(name: &str, pkcs8: &[u8]) -> Result<NoteSigner, NoteError> {
+        let key = Ed25519Key::from_pkcs8(pkcs8).map_err(|_| NoteError::InvalidSigningKey)?;
+        NoteSigner::new(name, Arc::new(key))
     }
 
     pub fn name(&self) -> &str {
@@ -156,10 +161,10 @@ impl NoteSigner {
     /// the signed note: text, blank line, one signature line.
     pub fn sign_note(&self, text: &str) -> Result<String, NoteError> {
         check_text(text)?;
-        let signature = self.key_pair.sign(text.as_bytes());
+        let signature = self.key.sign(text.as_bytes());
         let mut blob = Vec::with_capacity(4 + 64);
         blob.extend_from_slice(&self.key_hash);
-        blob.extend_from_slice(signature.as_ref());
+        blob.extend_from_slice(&signature);
         Ok(format!(
             "{text}\n{SIG_PREFIX}{} {}\n",
             self.name,
@@ -169,11 +174,7 @@ impl NoteSigner {
 
     /// A plain Ed25519 signature of `msg` (receipts).
     pub fn sign_raw(&self, msg: &[u8]) -> [u8; 64] {
-        let mut out = [0u8; 64];
-        for (o, b) in out.iter_mut().zip(self.key_pair.sign(msg).as_ref()) {
-            *o = *b;
-        }
-        out
+        self.key.sign(msg)
     }
 }
 
@@ -381,6 +382,7 @@ pub fn receipt_message(index: u64, leaf_hash: &[u8; 32], integrated_time: &str) 
 #[cfg(test)]
 mod tests {
     use ring::rand::SystemRandom;
+    use ring::signature::Ed25519KeyPair;
 
     use super::*;
 

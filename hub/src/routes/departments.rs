@@ -258,7 +258,7 @@ pub async fn create_client(
         }
         (Some(csr), None) if problems.is_empty() => {
             match pki::issue_client_certificate(
-                &state.settings.pki_dir(),
+                state.vault.client_ca(),
                 csr,
                 &req.id,
                 CLIENT_CERT_DAYS,

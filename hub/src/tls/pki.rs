@@ -9,10 +9,10 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose,
 };
 
+use crate::vault::client_ca::ClientCa;
 use crate::vault::keyring::write_private;
 
-pub const CA_CERT: &str = "ca.pem";
-pub const CA_KEY: &str = "ca-key.pem";
+pub use crate::vault::client_ca::{CA_CERT, CA_KEY};
 pub const SERVER_CERT: &str = "server.pem";
 pub const SERVER_KEY: &str = "server-key.pem";
 
@@ -123,25 +123,21 @@ pub fn thumbprint(der: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
 
-/// Sign `csr_pem` with the hub CA in `pki_dir`. Only the CSR's public key (proved by its
-/// signature) is taken: subject, names, key usages and validity are the hub's — CN and a
-/// `urn:gridhub:client:<id>` URI name carry the client id, the only EKU is clientAuth.
+/// Sign `csr_pem` with the hub CA (`ca`, held by the vault; `None` when this hub has no CA
+/// key). Only the CSR's public key (proved by its signature) is taken: subject, names, key
+/// usages and validity are the hub's — CN and a `urn:gridhub:client:<id>` URI name carry the
+/// client id, the only EKU is clientAuth.
 pub fn issue_client_certificate(
-    pki_dir: &Path,
+    ca: Option<&ClientCa>,
     csr_pem: &str,
     client_id: &str,
     days: i64,
 ) -> Result<IssuedCertificate, CertificateRequestError> {
     let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
         .map_err(|_| CertificateRequestError::BadCsr)?;
-    let ca_pem = std::fs::read_to_string(pki_dir.join(CA_CERT))
-        .map_err(|e| CertificateRequestError::Ca(format!("{CA_CERT}: {e}")))?;
-    let ca_key_pem = std::fs::read_to_string(pki_dir.join(CA_KEY))
-        .map_err(|e| CertificateRequestError::Ca(format!("{CA_KEY}: {e}")))?;
-    let ca_key =
-        KeyPair::from_pem(&ca_key_pem).map_err(|e| CertificateRequestError::Ca(e.to_string()))?;
-    let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key)
-        .map_err(|e| CertificateRequestError::Ca(e.to_string()))?;
+    let ca = ca.ok_or_else(|| {
+        CertificateRequestError::Ca(format!("this hub has no CA key (`{CA_KEY}`)"))
+    })?;
 
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -161,8 +157,8 @@ pub fn issue_client_certificate(
     validity(&mut params, days);
     let not_after = params.not_after;
     csr.params = params;
-    let cert = csr
-        .signed_by(&issuer)
+    let cert = ca
+        .sign(csr)
         .map_err(|e| CertificateRequestError::Ca(e.to_string()))?;
     Ok(IssuedCertificate {
         pem: cert.pem(),

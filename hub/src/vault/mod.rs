@@ -2,12 +2,15 @@
 //! offers sealing/opening of record fields, blind-index tokens and the token-signing keys.
 //! Nothing outside this module sees a key's bytes, and no key is ever logged.
 
+pub mod client_ca;
 pub mod envelope;
 pub mod keyring;
 mod pseudonym;
 pub mod random;
+mod signing;
 
 pub use pseudonym::Pseudonyms;
+pub use signing::{Ed25519Key, NotEd25519};
 
 /// `HMAC-SHA256(key, category ‖ 0 ‖ field ‖ 0 ‖ value)`: blind-index tokens (under the index
 /// key) and pseudonyms (under a department's key) of one field's value.
@@ -26,11 +29,12 @@ fn field_mac(key: &hmac::Key, category: &str, field: &str, value: &str) -> hmac:
 pub const CASE_TEXTS: &str = "case-texts";
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ring::hmac;
-use ring::signature::{Ed25519KeyPair, KeyPair};
 use zeroize::Zeroizing;
 
+use client_ca::{CaError, ClientCa};
 use envelope::{Dek, EnvelopeError, Kek};
 use keyring::{KeyringError, KeyringFile, KeyringStore, decode_b64, decode_key};
 
@@ -67,18 +71,10 @@ pub struct SealedField {
     pub sealed: Vec<u8>,
 }
 
-/// A token-signing key (Ed25519), for JWTs now and receipts/checkpoints later.
+/// A token-signing key (Ed25519): JWTs and grant artefacts, published in the JWKS by `kid`.
 pub struct SigningKey {
     pub kid: String,
-    pkcs8: Zeroizing<Vec<u8>>,
-    pub public_key: Vec<u8>,
-}
-
-impl SigningKey {
-    /// The PKCS#8 document, for handing to the JWT encoder only.
-    pub(crate) fn pkcs8(&self) -> &[u8] {
-        &self.pkcs8
-    }
+    pub key: Arc<Ed25519Key>,
 }
 
 struct CategoryKeks {
@@ -93,7 +89,9 @@ pub struct Vault {
     keks: Vec<(String, CategoryKeks)>,
     index_key: hmac::Key,
     signing: Vec<SigningKey>,
-    ledger_pkcs8: Option<Zeroizing<Vec<u8>>>,
+    ledger_key: Option<Arc<Ed25519Key>>,
+    /// The hub CA (`with_client_ca`); `None` when this hub has no CA key.
+    client_ca: Option<ClientCa>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -140,16 +138,20 @@ impl Vault {
         let mut signing = Vec::new();
         for entry in &file.signing_keys {
             let pkcs8 = decode_b64("signing key", &entry.pkcs8)?;
-            let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
+            let key = Ed25519Key::from_pkcs8(&pkcs8)
                 .map_err(|_| KeyringError::Malformed("signing key is not Ed25519".to_owned()))?;
             signing.push(SigningKey {
                 kid: entry.kid.clone(),
-                public_key: pair.public_key().as_ref().to_vec(),
-                pkcs8,
+                key: Arc::new(key),
             });
         }
-        let ledger_pkcs8 = match &file.ledger_key {
-            Some(entry) => Some(decode_b64("ledger key", &entry.pkcs8)?),
+        let ledger_key = match &file.ledger_key {
+            Some(entry) => {
+                let pkcs8 = decode_b64("ledger key", &entry.pkcs8)?;
+                let key = Ed25519Key::from_pkcs8(&pkcs8)
+                    .map_err(|_| KeyringError::Malformed("ledger key is not Ed25519".to_owned()))?;
+                Some(Arc::new(key))
+            }
             None => None,
         };
         if signing.is_empty() {
@@ -159,7 +161,8 @@ impl Vault {
             keks,
             index_key: hmac::Key::new(hmac::HMAC_SHA256, index_key.as_ref()),
             signing,
-            ledger_pkcs8,
+            ledger_key,
+            client_ca: None,
         })
     }
 
@@ -270,9 +273,21 @@ impl Vault {
         &self.signing
     }
 
-    /// The ledger's Ed25519 key (PKCS#8), handed only to the ledger's note signer.
-    pub(crate) fn ledger_key_pkcs8(&self) -> Option<&[u8]> {
-        self.ledger_pkcs8.as_deref().map(Vec::as_slice)
+    /// The vault with the hub CA of `pki_dir` loaded (if it holds a CA key), so client
+    /// certificates are signed here.
+    pub fn with_client_ca(mut self, pki_dir: &std::path::Path) -> Result<Vault, CaError> {
+        self.client_ca = ClientCa::load(pki_dir)?;
+        Ok(self)
+    }
+
+    /// The hub CA, if this hub has its key.
+    pub fn client_ca(&self) -> Option<&ClientCa> {
+        self.client_ca.as_ref()
+    }
+
+    /// The ledger's checkpoint and receipt key (it signs; its bytes stay here).
+    pub fn ledger_key(&self) -> Option<Arc<Ed25519Key>> {
+        self.ledger_key.clone()
     }
 
     pub fn current_signing_key(&self) -> Option<&SigningKey> {
