@@ -13,6 +13,7 @@ pub mod extract;
 pub mod hex;
 pub mod init;
 pub mod ledger;
+pub mod oversight;
 pub mod records;
 pub mod routes;
 pub mod server;

@@ -17,6 +17,7 @@ use crate::decisions::Decisions;
 use crate::disclosure::Disclosures;
 use crate::ledger::Ledger;
 use crate::ledger::note::NoteSigner;
+use crate::oversight::Oversight;
 use crate::routes;
 use crate::server::Transport;
 use crate::state::AppState;
@@ -94,8 +95,10 @@ impl Application {
             store.clone(),
             Arc::clone(&vault),
             Arc::clone(&decisions),
+            catalog,
             settings.pull_scan_budget_rows,
         ));
+        let oversight = Arc::new(Oversight::new(access.clone(), store.clone()));
         let state = AppState {
             settings: Arc::new(settings),
             store,
@@ -105,6 +108,7 @@ impl Application {
             catalog,
             access,
             disclosures,
+            oversight,
             ledger,
             permissions,
             login_limiter: Arc::new(login_limiter),

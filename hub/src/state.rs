@@ -15,6 +15,7 @@ use crate::decisions::Decisions;
 use crate::disclosure::Disclosures;
 use crate::error::Error;
 use crate::ledger::{Actor, Appended, EntryDraft, Ledger, Receipt};
+use crate::oversight::Oversight;
 use crate::storage::Store;
 use crate::vault::Vault;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     pub access: Access,
     /// Pulls and lookups (`crate::disclosure`).
     pub disclosures: Arc<Disclosures>,
+    /// Anomalies and subject access reports (`crate::oversight`).
+    pub oversight: Arc<Oversight>,
 }
 
 impl AppState {

@@ -12,23 +12,27 @@
 //! - `release`: only then are the planned fields opened and transformed (`release`), and the
 //!   page sealed to the client's age recipient if it asked for that.
 //!
+//! `explain` shows the plan of a request without disclosing anything (`explain`).
+//!
 //! Invariants: no field is decrypted before the ledger entry that names it is durable (a
 //! `Recorded` page exists only after the append returned, and only `release` takes one); every
 //! refusal is a `deny` entry before the error; a page is counted against a quota if and only if
 //! its entry is durable.
 
 mod ask;
+mod explain;
 mod idempotency;
 mod page;
 mod release;
 
 use std::sync::Arc;
 
-use policy::{Refusal, Request};
+use policy::{Catalog, Refusal, Request};
 
 pub use ask::{
     Ask, Cursor, Delivery, IdempotencyKey, Kind, LookupKey, PageLimit, category, within,
 };
+pub use explain::{ExplainAsk, Explanation, FieldExplanation, GrantExplanation};
 pub use release::{Answer, DisclosedPage, DisclosedRecord};
 
 use crate::auth::{Access, Caller, Principal};
@@ -47,6 +51,7 @@ pub struct Disclosures {
     store: Store,
     vault: Arc<Vault>,
     decisions: Arc<Decisions>,
+    catalog: &'static Catalog,
     /// Most candidate rows one answer may read (`pull_scan_budget_rows`).
     scan_budget: u32,
 }
@@ -72,6 +77,7 @@ impl Disclosures {
         store: Store,
         vault: Arc<Vault>,
         decisions: Arc<Decisions>,
+        catalog: &'static Catalog,
         scan_budget: u32,
     ) -> Disclosures {
         Disclosures {
@@ -79,6 +85,7 @@ impl Disclosures {
             store,
             vault,
             decisions,
+            catalog,
             scan_budget,
         }
     }

@@ -1,26 +1,17 @@
-//! `POST /v1/decisions/explain`: the disclosure plan DESIGN.md §3 gives for a request, with the
-//! grant behind every disclosed field and the reason for every withheld one, so a DPO or a
-//! department can see why. It runs the same index and the same code as a disclosure; it shows
-//! no field values. Every explanation is audited (it tells whether a record passes the grants'
-//! row filters).
-
-use std::collections::BTreeMap;
+//! `POST /v1/decisions/explain`: why a department gets what it gets (`Disclosures::explain`,
+//! which runs the same index and code as a disclosure and audits every explanation).
 
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use policy::{FieldPlan, GridCode, Record, Refusal, Request, Withheld};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
-use crate::decisions::StoredRow;
-use crate::error::{Error, current_request_id};
+use crate::disclosure::{ExplainAsk, Explanation};
+use crate::error::Error;
 use crate::extract::ApiJson;
-use crate::ledger::{Decision, EntryDraft, RecordRef};
-use crate::records;
 use crate::state::AppState;
-use crate::time::now_ms;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/decisions/explain", post(explain))
@@ -42,48 +33,6 @@ pub struct ExplainRequest {
     department: Option<String>,
 }
 
-/// One field of the plan: disclosed at a level because of a grant, or withheld with a reason.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum FieldExplanation {
-    Disclosed { disclosure: String, grant: String },
-    Withheld { withheld: String },
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct GrantExplanation {
-    id: String,
-    case_bound: bool,
-    /// With a record: does this grant reach it?
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reaches: Option<bool>,
-    /// With a record, when it does not: why (`out_of_scope`, `row_filter`,
-    /// `outside_jurisdiction`, `case_required`, `unknown_case`, `case_closed`,
-    /// `case_not_assigned`, `not_linked_to_case`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    unreached: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Explanation {
-    /// Would at least one field be disclosed?
-    allowed: bool,
-    /// When nothing would be: `no_grant` (no approved grant valid now for this department,
-    /// purpose and category) or `record_not_reached`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-    department: String,
-    category: String,
-    purpose: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    case: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    record: Option<String>,
-    /// The candidate grants (approved, valid now, this department, purpose and category).
-    grants: Vec<GrantExplanation>,
-    fields: BTreeMap<String, FieldExplanation>,
-}
-
 /// Explain the decision for a request.
 #[utoipa::path(post, path = "/v1/decisions/explain", tag = "decisions",
     request_body = ExplainRequest, security(("bearer" = [])),
@@ -94,190 +43,12 @@ pub async fn explain(
     who: Principal,
     ApiJson(req): ApiJson<ExplainRequest>,
 ) -> Result<Json<Explanation>, Error> {
-    state
-        .authorize(&who, "decisions", "explain", None, "decision.explain")
-        .await?;
-    let department = match (&who.department, req.department) {
-        (Some(own), None) => own.clone(),
-        (Some(own), Some(asked)) if *own == asked => asked,
-        (Some(_), Some(_)) => {
-            let why = "a department may explain only its own access";
-            let error = Error::Forbidden(why.to_owned());
-            return Err(state
-                .deny(who.actor(), "decision.explain", why, error)
-                .await);
-        }
-        (None, Some(asked)) => {
-            if state.store.department(&asked).await?.is_none() {
-                return Err(Error::validation("department", "unknown department"));
-            }
-            asked
-        }
-        (None, None) => {
-            return Err(Error::validation(
-                "department",
-                "name the department whose access to explain",
-            ));
-        }
-    };
-    let Some(category) = state.catalog.category(&req.category) else {
-        return Err(Error::validation("category", "unknown category"));
-    };
-    let record = match &req.record {
-        None => None,
-        Some(id) => {
-            let stored = state
-                .store
-                .record(id)
-                .await?
-                .ok_or(Error::NotFound("record"))?;
-            if stored.category != category.name {
-                return Err(Error::validation(
-                    "record",
-                    "the record is not of this category",
-                ));
-            }
-            let grid = GridCode::parse(&stored.grid)
-                .map_err(|_| Error::Internal("a stored record has a bad grid".to_owned()))?;
-            let tokens = state.store.record_tokens(id).await?;
-            Some((
-                stored.id.clone(),
-                grid,
-                StoredRow::new(
-                    &tokens,
-                    records::public_fields(&stored.id, &stored.plain_fields)?,
-                ),
-            ))
-        }
-    };
-    state.decisions.refresh_to(who.versions.decision).await?;
-    let request = Request {
-        department: &department,
-        category: &category.name,
-        purpose: &req.purpose,
-        case: req.case.as_deref(),
-        now: now_ms(),
-    };
-    let explanation = state.decisions.with_index(|index| {
-        let candidates = match index.candidates(&request) {
-            Ok(c) => c,
-            Err(Refusal::NoGrant | Refusal::UnknownCategory) => {
-                let fields = category
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        (
-                            f.name.clone(),
-                            FieldExplanation::Withheld {
-                                withheld: Withheld::NoGrant.as_str().to_owned(),
-                            },
-                        )
-                    })
-                    .collect();
-                return (
-                    false,
-                    Some(Withheld::NoGrant.as_str()),
-                    Vec::new(),
-                    fields,
-                    None,
-                );
-            }
-        };
-        let (plan, grants) = match &record {
-            None => (
-                candidates.ceiling(),
-                candidates
-                    .grants()
-                    .iter()
-                    .map(|g| GrantExplanation {
-                        id: g.id.to_string(),
-                        case_bound: g.case_bound(),
-                        reaches: None,
-                        unreached: None,
-                    })
-                    .collect::<Vec<_>>(),
-            ),
-            Some((id, grid, row)) => {
-                let subject = Record { id, grid, row };
-                let grants = candidates
-                    .grants()
-                    .iter()
-                    .map(|g| {
-                        let outcome = candidates.reaches(g, &subject);
-                        GrantExplanation {
-                            id: g.id.to_string(),
-                            case_bound: g.case_bound(),
-                            reaches: Some(outcome.is_ok()),
-                            unreached: outcome.err().map(|u| u.as_str().to_owned()),
-                        }
-                    })
-                    .collect();
-                (candidates.plan(&subject).fields().to_vec(), grants)
-            }
-        };
-        let mut disclosed = Vec::new();
-        let fields = candidates
-            .field_names()
-            .iter()
-            .zip(&plan)
-            .map(|(name, field)| {
-                let explained = match field {
-                    FieldPlan::Disclosed { level, grant } => {
-                        disclosed.push((name.clone(), level.as_str()));
-                        FieldExplanation::Disclosed {
-                            disclosure: level.as_str().to_owned(),
-                            grant: candidates
-                                .grants()
-                                .get(*grant as usize)
-                                .map(|g| g.id.to_string())
-                                .unwrap_or_default(),
-                        }
-                    }
-                    FieldPlan::Withheld(why) => FieldExplanation::Withheld {
-                        withheld: why.as_str().to_owned(),
-                    },
-                };
-                (name.clone(), explained)
-            })
-            .collect();
-        let allowed = !disclosed.is_empty();
-        let reason = (!allowed).then_some(Withheld::RecordNotReached.as_str());
-        (allowed, reason, grants, fields, Some(disclosed))
-    })?;
-    let (allowed, reason, grants, fields, disclosed) = explanation;
-    let mut entry = EntryDraft::new(
-        who.actor(),
-        "decision.explain",
-        Decision::Allow,
-        current_request_id(),
-    )
-    .category(&category.name)
-    .purpose(&req.purpose)
-    .grants(grants.iter().map(|g| g.id.clone()).collect())
-    .reason(&format!(
-        "explained for {department}: {}",
-        if allowed {
-            "some fields disclosed"
-        } else {
-            reason.unwrap_or("nothing disclosed")
-        }
-    ));
-    if let Some(case) = &req.case {
-        entry = entry.case(case);
-    }
-    if let (Some((id, _, _)), Some(disclosed)) = (&record, disclosed) {
-        entry = entry.records(vec![RecordRef::new(id, disclosed)]);
-    }
-    state.audit(entry).await?;
-    Ok(Json(Explanation {
-        allowed,
-        reason: reason.map(str::to_owned),
-        department,
-        category: category.name.clone(),
+    let ask = ExplainAsk {
+        category: req.category,
         purpose: req.purpose,
         case: req.case,
         record: req.record,
-        grants,
-        fields,
-    }))
+        department: req.department,
+    };
+    Ok(Json(state.disclosures.explain(&who, ask).await?))
 }
