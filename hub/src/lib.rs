@@ -9,6 +9,7 @@ pub mod decisions;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod grants;
 pub mod hex;
 pub mod init;
 pub mod ledger;

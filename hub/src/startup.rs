@@ -14,6 +14,7 @@ use crate::auth::permissions::Permissions;
 use crate::auth::tokens::TokenIssuer;
 use crate::config::Settings;
 use crate::decisions::Decisions;
+use crate::grants::Grants;
 use crate::ledger::Ledger;
 use crate::ledger::note::NoteSigner;
 use crate::routes;
@@ -84,20 +85,33 @@ impl Application {
         let decisions = Decisions::load(store.clone(), Arc::clone(&vault), catalog)
             .await
             .map_err(|e| anyhow::anyhow!("cannot build the decision index: {e}"))?;
+        let decisions = Arc::new(decisions);
+        let tokens = Arc::new(tokens);
+        let access = Access::new(ledger.clone(), Arc::clone(&permissions));
+        let grants = Arc::new(Grants::new(
+            access.clone(),
+            store.clone(),
+            Arc::clone(&vault),
+            Arc::clone(&decisions),
+            Arc::clone(&tokens),
+            catalog,
+            settings.working_calendar.clone(),
+        ));
+        Arc::clone(&grants).spawn_expiry_sweep();
         let state = AppState {
             settings: Arc::new(settings),
             store,
             vault,
-            decisions: Arc::new(decisions),
-            tokens: Arc::new(tokens),
+            decisions,
+            tokens,
             catalog,
-            access: Access::new(ledger.clone(), Arc::clone(&permissions)),
+            access,
+            grants,
             ledger,
             permissions,
             login_limiter: Arc::new(login_limiter),
             known_clients: Arc::default(),
         };
-        crate::routes::grants::spawn_expiry_sweep(state.clone());
         Ok(Application {
             listener,
             addr,

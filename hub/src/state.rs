@@ -13,6 +13,7 @@ use crate::auth::tokens::TokenIssuer;
 use crate::config::Settings;
 use crate::decisions::Decisions;
 use crate::error::Error;
+use crate::grants::Grants;
 use crate::ledger::{Actor, Appended, EntryDraft, Ledger, Receipt};
 use crate::storage::Store;
 use crate::vault::Vault;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub known_clients: Arc<KnownClients>,
     /// Role permissions and the ledger, as the services use them.
     pub access: Access,
+    /// The grant lifecycle.
+    pub grants: Arc<Grants>,
 }
 
 impl AppState {

@@ -55,6 +55,7 @@ pub async fn seed(
     let store = Store::open(&settings.database()?).await?;
     let vault = Vault::unlock(&AgeFileStore::in_dir(&settings.data_dir))
         .context("cannot unlock the keyring")?;
+    let vault = std::sync::Arc::new(vault);
     let grids = synth::grid_tree(SEED);
     let worker_grid = grids
         .iter()
@@ -235,12 +236,20 @@ pub async fn seed(
                 settings.token_ttl_secs,
             )
             .map_err(|e| anyhow::anyhow!("cannot set up signing: {e}"))?;
+            let service = grants::service(
+                &store,
+                &ledger,
+                std::sync::Arc::clone(&vault),
+                tokens,
+                &settings.working_calendar,
+            )
+            .await?;
             Some(
                 grants::seed(
                     &store,
                     &ledger,
                     &vault,
-                    &tokens,
+                    &service,
                     &grants::Accounts {
                         dpo,
                         worker,
