@@ -10,6 +10,7 @@ pub mod demo;
 pub mod disclosure;
 pub mod error;
 pub mod extract;
+pub mod grants;
 pub mod hex;
 pub mod init;
 pub mod ledger;

@@ -15,6 +15,7 @@ use crate::auth::tokens::TokenIssuer;
 use crate::config::Settings;
 use crate::decisions::Decisions;
 use crate::disclosure::Disclosures;
+use crate::grants::Grants;
 use crate::ledger::Ledger;
 use crate::ledger::note::NoteSigner;
 use crate::oversight::Oversight;
@@ -89,7 +90,18 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot build the decision index: {e}"))?;
         let decisions = Arc::new(decisions);
+        let tokens = Arc::new(tokens);
         let access = Access::new(ledger.clone(), Arc::clone(&permissions));
+        let grants = Arc::new(Grants::new(
+            access.clone(),
+            store.clone(),
+            Arc::clone(&vault),
+            Arc::clone(&decisions),
+            Arc::clone(&tokens),
+            catalog,
+            settings.working_calendar.clone(),
+        ));
+        Arc::clone(&grants).spawn_expiry_sweep();
         let disclosures = Arc::new(Disclosures::new(
             access.clone(),
             store.clone(),
@@ -104,17 +116,17 @@ impl Application {
             store,
             vault,
             decisions,
-            tokens: Arc::new(tokens),
+            tokens,
             catalog,
             access,
             disclosures,
             oversight,
+            grants,
             ledger,
             permissions,
             login_limiter: Arc::new(login_limiter),
             known_clients: Arc::default(),
         };
-        crate::routes::grants::spawn_expiry_sweep(state.clone());
         Ok(Application {
             listener,
             addr,

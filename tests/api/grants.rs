@@ -488,12 +488,7 @@ async fn grants_past_their_window_expire(backend: Backend) {
         .await;
     assert_eq!(resp.status(), 200);
     // Nothing is due yet: the sweep changes nothing.
-    assert_eq!(
-        gridhub::routes::grants::expire_due(&app.state)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(app.state.grants.expire_due().await.unwrap(), 0);
     // Two windows end (written straight into the database, as time passing would).
     for id in [&ending, &suspended] {
         app.raw_execute(format!(
@@ -514,24 +509,14 @@ async fn grants_past_their_window_expire(backend: Backend) {
             .await,
         0
     );
-    assert_eq!(
-        gridhub::routes::grants::expire_due(&app.state)
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(app.state.grants.expire_due().await.unwrap(), 2);
     assert_eq!(
         app.raw_count("SELECT COUNT(*) AS n FROM grants WHERE status = 'expired'")
             .await,
         2
     );
     // Recorded once, with the history, the ledger entries, and nothing left to resume.
-    assert_eq!(
-        gridhub::routes::grants::expire_due(&app.state)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(app.state.grants.expire_due().await.unwrap(), 0);
     let shown: Value = app
         .get(&app.dpo_token, &format!("/v1/grants/{ending}"))
         .await

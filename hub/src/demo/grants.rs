@@ -5,19 +5,24 @@
 //!   (a dispute in the worker's community, one resident as its subject) is assigned to it;
 //! - health holds nothing.
 //!
-//! Each goes through the ledger first, like the API. The grants are requested by the
-//! departments' systems and approved by the demo DPO, with signed artefacts.
+//! Each goes through the ledger first, like the API. The grants go through the grant service
+//! as the API's do: requested by the departments' systems and approved by the demo DPO, with
+//! signed artefacts.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::Context;
-use policy::grant::{ANSWER_WORKING_DAYS, answer_due};
-use policy::{Disclosure, GrantStatus, GrantTerms, GridCode, WorkingCalendar};
+use policy::{Disclosure, WorkingCalendar};
 
+use crate::auth::permissions::Permissions;
 use crate::auth::tokens::TokenIssuer;
+use crate::auth::{Access, Caller, Principal};
+use crate::decisions::Decisions;
+use crate::error::REQUEST_ID;
+use crate::grants::{GrantDraft, Grants};
 use crate::ledger::{Actor, Decision, EntryDraft, Ledger, RecordRef};
-use crate::storage::{GrantRow, GrantTransition, NewCase, Store};
-use crate::time::now_ms;
+use crate::storage::{NewCase, Store};
+use crate::time::{now_ms, rfc3339};
 use crate::vault::{CASE_TEXTS, Vault};
 
 const DAY_MS: i64 = 86_400_000;
@@ -32,100 +37,123 @@ pub struct DemoStory {
     pub case: Option<(String, String)>,
 }
 
-fn terms(
+fn draft(
     grantee: &str,
     purpose: &str,
     fields: &[(&str, Disclosure)],
     scope: &str,
     now: i64,
-) -> anyhow::Result<GrantTerms> {
-    Ok(GrantTerms {
+) -> GrantDraft {
+    GrantDraft {
         grantee: grantee.to_owned(),
         purpose: purpose.to_owned(),
         category: "person".to_owned(),
         fields: fields
             .iter()
-            .map(|(f, d)| ((*f).to_owned(), *d))
-            .collect::<BTreeMap<_, _>>(),
-        scope: vec![GridCode::parse(scope)?],
+            .map(|(f, d)| ((*f).to_owned(), d.as_str().to_owned()))
+            .collect(),
+        scope: vec![scope.to_owned()],
         row_filter: None,
         case_bound: false,
-        valid_from: now - DAY_MS,
-        valid_until: now + 365 * DAY_MS,
+        valid_from: rfc3339(now - DAY_MS),
+        valid_until: rfc3339(now + 365 * DAY_MS),
         daily_quota: Some(10_000),
         legal_basis: None,
+    }
+}
+
+/// The grant service over the demo's store and ledger, built as start-up builds the API's.
+/// The shipped roles are seeded first (start-up would do it next), so that the demo's callers
+/// pass the same role checks as the API's.
+pub async fn service(
+    store: &Store,
+    ledger: &Ledger,
+    vault: Arc<Vault>,
+    tokens: TokenIssuer,
+    calendar: &WorkingCalendar,
+) -> anyhow::Result<Grants> {
+    store
+        .seed_roles(&crate::startup::shipped_role_rows(), now_ms())
+        .await
+        .context("cannot seed the shipped roles")?;
+    let permissions = Permissions::load(store.clone())
+        .await
+        .context("cannot load role permissions")?;
+    let catalog = policy::Catalog::default_catalog();
+    let decisions = Decisions::load(store.clone(), Arc::clone(&vault), catalog)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot build the decision index: {e}"))?;
+    Ok(Grants::new(
+        Access::new(ledger.clone(), Arc::new(permissions)),
+        store.clone(),
+        vault,
+        Arc::new(decisions),
+        Arc::new(tokens),
+        catalog,
+        calendar.clone(),
+    ))
+}
+
+/// The system of `department` (client `<department>-system`) as the API would see it.
+async fn department_system(store: &Store, department: &str) -> anyhow::Result<Principal> {
+    let id = format!("{department}-system");
+    let client = store
+        .client(&id)
+        .await?
+        .with_context(|| format!("the demo has no client `{id}`"))?;
+    Ok(Principal {
+        caller: Caller::Client {
+            id: client.id,
+            thumbprint: client.thumbprint,
+        },
+        department: Some(client.department),
+        roles: client.roles,
+        on_behalf_of: None,
+        versions: store.versions().await?,
     })
 }
 
+/// Demo user `id` as the API would see it.
+async fn demo_user(store: &Store, id: &str) -> anyhow::Result<Principal> {
+    let user = store
+        .user_by_id(id)
+        .await?
+        .with_context(|| format!("the demo has no user `{id}`"))?;
+    Ok(Principal {
+        caller: Caller::User {
+            id: user.id,
+            username: user.username,
+        },
+        department: user.department,
+        roles: user.roles,
+        on_behalf_of: None,
+        versions: store.versions().await?,
+    })
+}
+
+/// Request `draft` as the grantee's system and approve it as `dpo`, through the grant service
+/// (ledger entries under request id `demo`); the grant's id.
 async fn approved(
     store: &Store,
-    ledger: &Ledger,
-    tokens: &TokenIssuer,
-    calendar: &WorkingCalendar,
-    terms: GrantTerms,
+    grants: &Grants,
+    draft: GrantDraft,
     dpo: &str,
-    now: i64,
 ) -> anyhow::Result<String> {
-    let requester = format!("client:{}-system", terms.grantee);
-    let row = GrantRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        status: GrantStatus::Requested,
-        requested_by: requester,
-        requested_at: now,
-        answer_due: answer_due(calendar, now, ANSWER_WORKING_DAYS)
-            .context("the answer deadline is out of range")?,
-        decided_by: None,
-        decided_at: None,
-        reason: None,
-        artefact: None,
-        updated_at: now,
-        terms,
-    };
-    let entry = |action: &str, actor: Actor| {
-        EntryDraft::new(actor, action, Decision::Allow, "demo".to_owned())
-            .category(&row.terms.category)
-            .purpose(&row.terms.purpose)
-            .grants(vec![row.id.clone()])
-    };
-    ledger
-        .append(
-            entry(
-                "grant.request",
-                Actor {
-                    client: Some(format!("{}-system", row.terms.grantee)),
-                    department: Some(row.terms.grantee.clone()),
-                    on_behalf_of: None,
-                    user: None,
-                },
-            )
-            .reason("grant requested"),
-        )
-        .await?;
-    store.insert_grant(&row).await?;
-    let artefact = crate::routes::grants::sign_artefact(tokens, &row, dpo, now)
-        .map_err(|e| anyhow::anyhow!("cannot sign a demo grant artefact: {e}"))?;
-    ledger
-        .append(
-            entry(
-                "grant.approve",
-                Actor::user(dpo.trim_start_matches("user:")),
-            )
-            .reason("requested → approved"),
-        )
-        .await?;
-    store
-        .transition_grant(&GrantTransition {
-            id: &row.id,
-            from: GrantStatus::Requested,
-            to: GrantStatus::Approved,
-            actor: dpo,
-            action: "approve",
-            reason: None,
-            artefact: Some(&artefact),
-            now,
+    let requester = department_system(store, &draft.grantee).await?;
+    let approver = demo_user(store, dpo).await?;
+    REQUEST_ID
+        .scope("demo".to_owned(), async {
+            let row = grants
+                .request(&requester, draft)
+                .await
+                .map_err(|e| anyhow::anyhow!("demo grant request refused: {e:?}"))?;
+            grants
+                .approve(&approver, &row.id, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("demo grant approval refused: {e:?}"))?;
+            Ok(row.id)
         })
-        .await?;
-    Ok(row.id)
+        .await
 }
 
 /// The demo users that act in the story (user ids), and the working calendar their deadlines
@@ -143,15 +171,14 @@ pub async fn seed(
     store: &Store,
     ledger: &Ledger,
     vault: &Vault,
-    tokens: &TokenIssuer,
+    grants: &Grants,
     accounts: &Accounts<'_>,
     city: &str,
     grid: &str,
     subject: Option<&str>,
 ) -> anyhow::Result<DemoStory> {
     let now = now_ms();
-    let dpo = &format!("user:{}", accounts.dpo);
-    let mut care = terms(
+    let mut care = draft(
         "civil-affairs",
         "elderly-care",
         &[
@@ -163,13 +190,12 @@ pub async fn seed(
         ],
         &format!("{city}.001"),
         now,
-    )?;
+    );
     care.row_filter = Some("tags has \"elderly_alone\"".to_owned());
     care.legal_basis = Some("Elderly Rights Protection Law art. 3; PIPL art. 13(5)".to_owned());
-    let elderly_care_grant =
-        approved(store, ledger, tokens, accounts.calendar, care, dpo, now).await?;
+    let elderly_care_grant = approved(store, grants, care, accounts.dpo).await?;
 
-    let mut investigation = terms(
+    let mut investigation = draft(
         "public-security",
         "case-investigation",
         &[
@@ -181,19 +207,10 @@ pub async fn seed(
         ],
         city,
         now,
-    )?;
+    );
     investigation.case_bound = true;
     investigation.legal_basis = Some("Criminal Procedure Law art. 54".to_owned());
-    let case_grant = approved(
-        store,
-        ledger,
-        tokens,
-        accounts.calendar,
-        investigation,
-        dpo,
-        now,
-    )
-    .await?;
+    let case_grant = approved(store, grants, investigation, accounts.dpo).await?;
     let case = match subject {
         Some(subject) => Some((
             assigned_case(store, ledger, vault, accounts, grid, subject, now).await?,

@@ -57,6 +57,7 @@ pub async fn seed(
         .context("cannot unlock the keyring")?
         .with_client_ca(&settings.pki_dir())
         .context("cannot load the hub CA")?;
+    let vault = std::sync::Arc::new(vault);
     let grids = synth::grid_tree(SEED);
     let worker_grid = grids
         .iter()
@@ -237,12 +238,20 @@ pub async fn seed(
                 settings.token_ttl_secs,
             )
             .map_err(|e| anyhow::anyhow!("cannot set up signing: {e}"))?;
+            let service = grants::service(
+                &store,
+                &ledger,
+                std::sync::Arc::clone(&vault),
+                tokens,
+                &settings.working_calendar,
+            )
+            .await?;
             Some(
                 grants::seed(
                     &store,
                     &ledger,
                     &vault,
-                    &tokens,
+                    &service,
                     &grants::Accounts {
                         dpo,
                         worker,

@@ -1,0 +1,286 @@
+//! The grant lifecycle (API.md "Grants", DESIGN.md §3): a department requests a grant for
+//! itself (an admin for anyone); a DPO other than the requester approves it — which signs the
+//! grant artefact — or rejects it with a reason; DPOs and admins suspend, resume and revoke; the
+//! expiry sweep records `expired` once the window has ended.
+//!
+//! Guarantees: every method checks the caller's role itself (`Access::authorize`, so no caller
+//! can forget it); every transition is audited before it is stored, stored only if the grant is
+//! still in the status it was read in, and applied to the decision index at once, so it counts
+//! on the next request. Nothing here knows HTTP: callers pass typed values and a `Principal`.
+//!
+//! - `terms.rs`: a request as submitted, parsed into `GrantTerms` (the creation refusals).
+//! - `artefact.rs`: signing the artefact at approval.
+//! - `visibility.rs`: list, get and artefact, with who may read which grant.
+//! - `expiry.rs`: the sweep.
+
+mod artefact;
+mod expiry;
+mod terms;
+mod visibility;
+
+use std::sync::Arc;
+
+use policy::grant::{ANSWER_WORKING_DAYS, answer_due};
+use policy::{Catalog, GrantAction, GrantStatus, WorkingCalendar};
+
+pub use artefact::ARTEFACT_TYPE;
+pub use expiry::EXPIRY_SWEEP;
+pub use terms::GrantDraft;
+pub use visibility::{GrantQuery, GrantView};
+
+use crate::auth::tokens::TokenIssuer;
+use crate::auth::{Access, Principal};
+use crate::decisions::Decisions;
+use crate::error::{Error, current_request_id};
+use crate::ledger::{Actor, Decision, EntryDraft};
+use crate::storage::{GrantRow, GrantTransition, Store, Transitioned};
+use crate::time::now_ms;
+use crate::vault::Vault;
+
+/// The grant service. Cheap to share behind an `Arc`.
+pub struct Grants {
+    access: Access,
+    store: Store,
+    /// Compiles row filters at request time, as the decision index will.
+    vault: Arc<Vault>,
+    decisions: Arc<Decisions>,
+    tokens: Arc<TokenIssuer>,
+    catalog: &'static Catalog,
+    /// Counts the 5 working days a DPO has to answer.
+    calendar: WorkingCalendar,
+}
+
+impl Grants {
+    pub fn new(
+        access: Access,
+        store: Store,
+        vault: Arc<Vault>,
+        decisions: Arc<Decisions>,
+        tokens: Arc<TokenIssuer>,
+        catalog: &'static Catalog,
+        calendar: WorkingCalendar,
+    ) -> Grants {
+        Grants {
+            access,
+            store,
+            vault,
+            decisions,
+            tokens,
+            catalog,
+            calendar,
+        }
+    }
+
+    /// Request a grant: stored as `requested`, answer due in 5 working days of the working
+    /// calendar. A department requests for itself (`grants:request`), others need
+    /// `grants:request_any`; refused terms are 422 naming every problem.
+    pub async fn request(&self, who: &Principal, draft: GrantDraft) -> Result<GrantRow, Error> {
+        let own = who.department.as_deref() == Some(draft.grantee.as_str());
+        let action = if own { "request" } else { "request_any" };
+        self.access
+            .authorize(who, "grants", action, None, "grant.request")
+            .await?;
+        let now = now_ms();
+        let context = terms::TermsContext {
+            store: &self.store,
+            vault: &self.vault,
+            catalog: self.catalog,
+            now,
+        };
+        let terms = draft.parse(&context).await?;
+        let row = GrantRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            status: GrantStatus::Requested,
+            requested_by: who.subject(),
+            requested_at: now,
+            answer_due: answer_due(&self.calendar, now, ANSWER_WORKING_DAYS)
+                .ok_or_else(|| Error::Internal("the answer deadline is out of range".to_owned()))?,
+            decided_by: None,
+            decided_at: None,
+            reason: None,
+            artefact: None,
+            updated_at: now,
+            terms,
+        };
+        self.access
+            .record(
+                grant_entry(who.actor(), "grant.request", Decision::Allow, &row)
+                    .reason("grant requested"),
+            )
+            .await?;
+        self.store.insert_grant(&row).await?;
+        Ok(row)
+    }
+
+    /// Approve a requested grant (a DPO other than the requester); signs the artefact.
+    pub async fn approve(
+        &self,
+        who: &Principal,
+        id: &str,
+        reason: Option<&str>,
+    ) -> Result<GrantStatus, Error> {
+        self.transition(who, id, GrantAction::Approve, reason).await
+    }
+
+    /// Reject a requested grant (a DPO other than the requester); `reason` is required.
+    pub async fn reject(
+        &self,
+        who: &Principal,
+        id: &str,
+        reason: Option<&str>,
+    ) -> Result<GrantStatus, Error> {
+        self.transition(who, id, GrantAction::Reject, reason).await
+    }
+
+    /// Suspend an approved grant: no data flows until it is resumed.
+    pub async fn suspend(
+        &self,
+        who: &Principal,
+        id: &str,
+        reason: Option<&str>,
+    ) -> Result<GrantStatus, Error> {
+        self.transition(who, id, GrantAction::Suspend, reason).await
+    }
+
+    /// Resume a suspended grant.
+    pub async fn resume(
+        &self,
+        who: &Principal,
+        id: &str,
+        reason: Option<&str>,
+    ) -> Result<GrantStatus, Error> {
+        self.transition(who, id, GrantAction::Resume, reason).await
+    }
+
+    /// Revoke a grant for good.
+    pub async fn revoke(
+        &self,
+        who: &Principal,
+        id: &str,
+        reason: Option<&str>,
+    ) -> Result<GrantStatus, Error> {
+        self.transition(who, id, GrantAction::Revoke, reason).await
+    }
+
+    /// Apply `action` to grant `id` for `who`; the status it moved to. 403 without the
+    /// permission (or for the requester deciding on its own grant), 404 for an unknown id, 409
+    /// when the status does not allow it or changed meanwhile, 422 for a bad reason.
+    async fn transition(
+        &self,
+        who: &Principal,
+        id: &str,
+        action: GrantAction,
+        reason: Option<&str>,
+    ) -> Result<GrantStatus, Error> {
+        let audit_action = format!("grant.{}", action.as_str());
+        self.access
+            .authorize(who, "grants", permission(action), None, &audit_action)
+            .await?;
+        let reason = check_reason(reason, action == GrantAction::Reject)?;
+        let row = self
+            .store
+            .grant(id)
+            .await?
+            .ok_or(Error::NotFound("grant"))?;
+        let now = now_ms();
+        if matches!(action, GrantAction::Approve | GrantAction::Reject)
+            && row.requested_by == who.subject()
+        {
+            let why = "the requester of a grant cannot decide on it";
+            let error = Error::Forbidden(why.to_owned());
+            return Err(self
+                .access
+                .deny(who.actor(), &audit_action, why, error)
+                .await);
+        }
+        let current = effective_status(&row, now);
+        let Some(next) = current.after(action) else {
+            return Err(Error::Conflict(format!(
+                "cannot {} a grant that is {current}",
+                action.as_str()
+            )));
+        };
+        if action == GrantAction::Approve && now >= row.terms.valid_until {
+            return Err(Error::Conflict(
+                "the grant's window has already ended".to_owned(),
+            ));
+        }
+        let artefact = match action {
+            GrantAction::Approve => Some(artefact::sign(&self.tokens, &row, &who.subject(), now)?),
+            _ => None,
+        };
+        let entry =
+            grant_entry(who.actor(), &audit_action, Decision::Allow, &row).reason(&match &reason {
+                Some(r) => format!("{current} → {next}: {r}"),
+                None => format!("{current} → {next}"),
+            });
+        self.access.record(entry).await?;
+        let outcome = self
+            .store
+            .transition_grant(&GrantTransition {
+                id,
+                from: row.status,
+                to: next,
+                actor: &who.subject(),
+                action: action.as_str(),
+                reason: reason.as_deref(),
+                artefact: artefact.as_deref(),
+                now,
+            })
+            .await?;
+        let Transitioned::Done { version } = outcome else {
+            return Err(Error::Conflict(
+                "the grant changed meanwhile; read it again".to_owned(),
+            ));
+        };
+        let live = self.decisions.live_grant(&row)?;
+        self.decisions.apply(version, |index| {
+            // Only an unknown category fails, and stored grants name known ones.
+            let _ = index.upsert_grant(&live, next);
+        })?;
+        Ok(next)
+    }
+}
+
+/// The status shown to callers: an approved or suspended grant past its window is expired.
+fn effective_status(row: &GrantRow, now: i64) -> GrantStatus {
+    match row.status {
+        GrantStatus::Approved | GrantStatus::Suspended if now >= row.terms.valid_until => {
+            GrantStatus::Expired
+        }
+        other => other,
+    }
+}
+
+/// The ledger entry of an action on grant `row`.
+fn grant_entry(actor: Actor, action: &str, decision: Decision, row: &GrantRow) -> EntryDraft {
+    EntryDraft::new(actor, action, decision, current_request_id())
+        .category(&row.terms.category)
+        .purpose(&row.terms.purpose)
+        .grants(vec![row.id.clone()])
+}
+
+/// A transition's reason: one line of at most 500 characters, required to reject.
+fn check_reason(reason: Option<&str>, required: bool) -> Result<Option<String>, Error> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    match reason {
+        None if required => Err(Error::validation(
+            "reason",
+            "a rejection must give its reason",
+        )),
+        Some(r) if r.chars().count() > 500 || r.contains(['\n', '\r']) => Err(Error::validation(
+            "reason",
+            "one line of at most 500 characters",
+        )),
+        r => Ok(r.map(str::to_owned)),
+    }
+}
+
+/// The permission each action needs: approving and rejecting is the DPO's; suspending,
+/// resuming and revoking is `manage`.
+fn permission(action: GrantAction) -> &'static str {
+    match action {
+        GrantAction::Approve | GrantAction::Reject => "approve",
+        _ => "manage",
+    }
+}
