@@ -132,7 +132,10 @@ fn plan_page(candidates: &Candidates, page: &[PageRecord]) -> Vec<(Vec<FieldPlan
                 })
                 .collect();
             let levels = shared.get(candidates.field_names(), levels);
-            (plan.fields().to_vec(), RecordRef::sharing(&record.id, levels))
+            (
+                plan.fields().to_vec(),
+                RecordRef::sharing(&record.id, levels),
+            )
         })
         .collect()
 }
