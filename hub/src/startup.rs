@@ -12,6 +12,7 @@ use crate::auth::Access;
 use crate::auth::login_limiter::LoginLimiter;
 use crate::auth::permissions::Permissions;
 use crate::auth::tokens::TokenIssuer;
+use crate::cases::Cases;
 use crate::config::Settings;
 use crate::decisions::Decisions;
 use crate::ledger::Ledger;
@@ -84,14 +85,24 @@ impl Application {
         let decisions = Decisions::load(store.clone(), Arc::clone(&vault), catalog)
             .await
             .map_err(|e| anyhow::anyhow!("cannot build the decision index: {e}"))?;
+        let decisions = Arc::new(decisions);
+        let access = Access::new(ledger.clone(), Arc::clone(&permissions));
+        let cases = Cases::new(
+            access.clone(),
+            store.clone(),
+            Arc::clone(&vault),
+            Arc::clone(&decisions),
+            settings.working_calendar.clone(),
+        );
         let state = AppState {
             settings: Arc::new(settings),
             store,
             vault,
-            decisions: Arc::new(decisions),
+            decisions,
             tokens: Arc::new(tokens),
             catalog,
-            access: Access::new(ledger.clone(), Arc::clone(&permissions)),
+            access,
+            cases: Arc::new(cases),
             ledger,
             permissions,
             login_limiter: Arc::new(login_limiter),

@@ -10,6 +10,7 @@ use crate::auth::known_clients::KnownClients;
 use crate::auth::login_limiter::LoginLimiter;
 use crate::auth::permissions::Permissions;
 use crate::auth::tokens::TokenIssuer;
+use crate::cases::Cases;
 use crate::config::Settings;
 use crate::decisions::Decisions;
 use crate::error::Error;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub known_clients: Arc<KnownClients>,
     /// Role permissions and the ledger, as the services use them.
     pub access: Access,
+    /// The case service (report, assign, reply, close, read).
+    pub cases: Arc<Cases>,
 }
 
 impl AppState {

@@ -1,8 +1,8 @@
-//! Demo grants and a demo case, so the demo tells the story of DESIGN.md at once:
+//! Demo grants, so the demo tells the story of DESIGN.md at once:
 //! - civil affairs holds an approved `elderly-care` grant over its district, for residents
 //!   tagged `elderly_alone` (names clear, phones masked, birth dates as years);
-//! - public security holds an approved case-bound `case-investigation` grant, and one open case
-//!   (a dispute in the worker's community, one resident as its subject) is assigned to it;
+//! - public security holds an approved case-bound `case-investigation` grant (the open case
+//!   assigned to it is `demo/case.rs`'s);
 //! - health holds nothing.
 //!
 //! Each goes through the ledger first, like the API. The grants are requested by the
@@ -15,21 +15,16 @@ use policy::grant::{ANSWER_WORKING_DAYS, answer_due};
 use policy::{Disclosure, GrantStatus, GrantTerms, GridCode, WorkingCalendar};
 
 use crate::auth::tokens::TokenIssuer;
-use crate::ledger::{Actor, Decision, EntryDraft, Ledger, RecordRef};
-use crate::storage::{GrantRow, GrantTransition, NewCase, Store};
+use crate::ledger::{Actor, Decision, EntryDraft, Ledger};
+use crate::storage::{GrantRow, GrantTransition, Store};
 use crate::time::now_ms;
-use crate::vault::{CASE_TEXTS, Vault};
 
 const DAY_MS: i64 = 86_400_000;
-/// The demo case's reply deadline.
-const CASE_WORKING_DAYS: u32 = 5;
 
 /// What the demo set up, for the printed tour.
 pub struct DemoStory {
     pub elderly_care_grant: String,
     pub case_grant: String,
-    /// The assigned case and its subject; none when the worker's community has no resident.
-    pub case: Option<(String, String)>,
 }
 
 fn terms(
@@ -132,22 +127,16 @@ async fn approved(
 /// are counted in.
 pub struct Accounts<'a> {
     pub dpo: &'a str,
-    pub worker: &'a str,
     pub calendar: &'a WorkingCalendar,
 }
 
-/// Seed the demo grants and, when there is a resident in the worker's community `grid`
-/// (`subject`), the demo case; `city` is the demo city's code.
-#[allow(clippy::too_many_arguments)]
+/// Seed the demo grants; `city` is the demo city's code.
 pub async fn seed(
     store: &Store,
     ledger: &Ledger,
-    vault: &Vault,
     tokens: &TokenIssuer,
     accounts: &Accounts<'_>,
     city: &str,
-    grid: &str,
-    subject: Option<&str>,
 ) -> anyhow::Result<DemoStory> {
     let now = now_ms();
     let dpo = &format!("user:{}", accounts.dpo);
@@ -194,88 +183,8 @@ pub async fn seed(
         now,
     )
     .await?;
-    let case = match subject {
-        Some(subject) => Some((
-            assigned_case(store, ledger, vault, accounts, grid, subject, now).await?,
-            subject.to_owned(),
-        )),
-        None => None,
-    };
     Ok(DemoStory {
         elderly_care_grant,
         case_grant,
-        case,
     })
-}
-
-/// A dispute in `grid` with `subject`, reported by the worker and assigned to public security
-/// with a reply due in 5 working days.
-async fn assigned_case(
-    store: &Store,
-    ledger: &Ledger,
-    vault: &Vault,
-    accounts: &Accounts<'_>,
-    grid: &str,
-    subject: &str,
-    now: i64,
-) -> anyhow::Result<String> {
-    let worker = accounts.worker;
-    let deadline = accounts
-        .calendar
-        .after_working_days(now, CASE_WORKING_DAYS)
-        .context("the case deadline is out of range")?;
-    let case = uuid::Uuid::now_v7().to_string();
-    let summary = "邻里纠纷：楼上漏水引发争执，需核实当事人身份";
-    let (wrapped, mut sealed) = vault
-        .seal_new_record(CASE_TEXTS, &case, &[("summary", summary.as_bytes())])
-        .context("cannot seal the demo case summary")?;
-    let summary = sealed.pop().context("sealing returned nothing")?;
-    ledger
-        .append(
-            EntryDraft::new(
-                Actor::user(worker),
-                "case.report",
-                Decision::Allow,
-                "demo".to_owned(),
-            )
-            .case(&case)
-            .records(vec![RecordRef::new(subject, std::iter::empty())])
-            .reason(&format!("case of kind dispute reported in {grid}")),
-        )
-        .await?;
-    store
-        .insert_case(&NewCase {
-            id: case.clone(),
-            grid: grid.to_owned(),
-            kind: "dispute".to_owned(),
-            reported_by: format!("user:{worker}"),
-            subjects: vec![subject.to_owned()],
-            confidential: false,
-            wrapped,
-            summary,
-            now,
-        })
-        .await?;
-    ledger
-        .append(
-            EntryDraft::new(
-                Actor::system(),
-                "case.assign",
-                Decision::Allow,
-                "demo".to_owned(),
-            )
-            .case(&case)
-            .reason("assigned to public-security"),
-        )
-        .await?;
-    store
-        .assign_case(
-            &case,
-            &["public-security".to_owned()],
-            deadline,
-            "system",
-            now,
-        )
-        .await?;
-    Ok(case)
 }
