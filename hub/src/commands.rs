@@ -253,10 +253,10 @@ pub async fn demo(
             println!(
                 "  curl -s {mtls} -H \"authorization: Bearer $CTOKEN\" -H 'content-type: application/json' {url}/v1/decisions/explain \\\n      -d '{{\"category\":\"person\",\"purpose\":\"elderly-care\"}}'"
             );
-            if let Some((case, subject)) = &story.case {
+            if let Some(case) = &report.case {
                 println!(
-                    "public security holds a case-bound grant ({}); case {case} is assigned to it, with record {subject} as its subject",
-                    story.case_grant
+                    "public security holds a case-bound grant ({}); case {} is assigned to it, with record {} as its subject",
+                    story.case_grant, case.id, case.subject
                 );
             }
         }

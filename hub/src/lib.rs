@@ -2,6 +2,7 @@
 //! This library is the whole server and CLI; `main.rs` only parses the command line.
 
 pub mod auth;
+pub mod cases;
 pub mod cli;
 pub mod commands;
 pub mod config;

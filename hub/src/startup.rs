@@ -12,6 +12,7 @@ use crate::auth::Access;
 use crate::auth::login_limiter::LoginLimiter;
 use crate::auth::permissions::Permissions;
 use crate::auth::tokens::TokenIssuer;
+use crate::cases::Cases;
 use crate::config::Settings;
 use crate::decisions::Decisions;
 use crate::disclosure::Disclosures;
@@ -62,9 +63,12 @@ impl Application {
             &pki.join(tls::pki::SERVER_KEY),
             tls::client_roots(&client_cas)?,
         )?;
-        let issuer = format!("gridhub/{}", settings.instance);
-        let tokens = TokenIssuer::new(&vault, issuer, settings.token_ttl_secs)
-            .map_err(|e| anyhow::anyhow!("cannot set up token signing: {e}"))?;
+        let tokens = TokenIssuer::new(
+            &vault,
+            token_issuer(&settings.instance),
+            settings.token_ttl_secs,
+        )
+        .map_err(|e| anyhow::anyhow!("cannot set up token signing: {e}"))?;
         let ledger = open_ledger(&vault, store.clone(), &settings.instance).await?;
         ledger.spawn_checkpointer(Duration::from_secs(settings.checkpoint_interval_secs));
         store
@@ -92,6 +96,13 @@ impl Application {
         let decisions = Arc::new(decisions);
         let tokens = Arc::new(tokens);
         let access = Access::new(ledger.clone(), Arc::clone(&permissions));
+        let cases = Arc::new(Cases::new(
+            access.clone(),
+            store.clone(),
+            Arc::clone(&vault),
+            Arc::clone(&decisions),
+            settings.working_calendar.clone(),
+        ));
         let grants = Arc::new(Grants::new(
             access.clone(),
             store.clone(),
@@ -122,6 +133,7 @@ impl Application {
             disclosures,
             oversight,
             grants,
+            cases,
             ledger,
             permissions,
             login_limiter: Arc::new(login_limiter),
@@ -200,6 +212,11 @@ pub fn shipped_role_rows() -> Vec<crate::storage::RoleSeed> {
 }
 
 /// The ledger's origin line in checkpoints, also its signing key's name.
+/// The `iss` of this hub's tokens and signed documents.
+pub fn token_issuer(instance: &str) -> String {
+    format!("gridhub/{instance}")
+}
+
 pub fn ledger_origin(instance: &str) -> String {
     format!("gridhub/{instance}")
 }

@@ -10,6 +10,7 @@ use crate::auth::known_clients::KnownClients;
 use crate::auth::login_limiter::LoginLimiter;
 use crate::auth::permissions::Permissions;
 use crate::auth::tokens::TokenIssuer;
+use crate::cases::Cases;
 use crate::config::Settings;
 use crate::decisions::Decisions;
 use crate::disclosure::Disclosures;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub oversight: Arc<Oversight>,
     /// The grant lifecycle.
     pub grants: Arc<Grants>,
+    /// The case service (report, assign, reply, close, read).
+    pub cases: Arc<Cases>,
 }
 
 impl AppState {

@@ -2,6 +2,8 @@
 //! households, residents, places, organisations; all invented) through the same sealing path as
 //! the API, create demo users, and print how to try it. Seeding shows a progress bar.
 
+mod acting;
+pub mod case;
 pub mod departments;
 pub mod grants;
 pub mod synth;
@@ -42,8 +44,10 @@ pub struct SeedReport {
     pub users: Vec<DemoUser>,
     pub worker_grid: String,
     pub clients: Vec<departments::DemoClient>,
-    /// The demo grants and case (a fresh seed only).
+    /// The demo grants (a fresh seed only).
     pub story: Option<grants::DemoStory>,
+    /// The demo case (a fresh seed with a resident in the worker's community only).
+    pub case: Option<case::DemoCase>,
 }
 
 /// Seed the database of an initialised data directory, unless it holds grids already.
@@ -75,6 +79,7 @@ pub async fn seed(
             worker_grid,
             clients: departments::existing(&settings.data_dir),
             story: None,
+            case: None,
         });
     }
     let rows: Vec<GridRow> = grids
@@ -230,39 +235,38 @@ pub async fn seed(
         bar.inc(chunk.len() as u64);
     }
     bar.finish_with_message("seeded");
-    let story = match (user_ids.get("dpo"), user_ids.get("worker")) {
-        (Some(dpo), Some(worker)) => {
-            let tokens = crate::auth::tokens::TokenIssuer::new(
-                &vault,
-                format!("gridhub/{}", settings.instance),
-                settings.token_ttl_secs,
-            )
-            .map_err(|e| anyhow::anyhow!("cannot set up signing: {e}"))?;
-            let service = grants::service(
+    let tokens = crate::auth::tokens::TokenIssuer::new(
+        &vault,
+        crate::startup::token_issuer(&settings.instance),
+        settings.token_ttl_secs,
+    )
+    .map_err(|e| anyhow::anyhow!("cannot set up signing: {e}"))?;
+    let services = acting::Services::build(
+        &store,
+        &ledger,
+        std::sync::Arc::clone(&vault),
+        tokens,
+        &settings.working_calendar,
+    )
+    .await?;
+    let story = match user_ids.get("dpo") {
+        Some(dpo) => Some(
+            grants::seed(
                 &store,
-                &ledger,
-                std::sync::Arc::clone(&vault),
-                tokens,
-                &settings.working_calendar,
+                &services.grants,
+                &grants::Accounts {
+                    dpo,
+                    calendar: &settings.working_calendar,
+                },
+                &city,
             )
-            .await?;
-            Some(
-                grants::seed(
-                    &store,
-                    &ledger,
-                    &vault,
-                    &service,
-                    &grants::Accounts {
-                        dpo,
-                        worker,
-                        calendar: &settings.working_calendar,
-                    },
-                    &city,
-                    &worker_grid,
-                    case_subject.as_deref(),
-                )
-                .await?,
-            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let case = match (user_ids.get("worker"), case_subject) {
+        (Some(worker), Some(subject)) => {
+            Some(case::seed(&store, &services.cases, worker, &worker_grid, &subject).await?)
         }
         _ => None,
     };
@@ -276,6 +280,7 @@ pub async fn seed(
         worker_grid,
         clients,
         story,
+        case,
     })
 }
 
