@@ -94,6 +94,13 @@ impl Application {
             Arc::clone(&decisions),
             settings.pull_scan_budget_rows,
         ));
+        let records = Arc::new(crate::records::Records::new(
+            access.clone(),
+            store.clone(),
+            Arc::clone(&vault),
+            catalog,
+            Duration::from_secs(settings.request_timeout_secs),
+        ));
         let state = AppState {
             settings: Arc::new(settings),
             store,
@@ -103,6 +110,7 @@ impl Application {
             catalog,
             access,
             disclosures,
+            records,
             ledger,
             permissions,
             login_limiter: Arc::new(login_limiter),

@@ -35,6 +35,8 @@ pub struct AppState {
     pub access: Access,
     /// Pulls and lookups (`crate::disclosure`).
     pub disclosures: Arc<Disclosures>,
+    /// Grid-side record writes and reads (`crate::records`).
+    pub records: Arc<crate::records::Records>,
 }
 
 impl AppState {
