@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod grants;
 pub mod hex;
+pub mod idempotency;
 pub mod init;
 pub mod ledger;
 pub mod oversight;

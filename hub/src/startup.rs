@@ -122,6 +122,13 @@ impl Application {
             settings.pull_scan_budget_rows,
         ));
         let oversight = Arc::new(Oversight::new(access.clone(), store.clone()));
+        let records = Arc::new(crate::records::Records::new(
+            access.clone(),
+            store.clone(),
+            Arc::clone(&vault),
+            catalog,
+            Duration::from_secs(settings.request_timeout_secs),
+        ));
         let state = AppState {
             settings: Arc::new(settings),
             store,
@@ -134,6 +141,7 @@ impl Application {
             oversight,
             grants,
             cases,
+            records,
             ledger,
             permissions,
             login_limiter: Arc::new(login_limiter),

@@ -44,6 +44,8 @@ pub struct AppState {
     pub grants: Arc<Grants>,
     /// The case service (report, assign, reply, close, read).
     pub cases: Arc<Cases>,
+    /// Grid-side record writes and reads (`crate::records`).
+    pub records: Arc<crate::records::Records>,
 }
 
 impl AppState {

@@ -6,6 +6,7 @@ use policy::{Catalog, CategoryDef, FieldType, GridCode};
 use serde_json::{Map, Value};
 
 use crate::error::Error;
+use crate::idempotency::IdempotencyKey;
 use crate::vault::Vault;
 
 /// Records per page unless `limit` says otherwise, and the most `limit` may ask.
@@ -75,35 +76,6 @@ impl Cursor {
     /// The cursor after record `id` (an id the hub stored).
     pub(super) fn after(id: String) -> Cursor {
         Cursor(id)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// `idempotency-key`: a retry with the same key is the same request. Invariant: 1–64
-/// characters of `A-Z a-z 0-9 . _ : -` (pulls, lookups and record writes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    /// The header's value, if the request has one.
-    pub fn parse(header: Option<&[u8]>) -> Result<Option<IdempotencyKey>, Error> {
-        let Some(bytes) = header else {
-            return Ok(None);
-        };
-        let valid = (1..=64).contains(&bytes.len())
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-        match std::str::from_utf8(bytes) {
-            Ok(key) if valid => Ok(Some(IdempotencyKey(key.to_owned()))),
-            _ => Err(Error::validation(
-                "idempotency-key",
-                "1–64 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'",
-            )),
-        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -209,20 +181,5 @@ mod tests {
         assert!(Cursor::parse("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b").is_ok());
         assert!(Cursor::parse("' OR 1=1 --").is_err());
         assert!(Cursor::parse("").is_err());
-    }
-
-    #[test]
-    fn idempotency_keys_are_short_and_plain() {
-        assert!(IdempotencyKey::parse(None).unwrap().is_none());
-        assert_eq!(
-            IdempotencyKey::parse(Some(b"batch-7:retry.1"))
-                .unwrap()
-                .unwrap()
-                .as_str(),
-            "batch-7:retry.1"
-        );
-        assert!(IdempotencyKey::parse(Some(b"")).is_err());
-        assert!(IdempotencyKey::parse(Some(b"has space")).is_err());
-        assert!(IdempotencyKey::parse(Some(&[b'k'; 65])).is_err());
     }
 }

@@ -3,10 +3,10 @@
 //! is claimed before the entry is appended, so concurrent retries cannot both disclose; it then
 //! holds only the entry's index, never a response body (personal data).
 
-use super::ask::IdempotencyKey;
 use super::{Decided, Delivery};
 use crate::auth::Principal;
 use crate::error::Error;
+use crate::idempotency::IdempotencyKey;
 use crate::ledger::{Ledger, Receipt};
 use crate::storage::{Claim, Store};
 use crate::time::now_ms;

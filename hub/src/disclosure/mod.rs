@@ -29,9 +29,7 @@ use std::sync::Arc;
 
 use policy::{Catalog, Refusal, Request};
 
-pub use ask::{
-    Ask, Cursor, Delivery, IdempotencyKey, Kind, LookupKey, PageLimit, category, within,
-};
+pub use ask::{Ask, Cursor, Delivery, Kind, LookupKey, PageLimit, category, within};
 pub use explain::{ExplainAsk, Explanation, FieldExplanation, GrantExplanation};
 pub use release::{Answer, DisclosedPage, DisclosedRecord};
 

@@ -15,10 +15,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::DepartmentCaller;
 use crate::disclosure::{
-    self, Answer, Ask, Cursor, Delivery, DisclosedPage, IdempotencyKey, Kind, LookupKey, PageLimit,
+    self, Answer, Ask, Cursor, Delivery, DisclosedPage, Kind, LookupKey, PageLimit,
 };
 use crate::error::Error;
 use crate::extract::ApiJson;
+use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
 
 /// The media type of a sealed response (`Accept: application/age`).

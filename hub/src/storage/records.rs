@@ -1,5 +1,5 @@
 //! Record rows: metadata, the wrapped DEK, sealed fields and blind-index tokens. This module
-//! only ever sees ciphertext and HMAC tokens; plaintext exists in `crate::records` only.
+//! only ever sees ciphertext and HMAC tokens; plaintext exists in `crate::records::sealing` only.
 //! Erasure deletes the wrapped DEK, every sealed field and every token in one transaction.
 
 use sqlx::Row;

@@ -1,6 +1,8 @@
 //! Turning validated field values into stored records and back. This is the one place where a
 //! record's plaintext meets the vault: encrypted fields are sealed one by one, `indexed` fields
-//! get blind-index tokens, public fields stay in clear. Plaintext buffers are zeroized on drop.
+//! get blind-index tokens, public fields stay in clear; a read in clear (`open_all`) and a
+//! disclosure (`disclose`) open them again. Plaintext buffers are zeroized on drop. Nothing here
+//! checks permissions or writes the ledger: `Records` and `crate::disclosure` do that first.
 
 use std::collections::BTreeMap;
 

@@ -1,9 +1,10 @@
-//! Idempotency keys of record writes: with an `idempotency-key` header, `POST /v1/records` and
-//! `/v1/records/batch` are done once per key. A retry with the same key and body gets the first
-//! answer (the same record ids, the same receipt) and nothing is written or audited again; the
-//! same key with another body is 422, and a retry while the first request is still being
-//! answered is 409, as for pulls. Keys are scoped per principal (user or client) and remembered
-//! as long as pulls' keys (`Store::IDEMPOTENCY_TTL_MS`).
+//! Idempotency keys of record writes: with a key (the `idempotency-key` header of
+//! `POST /v1/records` and `/v1/records/batch`), `create` and `create_batch` happen once per key.
+//! A retry with the same key and body gets the first answer (the same record ids, the same
+//! receipt) and nothing is written or audited again; the same key with another body is 422, and
+//! a retry while the first request is still being answered is 409, as for pulls. Keys are scoped
+//! per principal (user or client) and remembered as long as pulls' keys
+//! (`Store::IDEMPOTENCY_TTL_MS`).
 //!
 //! Crash safety. The key is claimed before anything is written, and its answer (the ledger
 //! index of the write's entry and the record ids) commits in the records' own transaction, only
@@ -15,15 +16,13 @@
 //! see `Store::claim_write_key`. A request that fails releases its claim at once; one that is
 //! cancelled (the client went away, the request timed out) releases it from `Drop`.
 
-use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
-use super::CreateRecord;
+use super::{BatchWritten, RecordInput, Records, Written};
 use crate::auth::Principal;
 use crate::error::Error;
+use crate::idempotency::IdempotencyKey;
 use crate::ledger::Receipt;
-use crate::routes::data::idempotency_key;
-use crate::state::AppState;
 use crate::storage::{Claim, NewRecord, Store};
 use crate::time::now_ms;
 
@@ -32,9 +31,33 @@ use crate::time::now_ms;
 const LEASE_MARGIN_MS: i64 = 5_000;
 
 /// The first answer of a write: record ids in request order and the receipt of its entry.
-pub(super) struct Written {
+pub(super) struct Answer {
     pub(super) ids: Vec<String>,
     pub(super) receipt: Receipt,
+}
+
+impl Answer {
+    /// The answer of a single create: its one record, at version 1.
+    pub(super) fn one(self) -> Result<Written, Error> {
+        let id = self
+            .ids
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Integrity("a record write without its record".to_owned()))?;
+        Ok(Written {
+            id,
+            version: 1,
+            receipt: self.receipt,
+        })
+    }
+
+    /// The answer of a batch: every record at version 1.
+    pub(super) fn batch(self) -> BatchWritten {
+        BatchWritten {
+            ids: self.ids,
+            receipt: self.receipt,
+        }
+    }
 }
 
 /// A write that carries an idempotency key.
@@ -46,26 +69,26 @@ pub(super) struct KeyedWrite {
 }
 
 impl KeyedWrite {
-    /// The request's key, if it has one (422 for a malformed key). `route` names the endpoint,
-    /// so that one key cannot be replayed on the other.
-    pub(super) fn from_request(
-        headers: &HeaderMap,
+    /// The write of `records` under `key`, if the request has one. `route` names the endpoint
+    /// (`record` or `batch`), so that one key cannot be replayed on the other.
+    pub(super) fn new(
+        key: Option<IdempotencyKey>,
         who: &Principal,
         route: &str,
-        records: &[CreateRecord],
-    ) -> Result<Option<KeyedWrite>, Error> {
-        Ok(idempotency_key(headers)?.map(|key| KeyedWrite {
+        records: &[RecordInput],
+    ) -> Option<KeyedWrite> {
+        key.map(|key| KeyedWrite {
             principal: who.subject(),
             key: key.as_str().to_owned(),
             fingerprint: fingerprint(route, records),
-        }))
+        })
     }
 }
 
 /// SHA-256 over the route and every record's inputs, each length-prefixed; `fields` in a
 /// canonical JSON form (keys sorted), so that a client re-encoding the same body (another key
 /// order, other whitespace) makes the same request.
-fn fingerprint(route: &str, records: &[CreateRecord]) -> Vec<u8> {
+fn fingerprint(route: &str, records: &[RecordInput]) -> Vec<u8> {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     let mut part = |bytes: &[u8]| {
         ctx.update(&(bytes.len() as u64).to_be_bytes());
@@ -129,23 +152,23 @@ pub(super) enum Begun {
     /// Write (under the claim, if the request has a key).
     Write(Option<Attempt>),
     /// The key already has an answer for this very request: answer it again.
-    Replay(Written),
+    Replay(Answer),
 }
 
 /// Claim the request's key, if it has one.
-pub(super) async fn begin(state: &AppState, keyed: Option<KeyedWrite>) -> Result<Begun, Error> {
+pub(super) async fn begin(records: &Records, keyed: Option<KeyedWrite>) -> Result<Begun, Error> {
     let Some(keyed) = keyed else {
         return Ok(Begun::Write(None));
     };
     let attempt = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
-    let timeout_ms = i64::try_from(state.settings.request_timeout_secs)
+    let timeout_ms = i64::try_from(records.request_timeout.as_secs())
         .unwrap_or(i64::MAX / 2_000)
         .saturating_mul(1_000);
     let lease_before = now
         .saturating_sub(timeout_ms)
         .saturating_sub(LEASE_MARGIN_MS);
-    let claim = state
+    let claim = records
         .store
         .claim_write_key(
             &keyed.principal,
@@ -158,13 +181,13 @@ pub(super) async fn begin(state: &AppState, keyed: Option<KeyedWrite>) -> Result
         .await?;
     match claim {
         Claim::New => Ok(Begun::Write(Some(Attempt {
-            store: state.store.clone(),
+            store: records.store.clone(),
             principal: keyed.principal,
             key: keyed.key,
             id: attempt,
             settled: false,
         }))),
-        Claim::Replay { index } => Ok(Begun::Replay(replay(state, &keyed, index).await?)),
+        Claim::Replay { index } => Ok(Begun::Replay(replay(records, &keyed, index).await?)),
         Claim::InProgress => Err(Error::Conflict(
             "a request with this idempotency key is still being answered".to_owned(),
         )),
@@ -177,8 +200,8 @@ pub(super) async fn begin(state: &AppState, keyed: Option<KeyedWrite>) -> Result
 
 /// The stored answer of `keyed`, its receipt signed again from ledger entry `index`. Nothing is
 /// written. The entry must name exactly the stored records.
-async fn replay(state: &AppState, keyed: &KeyedWrite, index: i64) -> Result<Written, Error> {
-    let ids = state
+async fn replay(records: &Records, keyed: &KeyedWrite, index: i64) -> Result<Answer, Error> {
+    let ids = records
         .store
         .write_key_records(&keyed.principal, &keyed.key)
         .await?
@@ -188,7 +211,7 @@ async fn replay(state: &AppState, keyed: &KeyedWrite, index: i64) -> Result<Writ
         })?;
     let at = u64::try_from(index)
         .map_err(|_| Error::Integrity("an idempotency key has a bad index".to_owned()))?;
-    let (entry, receipt) = state.ledger.stored_receipt(at).await?;
+    let (entry, receipt) = records.access.ledger().stored_receipt(at).await?;
     if !entry.records.iter().map(|r| &r.id).eq(ids.iter()) {
         return Err(Error::Integrity(format!(
             "ledger entry {index} does not name the records of its idempotency key"
@@ -199,7 +222,7 @@ async fn replay(state: &AppState, keyed: &KeyedWrite, index: i64) -> Result<Writ
         ledger_index = index,
         "record write replayed for its idempotency key"
     );
-    Ok(Written { ids, receipt })
+    Ok(Answer { ids, receipt })
 }
 
 /// A claim held by this request.
@@ -219,18 +242,17 @@ pub(super) struct Attempt {
 /// the same transaction when there is a key. 409 if a retry took the claim over meanwhile:
 /// then nothing was inserted, and the retry's answer is the one that counts.
 pub(super) async fn insert(
-    state: &AppState,
+    store: &Store,
     records: &[NewRecord],
     attempt: Option<&Attempt>,
     ledger_index: u64,
 ) -> Result<(), Error> {
     let Some(attempt) = attempt else {
-        return Ok(state.store.insert_records(records, now_ms()).await?);
+        return Ok(store.insert_records(records, now_ms()).await?);
     };
     let index = i64::try_from(ledger_index)
         .map_err(|_| Error::Internal(format!("ledger index {ledger_index} out of range")))?;
-    let answered = state
-        .store
+    let answered = store
         .insert_records_once(
             records,
             now_ms(),
@@ -252,8 +274,8 @@ pub(super) async fn insert(
 /// End the attempt with the request's outcome: after a failure the key may be used again.
 pub(super) async fn settle(
     attempt: Option<Attempt>,
-    outcome: Result<Written, Error>,
-) -> Result<Written, Error> {
+    outcome: Result<Answer, Error>,
+) -> Result<Answer, Error> {
     if let Some(mut attempt) = attempt {
         attempt.settled = true;
         if outcome.is_err() {
@@ -304,11 +326,14 @@ mod tests {
 
     use super::*;
 
-    fn record(fields: Value) -> CreateRecord {
-        serde_json::from_value(json!({
-            "category": "person", "grid": "330110.001", "purpose": "p", "fields": fields
-        }))
-        .unwrap()
+    fn record(fields: Value) -> RecordInput {
+        RecordInput {
+            category: "person".to_owned(),
+            grid: "330110.001".to_owned(),
+            fields: fields.as_object().cloned().unwrap(),
+            purpose: "p".to_owned(),
+            legal_basis: None,
+        }
     }
 
     #[test]

@@ -1,0 +1,159 @@
+//! Checking what a caller submitted and sealing it: category, grid (existing, and one the caller
+//! may write in), purpose, legal basis and every field against the catalog. All problems of a
+//! request are listed together (prefixed `records[i].` for batch items); a grid the caller may
+//! not write in refuses the whole request (403, audited).
+
+use std::collections::HashMap;
+
+use policy::{FieldProblem, GridCode};
+
+use super::sealing::{self, RecordDraft, prefix_problems};
+use super::{RecordInput, Records};
+use crate::auth::Principal;
+use crate::error::Error;
+use crate::storage::NewRecord;
+
+/// Existence checks of grids and purposes, and the caller's write permission per grid,
+/// remembered for the length of one request so that a batch of thousands asks the database and
+/// the enforcer once per distinct value.
+#[derive(Default)]
+pub(super) struct Lookups {
+    grids: HashMap<String, bool>,
+    purposes: HashMap<String, bool>,
+    writable: HashMap<String, bool>,
+}
+
+impl Lookups {
+    async fn grid_exists(&mut self, records: &Records, code: &GridCode) -> Result<bool, Error> {
+        if let Some(known) = self.grids.get(code.as_str()) {
+            return Ok(*known);
+        }
+        let exists = records.store.grid_exists(code).await?;
+        self.grids.insert(code.as_str().to_owned(), exists);
+        Ok(exists)
+    }
+
+    async fn may_write(&mut self, records: &Records, who: &Principal, grid: &GridCode) -> bool {
+        if let Some(known) = self.writable.get(grid.as_str()) {
+            return *known;
+        }
+        let allowed = records
+            .access
+            .permits(who, grid.as_str(), "records", "write")
+            .await;
+        self.writable.insert(grid.as_str().to_owned(), allowed);
+        allowed
+    }
+
+    async fn purpose_exists(&mut self, records: &Records, id: &str) -> Result<bool, Error> {
+        if let Some(known) = self.purposes.get(id) {
+            return Ok(*known);
+        }
+        let exists = records.store.purpose_exists(id).await?;
+        self.purposes.insert(id.to_owned(), exists);
+        Ok(exists)
+    }
+}
+
+fn problem(field: String, text: &str) -> FieldProblem {
+    FieldProblem {
+        field,
+        problem: text.to_owned(),
+    }
+}
+
+/// Check one submitted record and seal it. Validation problems are collected (each field path
+/// prefixed with `prefix`); a grid the caller may not write in is a 403 for the whole request.
+pub(super) async fn one(
+    records: &Records,
+    who: &Principal,
+    lookups: &mut Lookups,
+    input: RecordInput,
+    prefix: &str,
+) -> Result<Result<NewRecord, Vec<FieldProblem>>, Error> {
+    let mut problems = Vec::new();
+    let category = records.catalog.category(&input.category);
+    if category.is_none() {
+        problems.push(problem(format!("{prefix}category"), "unknown category"));
+    }
+    let grid = match GridCode::parse(&input.grid) {
+        Ok(code) if !lookups.grid_exists(records, &code).await? => {
+            problems.push(problem(format!("{prefix}grid"), "unknown grid"));
+            None
+        }
+        Ok(code) => Some(code),
+        Err(_) => {
+            problems.push(problem(format!("{prefix}grid"), "not a grid code"));
+            None
+        }
+    };
+    if let Some(grid) = &grid
+        && !lookups.may_write(records, who, grid).await
+    {
+        let error = Error::Forbidden("the grid is outside your grids".to_owned());
+        return Err(records
+            .access
+            .deny(
+                who.actor(),
+                "record.create",
+                "grid outside the caller's grids",
+                error,
+            )
+            .await);
+    }
+    if !lookups.purpose_exists(records, &input.purpose).await? {
+        problems.push(problem(format!("{prefix}purpose"), "unknown purpose"));
+    }
+    if input
+        .legal_basis
+        .as_ref()
+        .is_some_and(|b| b.trim().is_empty() || b.chars().count() > 500)
+    {
+        problems.push(problem(format!("{prefix}legal_basis"), "1–500 characters"));
+    }
+    let values = match category.map(|c| c.parse_fields(&input.fields)) {
+        Some(Ok(values)) => Some(values),
+        Some(Err(field_problems)) => {
+            problems.extend(prefix_problems(prefix, field_problems));
+            None
+        }
+        None => None,
+    };
+    match (category, grid, values) {
+        (Some(category), Some(grid), Some(values)) if problems.is_empty() => {
+            let draft = RecordDraft {
+                category,
+                grid,
+                purpose: input.purpose,
+                legal_basis: input.legal_basis,
+                collector: who.id().to_owned(),
+                values,
+            };
+            Ok(Ok(sealing::seal(&records.vault, draft)?))
+        }
+        _ => Ok(Err(problems)),
+    }
+}
+
+/// Check and seal every item of a batch; all problems are listed (`Error::Validation`) if any
+/// item has one.
+pub(super) async fn batch(
+    records: &Records,
+    who: &Principal,
+    items: Vec<RecordInput>,
+) -> Result<Vec<NewRecord>, Error> {
+    let mut ready = Vec::with_capacity(items.len());
+    let mut problems = Vec::new();
+    let mut lookups = Lookups::default();
+    for (i, item) in items.into_iter().enumerate() {
+        match one(records, who, &mut lookups, item, &format!("records[{i}].")).await? {
+            Ok(record) => ready.push(record),
+            Err(p) => problems.extend(p),
+        }
+    }
+    if problems.is_empty() {
+        Ok(ready)
+    } else {
+        Err(Error::Validation(problems))
+    }
+}

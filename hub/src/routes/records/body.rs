@@ -1,0 +1,142 @@
+//! The records API's request and response bodies (their OpenAPI schemas) and their mapping to
+//! and from the values of `crate::records`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::ledger::Receipt;
+use crate::records::{BatchWritten, Change, ClearRecord, RecordInput, Written};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRecord {
+    category: String,
+    grid: String,
+    /// Field name → value, validated against the catalog.
+    #[schema(value_type = Object)]
+    fields: Map<String, Value>,
+    purpose: String,
+    #[serde(default)]
+    legal_basis: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBatch {
+    records: Vec<CreateRecord>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordCreated {
+    id: String,
+    version: i64,
+    /// Signed receipt of the ledger entry that recorded this write.
+    receipt: Receipt,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordWritten {
+    id: String,
+    version: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchCreated {
+    records: Vec<RecordWritten>,
+    /// Signed receipt of the one ledger entry that recorded the whole batch.
+    receipt: Receipt,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchRecord {
+    /// Fields to set; `null` removes an optional field.
+    #[schema(value_type = Object)]
+    fields: Map<String, Value>,
+    /// If given, the update applies only if the record is still at this version (else 409).
+    #[serde(default)]
+    expected_version: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecordView {
+    id: String,
+    category: String,
+    grid: String,
+    version: i64,
+    purpose: String,
+    legal_basis: Option<String>,
+    collector: String,
+    created_at: String,
+    updated_at: String,
+    #[schema(value_type = Object)]
+    fields: Map<String, Value>,
+}
+
+impl From<CreateRecord> for RecordInput {
+    fn from(r: CreateRecord) -> RecordInput {
+        RecordInput {
+            category: r.category,
+            grid: r.grid,
+            fields: r.fields,
+            purpose: r.purpose,
+            legal_basis: r.legal_basis,
+        }
+    }
+}
+
+impl From<CreateBatch> for Vec<RecordInput> {
+    fn from(batch: CreateBatch) -> Vec<RecordInput> {
+        batch.records.into_iter().map(RecordInput::from).collect()
+    }
+}
+
+impl From<PatchRecord> for Change {
+    fn from(p: PatchRecord) -> Change {
+        Change {
+            fields: p.fields,
+            expected_version: p.expected_version,
+        }
+    }
+}
+
+impl From<Written> for RecordCreated {
+    fn from(w: Written) -> RecordCreated {
+        RecordCreated {
+            id: w.id,
+            version: w.version,
+            receipt: w.receipt,
+        }
+    }
+}
+
+impl From<BatchWritten> for BatchCreated {
+    fn from(w: BatchWritten) -> BatchCreated {
+        BatchCreated {
+            records: w
+                .ids
+                .into_iter()
+                .map(|id| RecordWritten { id, version: 1 })
+                .collect(),
+            receipt: w.receipt,
+        }
+    }
+}
+
+impl From<ClearRecord> for RecordView {
+    fn from(r: ClearRecord) -> RecordView {
+        RecordView {
+            id: r.id,
+            category: r.category,
+            grid: r.grid,
+            version: r.version,
+            purpose: r.purpose,
+            legal_basis: r.legal_basis,
+            collector: r.collector,
+            created_at: crate::time::rfc3339(r.created_at),
+            updated_at: crate::time::rfc3339(r.updated_at),
+            fields: r.fields,
+        }
+    }
+}
