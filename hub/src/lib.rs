@@ -11,6 +11,7 @@ pub mod disclosure;
 pub mod error;
 pub mod extract;
 pub mod hex;
+pub mod identity;
 pub mod init;
 pub mod ledger;
 pub mod oversight;

@@ -15,6 +15,7 @@ use crate::auth::tokens::TokenIssuer;
 use crate::config::Settings;
 use crate::decisions::Decisions;
 use crate::disclosure::Disclosures;
+use crate::identity::Identity;
 use crate::ledger::Ledger;
 use crate::ledger::note::NoteSigner;
 use crate::oversight::Oversight;
@@ -99,6 +100,11 @@ impl Application {
             settings.pull_scan_budget_rows,
         ));
         let oversight = Arc::new(Oversight::new(access.clone(), store.clone()));
+        let identity = Arc::new(Identity::new(
+            access.clone(),
+            store.clone(),
+            Arc::clone(&vault),
+        ));
         let state = AppState {
             settings: Arc::new(settings),
             store,
@@ -109,6 +115,7 @@ impl Application {
             access,
             disclosures,
             oversight,
+            identity,
             ledger,
             permissions,
             login_limiter: Arc::new(login_limiter),

@@ -14,6 +14,7 @@ use crate::config::Settings;
 use crate::decisions::Decisions;
 use crate::disclosure::Disclosures;
 use crate::error::Error;
+use crate::identity::Identity;
 use crate::ledger::{Actor, Appended, EntryDraft, Ledger, Receipt};
 use crate::oversight::Oversight;
 use crate::storage::Store;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub disclosures: Arc<Disclosures>,
     /// Anomalies and subject access reports (`crate::oversight`).
     pub oversight: Arc<Oversight>,
+    /// Departments, clients, roles and users (`crate::identity`).
+    pub identity: Arc<Identity>,
 }
 
 impl AppState {
