@@ -14,6 +14,7 @@ pub mod extract;
 pub mod grants;
 pub mod hex;
 pub mod idempotency;
+pub mod identity;
 pub mod init;
 pub mod ledger;
 pub mod oversight;

@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::decisions::Decisions;
 use crate::disclosure::Disclosures;
 use crate::grants::Grants;
+use crate::identity::Identity;
 use crate::ledger::Ledger;
 use crate::ledger::note::NoteSigner;
 use crate::oversight::Oversight;
@@ -129,6 +130,11 @@ impl Application {
             catalog,
             Duration::from_secs(settings.request_timeout_secs),
         ));
+        let identity = Arc::new(Identity::new(
+            access.clone(),
+            store.clone(),
+            Arc::clone(&vault),
+        ));
         let state = AppState {
             settings: Arc::new(settings),
             store,
@@ -142,6 +148,7 @@ impl Application {
             grants,
             cases,
             records,
+            identity,
             ledger,
             permissions,
             login_limiter: Arc::new(login_limiter),

@@ -16,6 +16,7 @@ use crate::decisions::Decisions;
 use crate::disclosure::Disclosures;
 use crate::error::Error;
 use crate::grants::Grants;
+use crate::identity::Identity;
 use crate::ledger::{Actor, Appended, EntryDraft, Ledger, Receipt};
 use crate::oversight::Oversight;
 use crate::storage::Store;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub cases: Arc<Cases>,
     /// Grid-side record writes and reads (`crate::records`).
     pub records: Arc<crate::records::Records>,
+    /// Departments, clients, roles and users (`crate::identity`).
+    pub identity: Arc<Identity>,
 }
 
 impl AppState {

@@ -9,6 +9,7 @@ use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
 use secrecy::ExposeSecret;
 
 use crate::auth::Role;
+use crate::identity::CLIENT_CERT_DAYS;
 use crate::ledger::{Actor, Decision, EntryDraft, Ledger};
 use crate::storage::{DepartmentRow, Inserted, NewClient, Store};
 use crate::time::now_ms;
@@ -101,7 +102,7 @@ pub async fn seed(
         dn.push(DnType::CommonName, client_id.as_str());
         params.distinguished_name = dn;
         let csr = params.serialize_request(&key)?.pem()?;
-        let issued = pki::issue_client_certificate(ca, &csr, &client_id, 365)
+        let issued = pki::issue_client_certificate(ca, &csr, &client_id, CLIENT_CERT_DAYS)
             .map_err(|e| anyhow::anyhow!("demo client certificate: {e}"))?;
         let identity = age::x25519::Identity::generate();
         let recipient = identity.to_public().to_string();

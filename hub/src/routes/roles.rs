@@ -1,25 +1,23 @@
 //! Role permissions (casbin policy lines) and role assignment, admin only:
 //! `GET /v1/admin/roles`, `GET/PUT /v1/admin/roles/{role}`, `PUT /v1/admin/users/{id}/roles`,
-//! `PUT /v1/admin/clients/{id}/roles`. Every change is audited before it is stored and takes
-//! effect on the next request (the policy version is bumped in the same transaction).
+//! `PUT /v1/admin/clients/{id}/roles`. `crate::identity` checks every change, audits it before
+//! it is stored, and it takes effect on the next request (the policy version is bumped in the
+//! same transaction).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use policy::{FieldProblem, GridCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::admin::problem;
 use crate::auth::Principal;
-use crate::auth::permissions::{EVERY_GRID, OBJECTS, object_spec, valid_role_name};
-use crate::error::{Error, current_request_id};
+use crate::auth::permissions::{EVERY_GRID, OBJECTS};
+use crate::error::Error;
 use crate::extract::ApiJson;
-use crate::ledger::{Decision, EntryDraft};
+use crate::identity::{Permission, RolePut};
 use crate::state::AppState;
 use crate::storage::{Inserted, RoleRow};
-use crate::time::now_ms;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -79,26 +77,28 @@ pub struct Assignment {
     roles: Vec<String>,
 }
 
-fn role_body(row: RoleRow) -> RoleBody {
-    // Stored one line per grid; shown one permission per (object, action) with its grids.
-    let mut permissions: Vec<PermissionBody> = Vec::new();
-    for (object, action, grids) in row.permissions {
-        match permissions
-            .iter_mut()
-            .find(|p| p.object == object && p.action == action)
-        {
-            Some(p) => p.grids.push(grids),
-            None => permissions.push(PermissionBody {
-                action,
-                object,
-                grids: vec![grids],
-            }),
+impl From<RoleRow> for RoleBody {
+    fn from(row: RoleRow) -> RoleBody {
+        // Stored one line per grid; shown one permission per (object, action) with its grids.
+        let mut permissions: Vec<PermissionBody> = Vec::new();
+        for (object, action, grids) in row.permissions {
+            match permissions
+                .iter_mut()
+                .find(|p| p.object == object && p.action == action)
+            {
+                Some(p) => p.grids.push(grids),
+                None => permissions.push(PermissionBody {
+                    action,
+                    object,
+                    grids: vec![grids],
+                }),
+            }
         }
-    }
-    RoleBody {
-        role: row.name,
-        description: row.description,
-        permissions,
+        RoleBody {
+            role: row.name,
+            description: row.description,
+            permissions,
+        }
     }
 }
 
@@ -109,21 +109,13 @@ pub async fn list_roles(
     State(state): State<AppState>,
     who: Principal,
 ) -> Result<Json<RoleList>, Error> {
-    state
-        .authorize(&who, "roles", "read", None, "role.read")
-        .await?;
-    let mut roles = Vec::new();
-    for name in state.store.role_names().await? {
-        if let Some(row) = state.store.role(&name).await? {
-            roles.push(role_body(row));
-        }
-    }
+    let rows = state.identity.roles(&who).await?;
     let objects = OBJECTS
         .iter()
         .map(|o| (o.name.to_owned(), serde_json::json!(o.actions)))
         .collect::<serde_json::Map<_, _>>();
     Ok(Json(RoleList {
-        roles,
+        roles: rows.into_iter().map(RoleBody::from).collect(),
         objects: serde_json::Value::Object(objects),
     }))
 }
@@ -136,79 +128,7 @@ pub async fn get_role(
     who: Principal,
     Path(role): Path<String>,
 ) -> Result<Json<RoleBody>, Error> {
-    state
-        .authorize(&who, "roles", "read", None, "role.read")
-        .await?;
-    let row = state
-        .store
-        .role(&role)
-        .await?
-        .ok_or(Error::NotFound("role"))?;
-    Ok(Json(role_body(row)))
-}
-
-/// Validate a permission list into stored lines (object, action, grids); problems name the
-/// field, never echo what was sent.
-async fn permission_lines(
-    state: &AppState,
-    permissions: &[PermissionBody],
-) -> Result<Vec<(String, String, String)>, Error> {
-    let mut problems: Vec<FieldProblem> = Vec::new();
-    let mut lines = Vec::new();
-    for (i, p) in permissions.iter().enumerate() {
-        let Some(spec) = object_spec(&p.object) else {
-            problems.push(problem(
-                &format!("permissions[{i}].object"),
-                "unknown object",
-            ));
-            continue;
-        };
-        if !spec.actions.contains(&p.action.as_str()) {
-            problems.push(problem(
-                &format!("permissions[{i}].action"),
-                &format!(
-                    "not an action on `{}`: {}",
-                    spec.name,
-                    spec.actions.join(", ")
-                ),
-            ));
-            continue;
-        }
-        if p.grids.is_empty() {
-            problems.push(problem(
-                &format!("permissions[{i}].grids"),
-                "at least one grid code, or `*`",
-            ));
-        }
-        for (j, g) in p.grids.iter().enumerate() {
-            let field = format!("permissions[{i}].grids[{j}]");
-            if g == EVERY_GRID {
-                lines.push((p.object.clone(), p.action.clone(), g.clone()));
-                continue;
-            }
-            if !spec.grid_bound {
-                problems.push(problem(
-                    &field,
-                    &format!("`{}` belongs to no grid: use `*`", spec.name),
-                ));
-                continue;
-            }
-            match GridCode::parse(g) {
-                Ok(code) if state.store.grid_exists(&code).await? => {
-                    lines.push((p.object.clone(), p.action.clone(), code.as_str().to_owned()));
-                }
-                Ok(_) => problems.push(problem(&field, "unknown grid")),
-                Err(_) => problems.push(problem(&field, "not a grid code")),
-            }
-        }
-    }
-    if problems.is_empty() {
-        lines.sort();
-        lines.dedup();
-        Ok(lines)
-    } else {
-        Err(Error::Validation(problems))
-    }
+    Ok(Json(state.identity.role(&who, &role).await?.into()))
 }
 
 /// Create a role or replace its permissions. Takes effect on the next request.
@@ -221,134 +141,24 @@ pub async fn put_role(
     Path(role): Path<String>,
     ApiJson(req): ApiJson<PutRole>,
 ) -> Result<(StatusCode, Json<RoleBody>), Error> {
-    state
-        .authorize(&who, "roles", "write", None, "role.update")
-        .await?;
-    if !valid_role_name(&role) {
-        return Err(Error::validation(
-            "role",
-            "1–64 characters of a-z, 0-9, _ and -, starting with a letter",
-        ));
-    }
-    let description = match req.description.as_deref().map(str::trim) {
-        Some(d) if d.chars().count() > 200 || d.contains(['\n', '\r']) => {
-            return Err(Error::validation(
-                "description",
-                "one line of at most 200 characters",
-            ));
-        }
-        Some(d) => Some(d.to_owned()),
-        None => None,
+    let put = RolePut {
+        description: req.description,
+        permissions: req
+            .permissions
+            .into_iter()
+            .map(|p| Permission {
+                object: p.object,
+                action: p.action,
+                grids: p.grids,
+            })
+            .collect(),
     };
-    let lines = permission_lines(&state, &req.permissions).await?;
-    let description = match description {
-        Some(d) => d,
-        None => state
-            .store
-            .role(&role)
-            .await?
-            .map(|r| r.description)
-            .unwrap_or_default(),
-    };
-    let summary = lines
-        .iter()
-        .map(|(o, a, g)| format!("{o}:{a}@{g}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    state
-        .audit(
-            EntryDraft::new(
-                who.actor(),
-                "role.update",
-                Decision::Allow,
-                current_request_id(),
-            )
-            .reason(&format!("role {role}: {summary}")),
-        )
-        .await?;
-    let outcome = state
-        .store
-        .put_role(&role, &description, &lines, now_ms())
-        .await?;
-    tracing::info!(role, by = %who.id(), "role permissions replaced");
-    let row = state
-        .store
-        .role(&role)
-        .await?
-        .ok_or(Error::NotFound("role"))?;
+    let (outcome, row) = state.identity.put_role(&who, &role, put).await?;
     let status = match outcome {
         Inserted::Created => StatusCode::CREATED,
         Inserted::AlreadyExists => StatusCode::OK,
     };
-    Ok((status, Json(role_body(row))))
-}
-
-async fn checked_roles(state: &AppState, roles: &[String]) -> Result<Vec<String>, Error> {
-    let known = state.store.role_names().await?;
-    let mut problems = Vec::new();
-    for (i, r) in roles.iter().enumerate() {
-        if !known.contains(r) {
-            problems.push(problem(&format!("roles[{i}]"), "unknown role"));
-        }
-    }
-    if !problems.is_empty() {
-        return Err(Error::Validation(problems));
-    }
-    let mut roles = roles.to_vec();
-    roles.sort();
-    roles.dedup();
-    Ok(roles)
-}
-
-/// Whose roles an assignment replaces.
-#[derive(Clone, Copy)]
-enum Holder {
-    User,
-    Client,
-}
-
-impl Holder {
-    /// (permission object, audit action, not-found name)
-    fn names(self) -> (&'static str, &'static str, &'static str) {
-        match self {
-            Holder::User => ("users", "user.roles", "user"),
-            Holder::Client => ("clients", "client.roles", "client"),
-        }
-    }
-}
-
-/// Check, audit and store a role assignment.
-async fn assign(
-    state: &AppState,
-    who: &Principal,
-    holder: Holder,
-    id: String,
-    roles: &[String],
-) -> Result<Json<Assignment>, Error> {
-    let (object, action, what) = holder.names();
-    state.authorize(who, object, "write", None, action).await?;
-    let roles = checked_roles(state, roles).await?;
-    let exists = match holder {
-        Holder::User => state.store.user_by_id(&id).await?.is_some(),
-        Holder::Client => state.store.client(&id).await?.is_some(),
-    };
-    if !exists {
-        return Err(Error::NotFound(what));
-    }
-    state
-        .audit(
-            EntryDraft::new(who.actor(), action, Decision::Allow, current_request_id())
-                .reason(&format!("{what} {id}: roles {}", roles.join(","))),
-        )
-        .await?;
-    let stored = match holder {
-        Holder::User => state.store.set_user_roles(&id, &roles).await?,
-        Holder::Client => state.store.set_client_roles(&id, &roles).await?,
-    };
-    if !stored {
-        return Err(Error::NotFound(what));
-    }
-    Ok(Json(Assignment { id, roles }))
+    Ok((status, Json(row.into())))
 }
 
 /// Replace a user's roles (its grids stay as they are).
@@ -361,7 +171,11 @@ pub async fn put_user_roles(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PutAssignment>,
 ) -> Result<Json<Assignment>, Error> {
-    assign(&state, &who, Holder::User, id, &req.roles).await
+    let roles = state
+        .identity
+        .assign_user_roles(&who, &id, &req.roles)
+        .await?;
+    Ok(Json(Assignment { id, roles }))
 }
 
 /// Replace a client's roles.
@@ -374,5 +188,9 @@ pub async fn put_client_roles(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PutAssignment>,
 ) -> Result<Json<Assignment>, Error> {
-    assign(&state, &who, Holder::Client, id, &req.roles).await
+    let roles = state
+        .identity
+        .assign_client_roles(&who, &id, &req.roles)
+        .await?;
+    Ok(Json(Assignment { id, roles }))
 }
