@@ -156,17 +156,41 @@ pub(crate) async fn check_nothing_lost(app: &TestApp, outcomes: &Outcomes) -> Ch
     .collect::<Vec<()>>();
     checks.await;
 
-    // Every acknowledged record is there and readable.
-    let ids: Vec<&String> = outcomes.writes.iter().flat_map(|(ids, _)| ids).collect();
-    let reads = futures_util::stream::iter(ids.iter().map(|id| async move {
-        let resp = app
-            .get(&app.admin_token, &format!("/v1/records/{id}"))
-            .await;
-        assert_eq!(resp.status(), 200, "acknowledged record {id} is lost");
-    }))
+    // Every acknowledged record is there and readable. All are read before judging, so a
+    // failure says which acknowledged writes (in the order they were answered, with their
+    // ledger indexes) lost how many records.
+    let reads = futures_util::stream::iter(outcomes.writes.iter().enumerate().flat_map(
+        |(n, (ids, receipt))| {
+            ids.iter().map(move |id| async move {
+                let resp = app
+                    .get(&app.admin_token, &format!("/v1/records/{id}"))
+                    .await;
+                (n, receipt["index"].as_u64(), resp.status().as_u16())
+            })
+        },
+    ))
     .buffer_unordered(8)
-    .collect::<Vec<()>>();
-    reads.await;
+    .collect::<Vec<_>>()
+    .await;
+    let mut lost: BTreeMap<(usize, Option<u64>), usize> = BTreeMap::new();
+    for (n, index, status) in reads {
+        if status != 200 {
+            *lost.entry((n, index)).or_default() += 1;
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "acknowledged records are lost: {} of {} acknowledged writes lost records, as \
+         ((answer number, ledger index), records lost): {lost:?}; last ledger index \
+         acknowledged {:?}",
+        lost.len(),
+        outcomes.writes.len(),
+        outcomes
+            .writes
+            .iter()
+            .filter_map(|(_, r)| r["index"].as_u64())
+            .max()
+    );
 
     // Every checkpoint served during the run is consistent with the last one.
     for served in &outcomes.checkpoints {
@@ -198,7 +222,7 @@ pub(crate) async fn check_nothing_lost(app: &TestApp, outcomes: &Outcomes) -> Ch
         "the run acknowledged no write or served no checkpoint"
     );
     Checked {
-        records: ids.len(),
+        records: outcomes.writes.iter().map(|(ids, _)| ids.len()).sum(),
         receipts: receipts.len(),
         checkpoints: outcomes.checkpoints.len(),
         ledger_size: size,
