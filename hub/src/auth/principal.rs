@@ -19,7 +19,7 @@ use super::tokens::{KIND_CLIENT, KIND_USER, TokenIssuer};
 use super::{Access, Connection};
 use crate::error::Error;
 use crate::ledger::Actor;
-use crate::storage::{Store, Versions};
+use crate::storage::{ClientRow, Store, UserRow, Versions};
 
 /// The header a department system uses to name the officer it acts for (recorded in the audit
 /// entry, never trusted for permissions).
@@ -64,6 +64,39 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// User `user` as its request is seen, at the state `versions` it read. Only for a user row
+    /// that was checked (an authenticated token, or the demo acting as its own users).
+    pub fn of_user(user: UserRow, versions: Versions) -> Principal {
+        Principal {
+            caller: Caller::User {
+                id: user.id,
+                username: user.username,
+            },
+            department: user.department,
+            roles: user.roles,
+            on_behalf_of: None,
+            versions,
+        }
+    }
+
+    /// Client `client` (acting for `on_behalf_of`), as `of_user`.
+    pub fn of_client(
+        client: ClientRow,
+        on_behalf_of: Option<String>,
+        versions: Versions,
+    ) -> Principal {
+        Principal {
+            caller: Caller::Client {
+                id: client.id,
+                thumbprint: client.thumbprint,
+            },
+            department: Some(client.department),
+            roles: client.roles,
+            on_behalf_of,
+            versions,
+        }
+    }
+
     /// The user or client id.
     pub fn id(&self) -> &str {
         match &self.caller {
@@ -179,16 +212,7 @@ impl Authenticator<'_> {
                         refuse(self, Actor::user(&claims.sub), "unknown or disabled user").await,
                     );
                 };
-                Ok(Principal {
-                    caller: Caller::User {
-                        id: user.id,
-                        username: user.username,
-                    },
-                    department: user.department,
-                    roles: user.roles,
-                    on_behalf_of: None,
-                    versions,
-                })
+                Ok(Principal::of_user(user, versions))
             }
             KIND_CLIENT => {
                 let actor = Actor {
@@ -227,16 +251,8 @@ impl Authenticator<'_> {
                 if !client.active {
                     return Err(refuse(self, actor, "client revoked").await);
                 }
-                Ok(Principal {
-                    caller: Caller::Client {
-                        id: client.id,
-                        thumbprint: client.thumbprint,
-                    },
-                    department: Some(client.department),
-                    roles: client.roles,
-                    on_behalf_of: on_behalf_of(headers)?,
-                    versions,
-                })
+                let on_behalf_of = on_behalf_of(headers)?;
+                Ok(Principal::of_client(client, on_behalf_of, versions))
             }
             _ => Err(refuse(self, Actor::default(), "unknown token kind").await),
         }

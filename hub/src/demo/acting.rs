@@ -10,7 +10,7 @@ use policy::WorkingCalendar;
 
 use crate::auth::permissions::Permissions;
 use crate::auth::tokens::TokenIssuer;
-use crate::auth::{Access, Caller, Principal};
+use crate::auth::{Access, Principal};
 use crate::cases::Cases;
 use crate::decisions::Decisions;
 use crate::grants::Grants;
@@ -71,16 +71,7 @@ pub async fn department_system(store: &Store, department: &str) -> anyhow::Resul
         .client(&id)
         .await?
         .with_context(|| format!("the demo has no client `{id}`"))?;
-    Ok(Principal {
-        caller: Caller::Client {
-            id: client.id,
-            thumbprint: client.thumbprint,
-        },
-        department: Some(client.department),
-        roles: client.roles,
-        on_behalf_of: None,
-        versions: store.versions().await?,
-    })
+    Ok(Principal::of_client(client, None, store.versions().await?))
 }
 
 /// User `id` (not disabled).
@@ -97,14 +88,5 @@ async fn principal(store: &Store, row: Option<UserRow>, who: &str) -> anyhow::Re
     let user = row
         .filter(|u| !u.disabled)
         .with_context(|| format!("the demo user `{who}` is missing or disabled"))?;
-    Ok(Principal {
-        caller: Caller::User {
-            id: user.id,
-            username: user.username,
-        },
-        department: user.department,
-        roles: user.roles,
-        on_behalf_of: None,
-        versions: store.versions().await?,
-    })
+    Ok(Principal::of_user(user, store.versions().await?))
 }

@@ -179,23 +179,13 @@ impl Disclosures {
         let ask = &decided.ask;
         let page = &decided.page;
         let count = page.pending.len();
-        let mut draft = EntryDraft::new(
-            who.actor(),
-            ask.kind.action(),
-            Decision::Allow,
-            current_request_id(),
-        )
-        .category(&ask.category.name)
-        .purpose(&ask.purpose)
-        .grants(page.credited.clone())
-        .records(page.refs.clone())
-        .reason(&match &ask.key {
-            Some(key) => format!("lookup by {}: {count} records disclosed", key.field),
-            None => format!("{count} records disclosed"),
-        });
-        if let Some(case) = &ask.case {
-            draft = draft.case(case);
-        }
+        let draft = entry(who, ask, Decision::Allow)
+            .grants(page.credited.clone())
+            .records(page.refs.clone())
+            .reason(&match &ask.key {
+                Some(key) => format!("lookup by {}: {count} records disclosed", key.field),
+                None => format!("{count} records disclosed"),
+            });
         let charge = QuotaCharge {
             day: cst_day(decided.now),
             claims: page.claims.clone(),
@@ -249,21 +239,27 @@ impl Disclosures {
 
     /// Refuse, audited with the request's context.
     async fn refuse(&self, who: &Principal, ask: &Ask, reason: &str, error: Error) -> Error {
-        let mut draft = EntryDraft::new(
-            who.actor(),
-            ask.kind.action(),
-            Decision::Deny,
-            current_request_id(),
-        )
-        .category(&ask.category.name)
-        .purpose(&ask.purpose)
-        .reason(reason);
-        if let Some(case) = &ask.case {
-            draft = draft.case(case);
-        }
+        let draft = entry(who, ask, Decision::Deny).reason(reason);
         match self.access.record(draft).await {
             Ok(_) => error,
             Err(e) => e,
         }
+    }
+}
+
+/// The ledger entry of a disclosure or its refusal: who, the action, the category, purpose and
+/// case asked for.
+fn entry(who: &Principal, ask: &Ask, decision: Decision) -> EntryDraft {
+    let draft = EntryDraft::new(
+        who.actor(),
+        ask.kind.action(),
+        decision,
+        current_request_id(),
+    )
+    .category(&ask.category.name)
+    .purpose(&ask.purpose);
+    match &ask.case {
+        Some(case) => draft.case(case),
+        None => draft,
     }
 }
