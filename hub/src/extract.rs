@@ -23,6 +23,18 @@ fn authenticator(state: &AppState) -> Authenticator<'_> {
     }
 }
 
+impl<S: Send + Sync> FromRequestParts<S> for Connection {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        parts
+            .extensions
+            .get::<Connection>()
+            .cloned()
+            .ok_or_else(|| Error::Internal("request without connection info".to_owned()))
+    }
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = Error;
 

@@ -1,14 +1,10 @@
 //! What the transport knows about a caller: its address and, when it presented one, the client
 //! certificate rustls verified during the handshake. The accept loop attaches one `Connection`
-//! to every request of the connection; handlers read it from the request extensions.
+//! to every request of the connection; handlers read it from the request extensions (the
+//! extractor is in `crate::extract`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-
-use crate::error::Error;
 
 #[derive(Debug, Clone)]
 pub struct Connection {
@@ -33,17 +29,5 @@ impl Connection {
             peer,
             client_cert: None,
         }
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Connection {
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
-        parts
-            .extensions
-            .get::<Connection>()
-            .cloned()
-            .ok_or_else(|| Error::Internal("request without connection info".to_owned()))
     }
 }
