@@ -303,7 +303,7 @@ impl<'w> Ours<'w> {
                 ranks += level(l) as usize;
             }
         }
-        let asked = plan.fields[self.positions[r.field as usize]]
+        let asked = plan.fields()[self.positions[r.field as usize]]
             .level()
             .map(level);
         (disclosed, ranks, asked)
