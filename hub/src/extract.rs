@@ -5,7 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -54,6 +54,68 @@ impl FromRequestParts<AppState> for DepartmentCaller {
         authenticator(state)
             .department_caller(&parts.headers, connection)
             .await
+    }
+}
+
+/// A query string, deserialized as `ApiJson` bodies are: a problem names the parameter (never
+/// its value) and answers the JSON error body (400 `bad_request`), never axum's plain text.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                Error::BadRequest(if path.is_empty() || path == "." {
+                    // Unknown or missing parameters: serde names them in its message, which
+                    // quotes only parameter names, never values.
+                    format!("invalid query string: {}", query_problem(&e.into_inner()))
+                } else {
+                    format!("query parameter `{path}` is not valid")
+                })
+            })
+    }
+}
+
+/// serde's message for a query string as a whole: only the unknown-field and missing-field
+/// messages are passed on (they quote parameter names); anything else is summarised.
+fn query_problem(e: &serde_urlencoded::de::Error) -> String {
+    let text = e.to_string();
+    if text.starts_with("unknown field") || text.starts_with("missing field") {
+        text.split(", expected")
+            .next()
+            .unwrap_or("malformed")
+            .to_owned()
+    } else {
+        "malformed".to_owned()
+    }
+}
+
+/// A path parameter; a rejection answers the JSON error body (400 `bad_request`).
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| ApiPath(value))
+            .map_err(Error::from)
     }
 }
 

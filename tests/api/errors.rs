@@ -238,3 +238,104 @@ fn leaf_values(v: &serde_json::Value) -> Vec<String> {
         _ => Vec::new(),
     }
 }
+
+on_both_backends!(malformed_query_strings_answer_the_json_error_body);
+
+/// A query string that does not parse answers the JSON error body (400 `bad_request`, with the
+/// request id), naming the parameter and never quoting its value, on every route family that
+/// takes one: proofs, audit entries, anomalies, grants and data.
+async fn malformed_query_strings_answer_the_json_error_body(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_department("civil-affairs", &[WORKER_GRID]).await;
+    let client = app.register_client("civil-sys", "civil-affairs").await;
+    let client_token = app.client_token(&client).await;
+    let secret = "13812345678";
+    let user_cases = [
+        (
+            format!("/v1/audit/proofs/inclusion?index={secret}x&size=1"),
+            "index",
+        ),
+        (
+            format!("/v1/audit/proofs/consistency?from=1&to={secret}x"),
+            "to",
+        ),
+        (format!("/v1/audit/entries?start={secret}x"), "start"),
+        (format!("/v1/audit/anomalies?{secret}=1"), secret),
+        (format!("/v1/grants?status=1&{secret}=2"), secret),
+    ];
+    for (path, _) in &user_cases {
+        let resp = app.get(&app.dpo_token, path).await;
+        check_json_error(resp, path, secret).await;
+    }
+    let path = format!("/v1/data/person?purpose=elderly-care&limit={secret}x");
+    let resp = client
+        .http
+        .get(app.url(&path))
+        .bearer_auth(&client_token)
+        .send()
+        .await
+        .unwrap();
+    check_json_error(resp, &path, secret).await;
+}
+
+async fn check_json_error(resp: reqwest::Response, path: &str, secret: &str) {
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let (status, code, body) = error_code(resp).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (400, "bad_request"),
+        "{path}: {body}"
+    );
+    assert!(
+        content_type.starts_with("application/json"),
+        "{path}: {content_type}"
+    );
+    assert!(
+        body["error"]["request_id"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{path}: {body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        !message.contains(&format!("{secret}x")),
+        "{path}: the value is quoted: {message}"
+    );
+}
+
+on_both_backends!(every_answer_carries_the_security_headers);
+
+/// Success, refusal and unknown route alike carry HSTS, `nosniff`, `no-referrer` and
+/// `no-store`.
+async fn every_answer_carries_the_security_headers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let answers = [
+        app.get(&app.dpo_token, "/v1/catalog").await,
+        app.get("not-a-token", "/v1/catalog").await,
+        app.get(&app.dpo_token, "/v1/no-such-route").await,
+        app.client.get(app.url("/healthz")).send().await.unwrap(),
+    ];
+    for resp in answers {
+        let status = resp.status();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(
+            header("strict-transport-security"),
+            "max-age=31536000",
+            "{status}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff", "{status}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{status}");
+        assert_eq!(header("cache-control"), "no-store", "{status}");
+    }
+}

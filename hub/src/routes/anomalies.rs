@@ -1,7 +1,7 @@
 //! `GET /v1/audit/anomalies[?since=&until=]`: patterns a DPO should look at
 //! (`Oversight::anomalies`, which defines them and audits the request).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -9,6 +9,7 @@ use utoipa::IntoParams;
 
 use crate::auth::Principal;
 use crate::error::Error;
+use crate::extract::ApiQuery;
 use crate::oversight::AnomalyReport;
 use crate::state::AppState;
 use crate::time::parse_rfc3339;
@@ -18,6 +19,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AnomalyQuery {
     /// RFC 3339; default 24 hours before `until`.
@@ -33,7 +35,7 @@ pub struct AnomalyQuery {
 pub async fn anomalies(
     State(state): State<AppState>,
     who: Principal,
-    Query(q): Query<AnomalyQuery>,
+    ApiQuery(q): ApiQuery<AnomalyQuery>,
 ) -> Result<Json<AnomalyReport>, Error> {
     let time = |field: &str, text: &Option<String>| {
         text.as_deref()

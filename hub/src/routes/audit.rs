@@ -2,7 +2,7 @@
 //! (they hold hashes only) so anyone holding a receipt or an old checkpoint can check the log;
 //! entries and subject views are for DPOs and admins.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
 use crate::error::{Error, current_request_id};
+use crate::extract::{ApiPath, ApiQuery};
 use crate::ledger::{Decision, EntryDraft, RecordRef};
 use crate::state::AppState;
 use crate::storage::EntryFilter;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EntryQuery {
     /// First index (default 0).
@@ -97,7 +99,7 @@ fn to_entries(rows: Vec<(i64, String)>) -> Vec<AuditEntry> {
 pub async fn entries(
     State(state): State<AppState>,
     who: Principal,
-    Query(q): Query<EntryQuery>,
+    ApiQuery(q): ApiQuery<EntryQuery>,
 ) -> Result<Json<EntryPage>, Error> {
     state
         .authorize(&who, "audit", "read", None, "audit.entries")
@@ -161,6 +163,7 @@ pub async fn public_key(State(state): State<AppState>) -> Json<PublicKey> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InclusionQuery {
     index: u64,
@@ -180,7 +183,7 @@ pub struct InclusionProof {
     responses((status = 200, body = InclusionProof), (status = 400)))]
 pub async fn inclusion(
     State(state): State<AppState>,
-    Query(q): Query<InclusionQuery>,
+    ApiQuery(q): ApiQuery<InclusionQuery>,
 ) -> Result<Json<InclusionProof>, Error> {
     let (leaf, proof) = state.ledger.inclusion_proof(q.index, q.size).await?;
     Ok(Json(InclusionProof {
@@ -192,6 +195,7 @@ pub async fn inclusion(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyQuery {
     from: u64,
@@ -210,7 +214,7 @@ pub struct ConsistencyProof {
     responses((status = 200, body = ConsistencyProof), (status = 400)))]
 pub async fn consistency(
     State(state): State<AppState>,
-    Query(q): Query<ConsistencyQuery>,
+    ApiQuery(q): ApiQuery<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyProof>, Error> {
     let proof = state.ledger.consistency_proof(q.from, q.to).await?;
     Ok(Json(ConsistencyProof {
@@ -227,7 +231,7 @@ pub async fn consistency(
 pub async fn subject(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<EntryPage>, Error> {
     state
         .authorize(&who, "audit", "read", None, "audit.subject")

@@ -3,14 +3,14 @@
 //! only: each handler makes one call to the case service (`crate::cases`), which checks roles
 //! and responsibilities, audits, seals and stores; the bodies are in `body`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use crate::auth::Principal;
 use crate::error::Error;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
 mod body;
@@ -48,7 +48,7 @@ pub async fn report(
 pub async fn assign(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<AssignCase>,
 ) -> Result<Json<CaseStatusBody>, Error> {
     let case = state.cases.assign(&who, &id, req.into()).await?;
@@ -63,7 +63,7 @@ pub async fn assign(
 pub async fn reply(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ReplyCase>,
 ) -> Result<Json<CaseStatusBody>, Error> {
     let case = state.cases.reply(&who, &id, &req.note).await?;
@@ -79,7 +79,7 @@ pub async fn reply(
 pub async fn close(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<CloseCase>,
 ) -> Result<Json<CaseStatusBody>, Error> {
     let case = state.cases.close(&who, &id, req.into()).await?;
@@ -94,7 +94,7 @@ pub async fn close(
 pub async fn get_case(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<CaseBody>, Error> {
     let case = state.cases.read(&who, &id).await?;
     Ok(Json(case.into()))

@@ -4,7 +4,7 @@
 //! owns the rules, the ledger entry and the idempotency keys), and responds: JSON, or with
 //! `Accept: application/age` the same JSON sealed to the client's registered age recipient.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,7 +18,7 @@ use crate::disclosure::{
     self, Answer, Ask, Cursor, Delivery, DisclosedPage, Kind, LookupKey, PageLimit,
 };
 use crate::error::Error;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
 
@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PullQuery {
     /// The registered purpose the data is for.
@@ -63,9 +64,9 @@ pub struct PullQuery {
 pub async fn pull(
     State(state): State<AppState>,
     DepartmentCaller(who): DepartmentCaller,
-    Path(category): Path<String>,
+    ApiPath(category): ApiPath<String>,
     headers: HeaderMap,
-    Query(q): Query<PullQuery>,
+    ApiQuery(q): ApiQuery<PullQuery>,
 ) -> Result<Response, Error> {
     let ask = Ask {
         kind: Kind::Pull,
@@ -114,7 +115,7 @@ pub struct LookupRequest {
 pub async fn lookup(
     State(state): State<AppState>,
     DepartmentCaller(who): DepartmentCaller,
-    Path(category): Path<String>,
+    ApiPath(category): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<LookupRequest>,
 ) -> Result<Response, Error> {

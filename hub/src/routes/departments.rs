@@ -8,7 +8,7 @@
 //!   working on the next request;
 //! - `GET /v1/clients/me`: a department system checks who it is (certificate-bound token).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{DepartmentCaller, Principal};
 use crate::error::Error;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::identity::{ClientDraft, DepartmentDraft};
 use crate::state::AppState;
 use crate::storage::{ClientRow, DepartmentRow};
@@ -163,7 +163,7 @@ pub async fn create_client(
 pub async fn get_client(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ClientBody>, Error> {
     Ok(Json(state.identity.client(&who, &id).await?.into()))
 }
@@ -180,7 +180,7 @@ pub struct Revoked {
 pub async fn revoke_client(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Revoked>, Error> {
     state.identity.revoke_client(&who, &id).await?;
     Ok(Json(Revoked {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
 use crate::error::Error;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 mod body;
@@ -124,6 +124,7 @@ pub struct GrantList {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GrantFilter {
     grantee: Option<String>,
@@ -159,7 +160,7 @@ pub async fn request_grant(
 pub async fn list_grants(
     State(state): State<AppState>,
     who: Principal,
-    Query(filter): Query<GrantFilter>,
+    ApiQuery(filter): ApiQuery<GrantFilter>,
 ) -> Result<Json<GrantList>, Error> {
     let grants = state.grants.list(&who, filter.query()?).await?;
     Ok(Json(GrantList {
@@ -168,25 +169,27 @@ pub async fn list_grants(
 }
 
 /// One grant with its history.
-#[utoipa::path(get, path = "/v1/grants/{id}", tag = "grants", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/grants/{id}", tag = "grants", params(("id" = String, Path)),
+    security(("bearer" = [])),
     responses((status = 200, body = GrantBody), (status = 403), (status = 404)))]
 pub async fn get_grant(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<GrantBody>, Error> {
     Ok(Json(GrantBody::from(state.grants.get(&who, &id).await?)))
 }
 
 /// The signed grant artefact: a compact JWS (`typ: gridhub-grant+jwt`, EdDSA) verifiable with
 /// `/.well-known/jwks.json`.
-#[utoipa::path(get, path = "/v1/grants/{id}/artefact", tag = "grants", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/grants/{id}/artefact", tag = "grants",
+    params(("id" = String, Path)), security(("bearer" = [])),
     responses((status = 200, content_type = "application/jose", body = String),
         (status = 403), (status = 404), (status = 409)))]
 pub async fn artefact(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<impl IntoResponse, Error> {
     let jws = state.grants.artefact(&who, &id).await?;
     Ok(([(header::CONTENT_TYPE, "application/jose")], jws))
@@ -203,7 +206,7 @@ macro_rules! transition_route {
         pub async fn $name(
             State(state): State<AppState>,
             who: Principal,
-            Path(id): Path<String>,
+            ApiPath(id): ApiPath<String>,
             body: axum::body::Bytes,
         ) -> Result<Json<GrantStatusBody>, Error> {
             let body = TransitionBody::parse(&body)?;

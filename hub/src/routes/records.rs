@@ -3,14 +3,14 @@
 //! (which owns the role checks, the ledger entries, the checks against the catalog and the
 //! idempotency of writes) and maps the answer to a response. The bodies are in `body`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use crate::auth::Principal;
 use crate::error::Error;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::routes::data::idempotency_key;
 use crate::state::AppState;
 
@@ -77,7 +77,7 @@ pub async fn create_batch(
 pub async fn read_record(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<RecordView>, Error> {
     Ok(Json(state.records.read(&who, &id).await?.into()))
 }
@@ -89,7 +89,7 @@ pub async fn read_record(
 pub async fn patch_record(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<PatchRecord>,
 ) -> Result<Json<RecordCreated>, Error> {
     Ok(Json(
@@ -104,7 +104,7 @@ pub async fn patch_record(
 pub async fn erase_record(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<impl axum::response::IntoResponse, Error> {
     let erased = state.records.erase(&who, &id).await?;
     let index = HeaderValue::from(erased.ledger_index);

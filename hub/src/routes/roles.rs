@@ -4,7 +4,7 @@
 //! it is stored, and it takes effect on the next request (the policy version is bumped in the
 //! same transaction).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use crate::auth::Principal;
 use crate::auth::permissions::{EVERY_GRID, OBJECTS};
 use crate::error::Error;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::identity::{Permission, RolePut};
 use crate::state::AppState;
 use crate::storage::{Inserted, RoleRow};
@@ -126,7 +126,7 @@ pub async fn list_roles(
 pub async fn get_role(
     State(state): State<AppState>,
     who: Principal,
-    Path(role): Path<String>,
+    ApiPath(role): ApiPath<String>,
 ) -> Result<Json<RoleBody>, Error> {
     Ok(Json(state.identity.role(&who, &role).await?.into()))
 }
@@ -138,7 +138,7 @@ pub async fn get_role(
 pub async fn put_role(
     State(state): State<AppState>,
     who: Principal,
-    Path(role): Path<String>,
+    ApiPath(role): ApiPath<String>,
     ApiJson(req): ApiJson<PutRole>,
 ) -> Result<(StatusCode, Json<RoleBody>), Error> {
     let put = RolePut {
@@ -168,7 +168,7 @@ pub async fn put_role(
 pub async fn put_user_roles(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<PutAssignment>,
 ) -> Result<Json<Assignment>, Error> {
     let roles = state
@@ -185,7 +185,7 @@ pub async fn put_user_roles(
 pub async fn put_client_roles(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<PutAssignment>,
 ) -> Result<Json<Assignment>, Error> {
     let roles = state

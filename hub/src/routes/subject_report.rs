@@ -1,12 +1,13 @@
 //! `GET /v1/audit/subjects/{id}/report`: the subject access report (PIPL art. 45), built by
 //! `Oversight::subject_report` from the audit ledger.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 
 use crate::auth::Principal;
 use crate::error::Error;
+use crate::extract::ApiPath;
 use crate::oversight::SubjectReport;
 use crate::state::AppState;
 
@@ -21,7 +22,7 @@ pub fn router() -> Router<AppState> {
 pub async fn report(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<SubjectReport>, Error> {
     Ok(Json(state.oversight.subject_report(&who, id).await?))
 }
