@@ -189,10 +189,25 @@ pub async fn demo(
         );
     }
     if no_serve {
+        // The address `gridhub serve` will listen on, as configured.
+        let url = format!("https://localhost:{}", settings.listen.port());
+        print_tour(&report, &data_dir, &url);
+        println!(
+            "\nnot serving (--no-serve); start the hub with: gridhub serve --data-dir {}",
+            data_dir.display()
+        );
         return Ok(());
     }
     let app = Application::build(settings).await?;
     let url = format!("https://localhost:{}", app.port());
+    print_tour(&report, &data_dir, &url);
+    println!("\nCtrl-C stops the hub.");
+    app.run_until(shutdown_signal()).await;
+    Ok(())
+}
+
+/// The demo's accounts and the commands to try it against `url`.
+fn print_tour(report: &demo::SeedReport, data_dir: &std::path::Path, url: &str) {
     let ca = data_dir.join("pki/ca.pem");
     println!("\nGridhub demo at {url}  (API: {url}/openapi.json)");
     println!(
@@ -261,9 +276,6 @@ pub async fn demo(
             }
         }
     }
-    println!("\nCtrl-C stops the hub.");
-    app.run_until(shutdown_signal()).await;
-    Ok(())
 }
 
 pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {

@@ -40,7 +40,21 @@ fn kid(token: &str) -> String {
 async fn demo_departments_get_tokens_with_their_certificates() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    run(&["demo", "--residents", "50", "--no-serve"], dir);
+    let out = run(&["demo", "--residents", "50", "--no-serve"], dir);
+    // Without serving, the tour is printed all the same: accounts, then commands to try.
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let credentials = std::fs::read_to_string(dir.join("demo-credentials.txt")).unwrap();
+    for line in credentials.lines().filter(|l| !l.starts_with('#')) {
+        let mut words = line.split_whitespace();
+        let (user, password) = (words.next().unwrap(), words.next().unwrap());
+        assert!(
+            printed.contains(user) && printed.contains(password),
+            "account {user} not printed: {printed}"
+        );
+    }
+    assert!(printed.contains("/v1/auth/login"), "{printed}");
+    assert!(printed.contains("/v1/oauth/token"), "{printed}");
+    assert!(printed.contains("gridhub serve --data-dir"), "{printed}");
     let clients = dir.join("clients");
     let mut names: Vec<String> = std::fs::read_dir(&clients)
         .unwrap()
