@@ -489,3 +489,45 @@ async fn user_tokens_work_with_or_without_a_client_certificate() {
     assert_eq!(error_code(resp).await.0, 403);
     app.stop().await;
 }
+
+on_both_backends!(a_client_without_the_data_role_is_refused_and_audited_whatever_it_sends);
+
+/// The role check comes before the request is read: a client whose roles do not permit
+/// `data:read` / `data:lookup` gets 403 and a `deny` entry even for an unknown category, a bad
+/// limit or a malformed lookup key (not the 404 or 422 those would otherwise answer).
+async fn a_client_without_the_data_role_is_refused_and_audited_whatever_it_sends(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_department("civil-affairs", &[gridhub_tests::WORKER_GRID])
+        .await;
+    let client = app.register_client("civil-sys", "civil-affairs").await;
+    let resp = app
+        .put_json(
+            &app.admin_token,
+            "/v1/admin/clients/civil-sys/roles",
+            &json!({"roles": []}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let token = app.client_token(&client).await;
+    let pull = client
+        .http
+        .get(app.url("/v1/data/no-such-category?purpose=elderly-care&limit=0"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_code(pull).await;
+    assert_eq!((status, code.as_str()), (403, "forbidden"));
+    let lookup = client
+        .http
+        .post(app.url("/v1/data/no-such-category/lookup"))
+        .bearer_auth(&token)
+        .json(&json!({"purpose": "elderly-care", "key": {}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_code(lookup).await;
+    assert_eq!((status, code.as_str()), (403, "forbidden"));
+    assert_eq!(denials(&app, "data.read").await.len(), 1);
+    assert_eq!(denials(&app, "data.lookup").await.len(), 1);
+}

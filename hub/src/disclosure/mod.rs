@@ -92,13 +92,19 @@ impl Disclosures {
         &self.vault
     }
 
+    /// Rule 2: does the caller's role permit this kind of disclosure? Refused: 403, audited.
+    /// Handlers call it before parsing the request, so a caller without the role is refused
+    /// (and recorded) whatever it sent; `decide` checks it again, so no path skips it.
+    pub async fn admit(&self, who: &Principal, kind: Kind) -> Result<(), Error> {
+        self.access
+            .authorize(who, "data", kind.permission(), None, kind.action())
+            .await
+    }
+
     /// DESIGN.md §3 rules 2–5 for one page: role permission, delivery, candidate grants, the
     /// page read and planned. Refusals are audited; nothing else is written.
     pub async fn decide(&self, who: &Principal, ask: Ask) -> Result<Decided, Error> {
-        let kind = ask.kind;
-        self.access
-            .authorize(who, "data", kind.permission(), None, kind.action())
-            .await?;
+        self.admit(who, ask.kind).await?;
         let recipient = self.recipient(who, &ask).await?;
         let department = who
             .department

@@ -68,6 +68,7 @@ pub async fn pull(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<PullQuery>,
 ) -> Result<Response, Error> {
+    state.disclosures.admit(&who, Kind::Pull).await?;
     let ask = Ask {
         kind: Kind::Pull,
         category: disclosure::category(state.catalog, &category)?,
@@ -119,6 +120,7 @@ pub async fn lookup(
     headers: HeaderMap,
     ApiJson(req): ApiJson<LookupRequest>,
 ) -> Result<Response, Error> {
+    state.disclosures.admit(&who, Kind::Lookup).await?;
     let category = disclosure::category(state.catalog, &category)?;
     let ask = Ask {
         kind: Kind::Lookup,
