@@ -197,6 +197,20 @@ async fn patterns_are_flagged_with_their_entries(backend: Backend) {
             .0,
         403
     );
+    // The role is checked before the window is read: without it, a bad window is 403 too.
+    assert_eq!(
+        error_code(
+            client_get(
+                &app,
+                &civil,
+                "/v1/audit/anomalies?since=2026-11-24T10:00:00Z&until=yesterday",
+            )
+            .await
+        )
+        .await
+        .0,
+        403
+    );
     app.stop().await;
 }
 

@@ -37,6 +37,7 @@ pub async fn anomalies(
     who: Principal,
     ApiQuery(q): ApiQuery<AnomalyQuery>,
 ) -> Result<Json<AnomalyReport>, Error> {
+    state.oversight.admit(&who, "audit.anomalies").await?;
     let time = |field: &str, text: &Option<String>| {
         text.as_deref()
             .map(|t| {
