@@ -28,3 +28,4 @@ pub mod telemetry;
 pub mod time;
 pub mod tls;
 pub mod vault;
+pub mod whole_number;

@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 pub const ANSWER_WORKING_DAYS: u32 = 5;
 /// Longest accepted grant window: two years.
 pub const MAX_VALIDITY_MS: i64 = 2 * 366 * 24 * 3600 * 1000;
+/// Largest daily record quota a grant may set.
+pub const MAX_DAILY_QUOTA: u32 = 10_000_000;
 /// Most scope entries in one grant.
 pub const MAX_SCOPE: usize = 64;
 
@@ -227,8 +229,11 @@ pub fn check_terms(
             "a grant may last at most two years",
         );
     }
-    if terms.daily_quota == Some(0) {
-        problem("daily_quota".to_owned(), "must be at least 1");
+    if terms
+        .daily_quota
+        .is_some_and(|q| !(1..=MAX_DAILY_QUOTA).contains(&q))
+    {
+        problem("daily_quota".to_owned(), "1 to 10 000 000 records a day");
     }
     let basis = terms.legal_basis.as_deref().map(str::trim).unwrap_or("");
     if sensitive && basis.is_empty() {
@@ -376,8 +381,12 @@ mod tests {
         assert_eq!(p.len(), 4, "{p:?}");
         assert!(p[0].starts_with("row_filter: at position 28: expected"));
         assert_eq!(p[1], "valid_until: must be after valid_from");
-        assert_eq!(p[2], "daily_quota: must be at least 1");
+        assert_eq!(p[2], "daily_quota: 1 to 10 000 000 records a day");
         assert!(p[3].starts_with("legal_basis: required when a sensitive field"));
+        t.daily_quota = Some(MAX_DAILY_QUOTA + 1);
+        assert!(problems(&t).iter().any(|p| p.starts_with("daily_quota: ")));
+        t.daily_quota = Some(MAX_DAILY_QUOTA);
+        assert!(!problems(&t).iter().any(|p| p.starts_with("daily_quota: ")));
         t.valid_until = TUESDAY - 1;
         t.valid_from = TUESDAY - DAY;
         assert!(problems(&t).contains(&"valid_until: is in the past".to_owned()));

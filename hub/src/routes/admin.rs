@@ -21,9 +21,16 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "worker2", "password": "correct horse battery",
+    "roles": ["grid_worker"], "grids": ["330110.001.001.001"]}))]
 pub struct CreateUser {
+    /// 3–64 characters of letters, digits and `. _ - @`.
+    #[schema(pattern = "^[A-Za-z0-9._@-]{3,64}$")]
     username: String,
+    /// 12–256 characters.
+    #[schema(min_length = 12, max_length = 256)]
     password: String,
+    #[schema(min_items = 1)]
     roles: Vec<String>,
     #[serde(default)]
     department: Option<String>,

@@ -23,8 +23,10 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct AnomalyQuery {
     /// RFC 3339; default 24 hours before `until`.
+    #[param(format = DateTime)]
     since: Option<String>,
     /// RFC 3339; default now.
+    #[param(format = DateTime)]
     until: Option<String>,
 }
 

@@ -37,19 +37,25 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct EntryQuery {
     /// First index (default 0).
+    #[param(minimum = 0)]
     start: Option<i64>,
     /// One past the last index (default: the ledger size).
+    #[param(minimum = 0)]
     end: Option<i64>,
     actor: Option<String>,
     purpose: Option<String>,
     case: Option<String>,
     /// `allow` or `deny`.
+    #[param(pattern = "^(allow|deny)$")]
     decision: Option<String>,
     /// RFC 3339 lower bound on entry time.
+    #[param(format = DateTime)]
     since: Option<String>,
     /// RFC 3339 upper bound (exclusive).
+    #[param(format = DateTime)]
     until: Option<String>,
-    /// Page size, at most 1000 (default 100).
+    /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -95,7 +101,7 @@ fn to_entries(rows: Vec<(i64, String)>) -> Vec<AuditEntry> {
 
 /// Search the ledger by index range, actor, purpose, case, decision and time.
 #[utoipa::path(get, path = "/v1/audit/entries", tag = "audit", params(EntryQuery), security(("bearer" = [])),
-    responses((status = 200, body = EntryPage), (status = 403)))]
+    responses((status = 200, body = EntryPage), (status = 403), (status = 422)))]
 pub async fn entries(
     State(state): State<AppState>,
     who: Principal,
@@ -111,9 +117,17 @@ pub async fn entries(
         return Err(Error::validation("decision", "not one of: allow, deny"));
     }
     let size = i64::try_from(state.ledger.size()).unwrap_or(i64::MAX);
-    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Error::validation("limit", "1 to 1000"));
+    }
+    for (name, index) in [("start", q.start), ("end", q.end)] {
+        if index.is_some_and(|i| i < 0) {
+            return Err(Error::validation(name, "a ledger index: 0 or more"));
+        }
+    }
     let filter = EntryFilter {
-        start: q.start.unwrap_or(0).max(0),
+        start: q.start.unwrap_or(0),
         end: q.end.unwrap_or(size).min(size),
         actor: q.actor,
         purpose: q.purpose,
@@ -166,7 +180,10 @@ pub async fn public_key(State(state): State<AppState>) -> Json<PublicKey> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InclusionQuery {
+    /// The entry, below `size`.
     index: u64,
+    /// A tree size the ledger has reached (at most its current size; else 400).
+    #[param(minimum = 1)]
     size: u64,
 }
 

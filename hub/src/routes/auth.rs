@@ -118,6 +118,7 @@ pub async fn login(
 #[derive(Deserialize, ToSchema)]
 pub struct ClientTokenRequest {
     /// Must be `client_credentials`.
+    #[schema(pattern = "^client_credentials$")]
     grant_type: String,
 }
 

@@ -48,14 +48,15 @@ pub struct PullQuery {
     cursor: Option<String>,
     /// 1–500, default 100.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
 /// Pull the records a department's grants and responsibilities allow.
 #[utoipa::path(get, path = "/v1/data/{category}", tag = "disclosure",
     params(("category" = String, Path), PullQuery,
-        ("idempotency-key" = Option<String>, Header, description = "a retry with the same key is the same disclosure"),
-        ("gridhub-on-behalf-of" = Option<String>, Header, description = "the officer the system acts for; recorded in the ledger")),
+        ("idempotency-key" = Option<String>, Header, pattern = "^[A-Za-z0-9._:-]{1,64}$", description = "a retry with the same key is the same disclosure"),
+        ("gridhub-on-behalf-of" = Option<String>, Header, pattern = "^[A-Za-z0-9._@:-]{1,64}$", description = "the officer the system acts for; recorded in the ledger")),
     security(("client_token" = [])),
     responses((status = 200, body = DisclosedPage,
             description = "JSON, or with `Accept: application/age` the same JSON sealed to the client's age recipient"),
@@ -97,7 +98,8 @@ pub struct LookupRequest {
     #[schema(value_type = Object)]
     key: Map<String, Value>,
     /// 1–500, default 100.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
+    #[schema(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
@@ -105,8 +107,8 @@ pub struct LookupRequest {
 /// and responsibilities as a pull.
 #[utoipa::path(post, path = "/v1/data/{category}/lookup", tag = "disclosure",
     params(("category" = String, Path),
-        ("idempotency-key" = Option<String>, Header, description = "a retry with the same key is the same disclosure"),
-        ("gridhub-on-behalf-of" = Option<String>, Header, description = "the officer the system acts for; recorded in the ledger")),
+        ("idempotency-key" = Option<String>, Header, pattern = "^[A-Za-z0-9._:-]{1,64}$", description = "a retry with the same key is the same disclosure"),
+        ("gridhub-on-behalf-of" = Option<String>, Header, pattern = "^[A-Za-z0-9._@:-]{1,64}$", description = "the officer the system acts for; recorded in the ledger")),
     request_body = LookupRequest,
     security(("client_token" = [])),
     responses((status = 200, body = DisclosedPage,

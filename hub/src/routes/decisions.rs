@@ -19,6 +19,7 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"category": "person", "purpose": "elderly-care", "department": "civil-affairs"}))]
 pub struct ExplainRequest {
     category: String,
     purpose: String,

@@ -36,10 +36,16 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "water-bureau", "name": "水务局", "jurisdiction": ["330110"]}))]
 pub struct Department {
+    /// 2–63 characters of a-z, 0-9 and -, starting with a letter or digit.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{1,62}$")]
     id: String,
+    /// One line of 1–100 characters.
+    #[schema(max_length = 100, pattern = "^[^\\r\\n]*\\S[^\\r\\n]*$")]
     name: String,
     /// Grid codes; the department's jurisdiction is their subtrees.
+    #[schema(min_items = 1)]
     jurisdiction: Vec<String>,
 }
 
@@ -91,6 +97,8 @@ pub async fn list_departments(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClient {
+    /// 2–63 characters of a-z, 0-9 and -, starting with a letter or digit.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{1,62}$")]
     id: String,
     department: String,
     /// PKCS#10 request (PEM); the hub CA signs it. Give this or `certificate_pem`.

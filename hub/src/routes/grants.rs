@@ -32,14 +32,31 @@ pub fn router() -> Router<AppState> {
         .route("/v1/grants/{id}/artefact", get(artefact))
 }
 
+/// How a field is disclosed (documentation of `GrantRequest::fields`; parsed by the policy).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum DisclosureLevel {
+    Clear,
+    Pseudonym,
+    Masked,
+    Generalized,
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"grantee": "civil-affairs", "purpose": "elderly-care",
+    "category": "person", "fields": {"name": "clear", "phone": "masked", "birth_date": "generalized"},
+    "scope": ["330110.001"], "case_bound": false,
+    "valid_from": "2027-01-01T00:00:00Z", "valid_until": "2027-06-30T00:00:00Z",
+    "daily_quota": 1000}))]
 pub struct GrantRequest {
     /// Department id.
     grantee: String,
     purpose: String,
     category: String,
     /// Field name → `clear` | `pseudonym` | `masked` | `generalized`.
+    #[schema(value_type = BTreeMap<String, DisclosureLevel>)]
     fields: BTreeMap<String, String>,
     /// Grid codes.
     scope: Vec<String>,
@@ -47,10 +64,14 @@ pub struct GrantRequest {
     row_filter: Option<String>,
     case_bound: bool,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     valid_from: String,
     /// RFC 3339; after `valid_from`.
+    #[schema(format = DateTime)]
     valid_until: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
+    /// 1–10 000 000 records a day.
+    #[schema(minimum = 1, maximum = 10_000_000)]
     daily_quota: Option<u32>,
     /// Required when a sensitive field is requested.
     #[serde(default)]
@@ -128,6 +149,7 @@ pub struct GrantList {
 #[serde(deny_unknown_fields)]
 pub struct GrantFilter {
     grantee: Option<String>,
+    #[param(pattern = "^(requested|approved|rejected|suspended|revoked|expired)$")]
     status: Option<String>,
 }
 
@@ -136,6 +158,7 @@ pub struct GrantFilter {
 pub struct TransitionBody {
     /// Required to reject; optional otherwise. One line, at most 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500, pattern = "^[^\\r\\n]*$")]
     reason: Option<String>,
 }
 

@@ -23,10 +23,17 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "330110.001.001.009", "name": "第九网格", "kind": "physical"}))]
 pub struct Grid {
+    /// 1–6 dot-separated segments of 1–32 ASCII letters, digits or `-`; logical grids start
+    /// with `L.`.
+    #[schema(pattern = "^(?!L$)[A-Za-z0-9-]{1,32}(\\.[A-Za-z0-9-]{1,32}){0,5}$")]
     code: String,
+    /// 1–100 characters.
+    #[schema(max_length = 100, pattern = "\\S")]
     name: String,
-    /// `physical` or `logical`.
+    /// `physical` or `logical` (codes starting with `L.`).
+    #[schema(pattern = "^(physical|logical)$")]
     kind: String,
 }
 

@@ -16,6 +16,7 @@ mod grids;
 mod health;
 mod middleware;
 pub mod openapi;
+mod openapi_errors;
 mod purposes;
 mod records;
 mod roles;

@@ -8,6 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::state::AppState;
 
+use super::openapi_errors::{ErrorObject, ErrorResponse, ErrorResponses, FieldProblemDoc};
+
 use super::{
     admin, anomalies, audit, auth, cases, catalog, data, decisions, departments, grants, grids,
     health, purposes, records, roles, subject_report,
@@ -40,7 +42,8 @@ use super::{
         cases::report, cases::get_case, cases::assign, cases::reply, cases::close,
         decisions::explain, data::pull, data::lookup,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorResponses),
+    components(schemas(ErrorResponse, ErrorObject, FieldProblemDoc)),
     tags(
         (name = "identity", description = "Login, client tokens (mTLS, certificate-bound), users, departments, clients, roles"),
         (name = "reference", description = "Grids, catalog, purposes"),

@@ -21,9 +21,17 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "flood-relief", "description": "Flood relief: who needs help first",
+    "legal_basis": "PIPL art. 13(1)(4)"}))]
 pub struct Purpose {
+    /// 2–64 characters of a-z, 0-9 and -, starting with a letter.
+    #[schema(pattern = "^[a-z][a-z0-9-]{1,63}$")]
     id: String,
+    /// 1–500 characters.
+    #[schema(max_length = 500, pattern = "\\S")]
     description: String,
+    /// 1–500 characters.
+    #[schema(max_length = 500, pattern = "\\S")]
     legal_basis: String,
 }
 

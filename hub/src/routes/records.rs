@@ -33,7 +33,7 @@ pub fn router() -> Router<AppState> {
 
 /// Create one record.
 #[utoipa::path(post, path = "/v1/records", tag = "records", request_body = CreateRecord,
-    params(("idempotency-key" = Option<String>, Header,
+    params(("idempotency-key" = Option<String>, Header, pattern = "^[A-Za-z0-9._:-]{1,64}$", 
         description = "1–64 of `A-Za-z0-9._:-`, remembered 24 h per user or client: a retry with the same key and body gets the first answer (same id, same receipt) and writes nothing; the same key with another body is 422, a retry while the first is still answered 409")),
     security(("bearer" = [])),
     responses((status = 201, body = RecordCreated), (status = 400), (status = 401), (status = 403),
@@ -52,7 +52,7 @@ pub async fn create_record(
 
 /// Create many records: all of them, or none with every problem listed.
 #[utoipa::path(post, path = "/v1/records/batch", tag = "records", request_body = CreateBatch,
-    params(("idempotency-key" = Option<String>, Header,
+    params(("idempotency-key" = Option<String>, Header, pattern = "^[A-Za-z0-9._:-]{1,64}$", 
         description = "as on `POST /v1/records`: a retry with the same key and body gets the first answer (same ids, same receipt) and writes nothing")),
     security(("bearer" = [])),
     responses((status = 201, body = BatchCreated), (status = 400), (status = 401), (status = 403),

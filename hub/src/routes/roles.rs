@@ -45,7 +45,9 @@ fn every_grid() -> Vec<String> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutRole {
+    /// One line of at most 200 characters.
     #[serde(default)]
+    #[schema(max_length = 200, pattern = "^[^\\r\\n]*$")]
     description: Option<String>,
     permissions: Vec<PermissionBody>,
 }

@@ -12,14 +12,25 @@ use crate::time::rfc3339;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"grid": "330110.001.001.001", "kind": "dispute",
+    "summary": "邻里噪音纠纷", "subjects": [], "confidential": false}))]
 pub struct ReportCase {
+    /// A grid code.
+    #[schema(pattern = "^(?!L$)[A-Za-z0-9-]{1,32}(\\.[A-Za-z0-9-]{1,32}){0,5}$")]
     grid: String,
     /// What kind of case: 1–40 of `a-z 0-9 _ -` (e.g. `dispute`, `safety_hazard`).
+    #[schema(pattern = "^[a-z0-9_-]{1,40}$")]
     kind: String,
     /// Free text; sealed at rest.
+    /// 1–2 000 characters, no control characters but newlines.
+    #[schema(
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*$"
+    )]
     summary: String,
-    /// Record ids of the people concerned.
+    /// Record ids of the people concerned (at most 50).
     #[serde(default)]
+    #[schema(max_items = 50)]
     subjects: Vec<String>,
     /// Disclosures under this case are held back from subject access reports until it closes.
     #[serde(default)]
@@ -34,30 +45,45 @@ pub struct CaseStatusBody {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"departments": ["civil-affairs"], "working_days": 5}))]
 pub struct AssignCase {
-    /// Department ids; replaces the current assignees.
+    /// 1–10 department ids; replaces the current assignees.
+    #[schema(min_items = 1, max_items = 10)]
     departments: Vec<String>,
     /// RFC 3339, in the future. Give this or `working_days`.
     #[serde(default)]
+    #[schema(format = DateTime)]
     deadline: Option<String>,
     /// Reply due this many working days (1–60, of the hub's working calendar) from now, at the
     /// same time of day (China Standard Time). Give this or `deadline`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
+    #[schema(minimum = 1, maximum = 60)]
     working_days: Option<u32>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyCase {
+    /// 1–2 000 characters, no control characters but newlines.
+    #[schema(
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub(super) note: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloseCase {
+    /// 1–2 000 characters, no control characters but newlines.
+    #[schema(
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*$"
+    )]
     resolution: String,
     /// 1–5.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
+    #[schema(minimum = 1, maximum = 5)]
     satisfaction: Option<i64>,
 }
 

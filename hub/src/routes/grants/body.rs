@@ -48,12 +48,13 @@ impl GrantFilter {
 }
 
 impl TransitionBody {
-    /// The body is optional: none (or only whitespace), or `{"reason": "..."}`.
+    /// The body is optional: none (or only whitespace), JSON `null`, or `{"reason": "..."}`.
     pub(super) fn parse(body: &[u8]) -> Result<TransitionBody, Error> {
         if body.iter().all(u8::is_ascii_whitespace) {
             Ok(TransitionBody::default())
         } else {
-            crate::extract::parse_json(body)
+            crate::extract::parse_json::<Option<TransitionBody>>(body)
+                .map(Option::unwrap_or_default)
         }
     }
 }

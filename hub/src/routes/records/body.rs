@@ -10,8 +10,13 @@ use crate::records::{BatchWritten, Change, ClearRecord, RecordInput, Written};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"category": "person", "grid": "330110.001.001.001",
+    "purpose": "population-registration",
+    "fields": {"name": "张三", "gender": "male", "phone": "13812345678"}}))]
 pub struct CreateRecord {
     category: String,
+    /// A grid code.
+    #[schema(pattern = "^(?!L$)[A-Za-z0-9-]{1,32}(\\.[A-Za-z0-9-]{1,32}){0,5}$")]
     grid: String,
     /// Field name → value, validated against the catalog.
     #[schema(value_type = Object)]
@@ -24,7 +29,16 @@ pub struct CreateRecord {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBatch {
+    /// 1–5 000 records.
+    #[schema(min_items = 1, max_items = 5000)]
     records: Vec<CreateRecord>,
+}
+
+/// A JSON object with at least one member.
+fn non_empty_object() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .min_properties(Some(1))
+        .build()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -51,11 +65,11 @@ pub struct BatchCreated {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchRecord {
-    /// Fields to set; `null` removes an optional field.
-    #[schema(value_type = Object)]
+    /// Fields to set (at least one); `null` removes an optional field.
+    #[schema(schema_with = non_empty_object)]
     fields: Map<String, Value>,
     /// If given, the update applies only if the record is still at this version (else 409).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
     expected_version: Option<i64>,
 }
 
