@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use crate::auth::Access;
 use crate::auth::login_limiter::LoginLimiter;
 use crate::auth::permissions::Permissions;
+use crate::auth::refusals::Refusals;
 use crate::auth::tokens::TokenIssuer;
 use crate::cases::Cases;
 use crate::config::Settings;
@@ -25,6 +26,7 @@ use crate::routes;
 use crate::server::Transport;
 use crate::state::AppState;
 use crate::storage::Store;
+use crate::time::{Clock, SystemClock};
 use crate::tls;
 use crate::vault::Vault;
 use crate::vault::keyring::AgeFileStore;
@@ -38,6 +40,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Application::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As `build`, with the clock that the code handed one follows (tests move it; see
+    /// `crate::time::Clock`).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Application> {
         let vault = Vault::unlock(&AgeFileStore::in_dir(&settings.data_dir))
             .context("cannot unlock the keyring")?
             .with_client_ca(&settings.pki_dir())
@@ -96,7 +107,9 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot build the decision index: {e}"))?;
         let decisions = Arc::new(decisions);
         let tokens = Arc::new(tokens);
-        let access = Access::new(ledger.clone(), Arc::clone(&permissions));
+        let refusals = Arc::new(Refusals::new(clock, ledger.clone()));
+        Arc::clone(&refusals).spawn_flusher();
+        let access = Access::new(ledger.clone(), Arc::clone(&permissions), refusals);
         let cases = Arc::new(Cases::new(
             access.clone(),
             store.clone(),
@@ -185,6 +198,7 @@ impl Application {
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
         let grace = Duration::from_secs(self.state.settings.shutdown_grace_secs);
         let store = self.state.store.clone();
+        let refusals = Arc::clone(self.state.access.refusals());
         match self.transport {
             Transport::Tls(_) => tracing::info!(
                 addr = %self.addr,
@@ -204,6 +218,8 @@ impl Application {
         }
         let app = routes::router(self.state);
         crate::server::serve(self.listener, self.transport, app, shutdown, grace).await;
+        // The counted refusals of the open windows, before the database closes.
+        refusals.flush_all().await;
         store.close().await;
         tracing::info!("stopped");
     }

@@ -25,4 +25,5 @@ mod migrations;
 mod paging;
 mod plaintext;
 mod records;
+mod refusals;
 mod roles;

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use gridhub::config::{Overrides, Settings};
 use gridhub::init::{InitOptions, init};
 use gridhub::startup::Application;
+use gridhub::time::ManualClock;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::{Value, json};
@@ -154,6 +155,9 @@ pub struct TestApp {
     /// The running hub's state, for driving its background jobs (e.g. the grant expiry
     /// sweep) at a moment the test chooses instead of waiting for their timers.
     pub state: gridhub::state::AppState,
+    /// The clock handed to the hub (`Application::build_with_clock`): it stands at the time
+    /// the app was spawned until a test moves it, and is kept across restarts.
+    pub clock: Arc<ManualClock>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -448,6 +452,7 @@ async fn serve(
     backend: Backend,
     data_dir: tempfile::TempDir,
     database_url: Option<String>,
+    clock: Arc<ManualClock>,
 ) -> TestApp {
     let settings = Settings::load(
         None,
@@ -458,7 +463,9 @@ async fn serve(
         },
     )
     .expect("settings");
-    let app = Application::build(settings).await.expect("build app");
+    let app = Application::build_with_clock(settings, Arc::clone(&clock) as _)
+        .await
+        .expect("build app");
     let port = app.port();
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
@@ -476,12 +483,22 @@ async fn serve(
         worker_token: String::new(),
         dpo_token: String::new(),
         state,
+        clock,
         shutdown: Some(tx),
         server: Some(server),
     }
 }
 
 impl TestApp {
+    /// Move the hub's clock past the current minute and write the summaries of the refusal
+    /// windows that closed (what the hub's flusher does on its own every few seconds).
+    pub async fn close_refusal_window(&self) {
+        self.clock.advance(std::time::Duration::from_millis(
+            u64::try_from(gridhub::auth::refusals::WINDOW_MS).unwrap(),
+        ));
+        self.state.access.refusals().flush_closed().await;
+    }
+
     /// Stop the hub (keeping its data and database) and start it again on them, as an operator
     /// restarting the service would; the accounts log in again.
     pub async fn restart(self) -> TestApp {
@@ -500,7 +517,8 @@ impl TestApp {
         let placeholder = tempfile::tempdir().unwrap();
         let data_dir = std::mem::replace(&mut self.data_dir, placeholder);
         let database_url = self.database_url.take();
-        let mut app = serve(self.backend, data_dir, database_url).await;
+        let clock = Arc::clone(&self.clock);
+        let mut app = serve(self.backend, data_dir, database_url, clock).await;
         app.admin_token = app.token("admin", ADMIN_PASSWORD).await;
         app.worker_token = app.token("worker", WORKER_PASSWORD).await;
         app.dpo_token = app.token("dpo", DPO_PASSWORD).await;
@@ -562,7 +580,8 @@ pub async fn spawn_app_with(backend: Backend, options: SpawnOptions) -> TestApp 
             .unwrap();
         writeln!(config, "{extra}").unwrap();
     }
-    let mut test = serve(backend, data_dir, database_url).await;
+    let clock = Arc::new(ManualClock::at(gridhub::time::now_ms()));
+    let mut test = serve(backend, data_dir, database_url, clock).await;
     test.admin_token = test.token("admin", ADMIN_PASSWORD).await;
     for (code, name) in [
         ("330110", "临江市"),

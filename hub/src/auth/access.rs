@@ -1,8 +1,12 @@
 //! The audited gate every service passes through: role permissions (casbin) checked at the
 //! policy version the request read, and the ledger entries of what was decided.
 //!
-//! Invariant: a refusal answered from here has a `deny` entry in the ledger first; if even that
-//! entry cannot be written the answer is `audit_unavailable`, never the refusal alone.
+//! Invariant: a refusal answered from here has a `deny` entry in the ledger first, naming the
+//! address the request came from; if even that entry cannot be written the answer is
+//! `audit_unavailable`, never the refusal alone. The one exception is bounded and still
+//! counted: a refusal of a caller that named no user or client, from an address whose refusal
+//! of the same action is already in the ledger this minute, is counted for that window's
+//! summary entry instead (`super::refusals`).
 
 use std::sync::Arc;
 
@@ -10,6 +14,8 @@ use policy::GridCode;
 
 use super::Principal;
 use super::permissions::{NO_GRID, Permissions};
+use super::refusals::{Admission, Refusals};
+use super::source::current_source;
 use crate::error::{Error, current_request_id};
 use crate::ledger::{Actor, Appended, Decision, EntryDraft, Ledger, Receipt};
 
@@ -18,18 +24,25 @@ use crate::ledger::{Actor, Appended, Decision, EntryDraft, Ledger, Receipt};
 pub struct Access {
     ledger: Ledger,
     permissions: Arc<Permissions>,
+    refusals: Arc<Refusals>,
 }
 
 impl Access {
-    pub fn new(ledger: Ledger, permissions: Arc<Permissions>) -> Access {
+    pub fn new(ledger: Ledger, permissions: Arc<Permissions>, refusals: Arc<Refusals>) -> Access {
         Access {
             ledger,
             permissions,
+            refusals,
         }
     }
 
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
+    }
+
+    /// The counter of anonymous refusals (its flusher and shutdown flush).
+    pub fn refusals(&self) -> &Arc<Refusals> {
+        &self.refusals
     }
 
     /// Record an entry in the ledger and wait until it is durable. Callers act only after this
@@ -81,13 +94,31 @@ impl Access {
             .await
     }
 
-    /// Record a denied access and return the error to answer with. If even the denial cannot
-    /// be recorded, the answer is `audit_unavailable`.
+    /// Record a denied access (with the request's source address) and return the error to
+    /// answer with. If even the denial cannot be recorded, the answer is `audit_unavailable`.
+    /// A caller that named no user or client may be counted instead (module docs).
     pub async fn deny(&self, actor: Actor, action: &str, reason: &str, error: Error) -> Error {
-        let draft =
-            EntryDraft::new(actor, action, Decision::Deny, current_request_id()).reason(reason);
+        let request_id = current_request_id();
+        let source = current_source();
+        let anchor = match source {
+            Some(address) if actor.is_anonymous() => {
+                match self.refusals.admit(action, address, reason, &request_id) {
+                    Admission::Counted => return error,
+                    Admission::Record(key) => Some(key),
+                }
+            }
+            _ => None,
+        };
+        let draft = EntryDraft::new(actor, action, Decision::Deny, request_id)
+            .reason(reason)
+            .source(source.map(|ip| ip.to_string()));
         match self.record(draft).await {
-            Ok(_) => error,
+            Ok(_) => {
+                if let Some(key) = anchor {
+                    self.refusals.anchor(key);
+                }
+                error
+            }
             Err(e) => e,
         }
     }

@@ -8,6 +8,8 @@ pub mod login_limiter;
 pub mod password;
 pub mod permissions;
 mod principal;
+pub mod refusals;
+pub mod source;
 pub mod tokens;
 
 pub use access::Access;

@@ -133,7 +133,9 @@ impl Principal {
     }
 }
 
-/// Why a token was refused: the audit reason. Never includes the token or its claims.
+/// Why a token was refused: the audit reason. Never includes the token or its claims. A refusal
+/// with an anonymous actor (the token is absent or did not verify) may be counted into its
+/// address's per-minute summary instead of an entry of its own (`Access::deny`).
 async fn refuse(auth: &Authenticator<'_>, actor: Actor, reason: &str) -> Error {
     tracing::info!(reason, "token refused");
     auth.access

@@ -9,6 +9,7 @@ use anyhow::Context;
 use policy::WorkingCalendar;
 
 use crate::auth::permissions::Permissions;
+use crate::auth::refusals::Refusals;
 use crate::auth::tokens::TokenIssuer;
 use crate::auth::{Access, Principal};
 use crate::cases::Cases;
@@ -17,7 +18,7 @@ use crate::grants::Grants;
 use crate::ledger::Ledger;
 use crate::startup::shipped_role_rows;
 use crate::storage::{Store, UserRow};
-use crate::time::now_ms;
+use crate::time::{SystemClock, now_ms};
 use crate::vault::Vault;
 
 /// The services the demo story calls.
@@ -47,7 +48,9 @@ impl Services {
         let decisions = Decisions::load(store.clone(), Arc::clone(&vault), catalog)
             .await
             .map_err(|e| anyhow::anyhow!("cannot build the decision index: {e}"))?;
-        let access = Access::new(ledger.clone(), Arc::new(permissions));
+        // The demo refuses no request (no network): the counter is never used.
+        let refusals = Arc::new(Refusals::new(Arc::new(SystemClock), ledger.clone()));
+        let access = Access::new(ledger.clone(), Arc::new(permissions), refusals);
         let decisions = Arc::new(decisions);
         Ok(Services {
             grants: Grants::new(

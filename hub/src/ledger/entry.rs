@@ -1,7 +1,9 @@
 //! Ledger entries and their canonical form: compact JSON with keys in lexicographic order
 //! (structs below declare their fields alphabetically, maps are `BTreeMap`s), no floats, no
 //! insignificant whitespace. Invariant: an entry names records by id and fields by name only;
-//! no personal value is ever put in one.
+//! no personal value is ever put in one. A refusal entry also names the network address the
+//! refused request came from (`source`): the address of a department system, an office network
+//! or a scanner, never a resident's value (docs/SECURITY.md "Refusals and source addresses").
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -38,6 +40,11 @@ impl Actor {
             user: Some("system".to_owned()),
             ..Actor::default()
         }
+    }
+
+    /// Names no user or client: a caller that did not authenticate.
+    pub fn is_anonymous(&self) -> bool {
+        self.user.is_none() && self.client.is_none()
     }
 
     /// One string for the `actor` filter column.
@@ -118,6 +125,24 @@ impl SharedLevels {
     }
 }
 
+/// Refusals of callers that named no user or client (`crate::auth::refusals`) that were counted
+/// instead of written one entry each: how many from one source in one window, and why. Fields
+/// in alphabetical order (canonical form).
+///
+/// Invariant: every such refusal is counted exactly once, either as an entry of its own or in
+/// one summary's `count`; `reasons` add up to `count`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RefusalCount {
+    pub count: u64,
+    pub first_request_id: String,
+    pub last_request_id: String,
+    pub reasons: BTreeMap<String, u64>,
+    /// End of the window (exclusive), RFC 3339 with milliseconds, on the hub's clock.
+    pub window_end: String,
+    /// Start of the window, RFC 3339 with milliseconds, on the hub's clock.
+    pub window_start: String,
+}
+
 /// What a caller asks the ledger to record; the ledger adds `index` and `time`.
 #[derive(Debug, Clone)]
 pub struct EntryDraft {
@@ -130,7 +155,12 @@ pub struct EntryDraft {
     pub reason: Option<String>,
     pub grants: Vec<String>,
     pub records: Vec<RecordRef>,
+    /// Counted refusals (summary entries only).
+    pub refusals: Option<RefusalCount>,
     pub request_id: String,
+    /// The IP address a refused request came from (`deny` entries written in a request), or
+    /// `overflow` on the summary of refusals from addresses beyond the tracked maximum.
+    pub source: Option<String>,
 }
 
 /// The canonical entry: fields in alphabetical order.
@@ -150,7 +180,11 @@ pub struct CanonicalEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub records: Vec<RecordRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusals: Option<RefusalCount>,
     pub request_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     pub time: String,
 }
 
@@ -171,7 +205,11 @@ struct CanonicalView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
     records: &'a [RecordRef],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refusals: Option<&'a RefusalCount>,
     request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
     time: &'a str,
 }
 
@@ -188,8 +226,21 @@ impl EntryDraft {
             reason: None,
             grants: Vec::new(),
             records: Vec::new(),
+            refusals: None,
             request_id,
+            source: None,
         }
+    }
+
+    /// The address the request came from (refusals).
+    pub fn source(mut self, source: Option<String>) -> EntryDraft {
+        self.source = source;
+        self
+    }
+
+    pub fn refusals(mut self, refusals: RefusalCount) -> EntryDraft {
+        self.refusals = Some(refusals);
+        self
     }
 
     pub fn reason(mut self, reason: &str) -> EntryDraft {
@@ -241,7 +292,9 @@ impl EntryDraft {
             purpose: self.purpose.as_deref(),
             reason: self.reason.as_deref(),
             records: &self.records,
+            refusals: self.refusals.as_ref(),
             request_id: &self.request_id,
+            source: self.source.as_deref(),
             time,
         };
         // Serialising plain structs, strings and integers cannot fail.
@@ -345,6 +398,33 @@ mod tests {
             r#"{"action":"record.create","actor":{"user":"u1"},"category":"person","decision":"allow","grants":[],"index":7,"purpose":"population-registration","records":[{"fields":{"name":"written","phone":"written"},"id":"r1"}],"request_id":"req-1","time":"2023-11-14T22:13:20.123Z"}"#
         );
         assert_eq!(parse_canonical(&text).unwrap().index, 7);
+    }
+
+    #[test]
+    fn a_refusal_summary_keeps_canonical_key_order_and_parses_back() {
+        let summary = EntryDraft::new(
+            Actor::default(),
+            "auth.token.refusals",
+            Decision::Deny,
+            "-".to_owned(),
+        )
+        .source(Some("10.0.0.7".to_owned()))
+        .refusals(RefusalCount {
+            count: 3,
+            first_request_id: "a".to_owned(),
+            last_request_id: "c".to_owned(),
+            reasons: BTreeMap::from([("invalid token".to_owned(), 3)]),
+            window_end: "2026-01-01T00:01:00.000Z".to_owned(),
+            window_start: "2026-01-01T00:00:00.000Z".to_owned(),
+        });
+        let text = summary.canonical(1, 0);
+        assert_eq!(
+            text,
+            r#"{"action":"auth.token.refusals","actor":{},"decision":"deny","grants":[],"index":1,"records":[],"refusals":{"count":3,"first_request_id":"a","last_request_id":"c","reasons":{"invalid token":3},"window_end":"2026-01-01T00:01:00.000Z","window_start":"2026-01-01T00:00:00.000Z"},"request_id":"-","source":"10.0.0.7","time":"1970-01-01T00:00:00.000Z"}"#
+        );
+        let parsed = parse_canonical(&text).unwrap();
+        assert_eq!(parsed.source.as_deref(), Some("10.0.0.7"));
+        assert_eq!(parsed.refusals.unwrap().count, 3);
     }
 
     #[test]

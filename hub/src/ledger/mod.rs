@@ -27,7 +27,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-pub use entry::{Actor, Decision, EntryDraft, FieldLevels, RecordRef, SharedLevels};
+pub use entry::{Actor, Decision, EntryDraft, FieldLevels, RecordRef, RefusalCount, SharedLevels};
 pub use health::{FaultKind, Health};
 use health::{HealthCell, PROBE_EVERY};
 use merkle::{Frontier, Hash, NodeId};
@@ -329,6 +329,7 @@ impl Ledger {
                 purpose: None,
                 case_id: None,
                 decision: None,
+                action: None,
                 since_ms: None,
                 until_ms: None,
                 limit: 1,

@@ -156,6 +156,7 @@ impl Oversight {
                     purpose: None,
                     case_id: None,
                     decision: None,
+                    action: None,
                     since_ms: Some(since),
                     until_ms: Some(until),
                     limit: PAGE,
@@ -183,7 +184,12 @@ impl Oversight {
                     }
                 }
                 if e.decision == Decision::Deny {
-                    add(&mut groups, "repeated_denials", &e, time, 1);
+                    // A summary of counted refusals stands for `count` of them.
+                    let denials = e
+                        .refusals
+                        .as_ref()
+                        .map_or(1, |r| usize::try_from(r.count).unwrap_or(usize::MAX));
+                    add(&mut groups, "repeated_denials", &e, time, denials);
                 }
             }
             if scanned >= MAX_SCANNED {

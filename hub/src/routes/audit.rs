@@ -48,6 +48,9 @@ pub struct EntryQuery {
     /// `allow` or `deny`.
     #[param(pattern = "^(allow|deny)$")]
     decision: Option<String>,
+    /// The action, exactly: e.g. `auth.token` (refusals of tokens) or `auth.token.refusals`
+    /// (the per-minute summaries of anonymous refusals, SECURITY.md).
+    action: Option<String>,
     /// RFC 3339 lower bound on entry time.
     #[param(format = DateTime)]
     since: Option<String>,
@@ -99,7 +102,11 @@ fn to_entries(rows: Vec<(i64, String)>) -> Vec<AuditEntry> {
         .collect()
 }
 
-/// Search the ledger by index range, actor, purpose, case, decision and time.
+/// Search the ledger by index range, actor, purpose, case, decision, action and time. Every
+/// `deny` entry written in a request names its `source` address; anonymous refusals beyond the
+/// first per address, action and minute are in one `<action>.refusals` entry with a
+/// `refusals` object (`count`, `first_request_id`, `last_request_id`, `reasons`,
+/// `window_start`, `window_end`).
 #[utoipa::path(get, path = "/v1/audit/entries", tag = "audit", params(EntryQuery), security(("bearer" = [])),
     responses((status = 200, body = EntryPage), (status = 403), (status = 422)))]
 pub async fn entries(
@@ -133,6 +140,7 @@ pub async fn entries(
         purpose: q.purpose,
         case_id: q.case,
         decision: q.decision,
+        action: q.action,
         since_ms: parse_time("since", &q.since)?,
         until_ms: parse_time("until", &q.until)?,
         limit,

@@ -1,5 +1,5 @@
 //! Per-request context: a request id (the client's if it is a sane token, else a new UUID),
-//! the task-local that error bodies read it from, an oversize check on `content-length`, a
+//! the task-local that error bodies read it from, the source address that refusal entries name, an oversize check on `content-length`, a
 //! whole-request timeout, a panic catcher, the security headers of every answer, and one
 //! access-log line. The log names method, route
 //! template, status and latency, never the query string or body (they may carry personal data).
@@ -12,6 +12,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 
+use crate::auth::Connection;
+use crate::auth::source::REQUEST_SOURCE;
 use crate::error::{Error, REQUEST_ID};
 use crate::state::AppState;
 
@@ -38,6 +40,7 @@ pub async fn request_context(
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         req.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
+    let source = req.extensions().get::<Connection>().map(|c| c.peer.ip());
     let method = req.method().clone();
     let route = req
         .extensions()
@@ -55,19 +58,22 @@ pub async fn request_context(
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|len| len > limit as u64);
 
-    let mut response = REQUEST_ID
-        .scope(request_id.clone(), async move {
-            if too_large {
-                return Error::PayloadTooLarge.into_response();
-            }
-            let run = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind();
-            match tokio::time::timeout(timeout, run).await {
-                Ok(Ok(response)) => response,
-                Ok(Err(_panic)) => Error::Internal("handler panicked".to_owned()).into_response(),
-                Err(_elapsed) => Error::Timeout.into_response(),
-            }
-        })
-        .await;
+    let handle = async move {
+        if too_large {
+            return Error::PayloadTooLarge.into_response();
+        }
+        let run = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind();
+        match tokio::time::timeout(timeout, run).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(_panic)) => Error::Internal("handler panicked".to_owned()).into_response(),
+            Err(_elapsed) => Error::Timeout.into_response(),
+        }
+    };
+    let in_context = REQUEST_ID.scope(request_id.clone(), handle);
+    let mut response = match source {
+        Some(ip) => REQUEST_SOURCE.scope(ip, in_context).await,
+        None => in_context.await,
+    };
 
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);

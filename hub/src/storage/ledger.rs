@@ -64,6 +64,8 @@ pub struct EntryFilter {
     pub purpose: Option<String>,
     pub case_id: Option<String>,
     pub decision: Option<String>,
+    /// The action, exactly (`auth.token.refusals`).
+    pub action: Option<String>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
     pub limit: i64,
@@ -401,6 +403,9 @@ impl Store {
             }
             if let Some(v) = &f.decision {
                 qb.push(" AND decision = ").push_bind(v.clone());
+            }
+            if let Some(v) = &f.action {
+                qb.push(" AND action = ").push_bind(v.clone());
             }
             if let Some(v) = f.since_ms {
                 qb.push(" AND time_ms >= ").push_bind(v);
