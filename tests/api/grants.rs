@@ -559,3 +559,49 @@ on_both_backends!(
     a_grant_lives_through_its_whole_cycle,
     grants_past_their_window_expire
 );
+
+/// What the OpenAPI document allows, the hub takes (issue 18): a whole number written with a
+/// zero fraction is an integer (JSON Schema counts it one), a fraction is not, and a
+/// transition's optional body may be `null`.
+#[tokio::test]
+async fn schema_valid_spellings_are_accepted() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create_department("civil-affairs", &["330110.001"])
+        .await;
+    let mut request = grant_request(
+        "civil-affairs",
+        "elderly-care",
+        json!({"name": "clear"}),
+        &["330110.001"],
+    );
+    request["daily_quota"] = json!(1000.5);
+    let (status, code, body) =
+        error_code(app.post(&app.admin_token, "/v1/grants", &request).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (422, "validation_failed"),
+        "{body}"
+    );
+    request["daily_quota"] = json!(1000.0);
+    let resp = app.post(&app.admin_token, "/v1/grants", &request).await;
+    assert_eq!(resp.status(), 201);
+    let created: Value = resp.json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+
+    let resp = app
+        .post(
+            &app.dpo_token,
+            &format!("/v1/grants/{id}/approve"),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let grant: Value = app
+        .get(&app.dpo_token, &format!("/v1/grants/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(grant["status"], "approved");
+    assert_eq!(grant["daily_quota"], 1000);
+}
