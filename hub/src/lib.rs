@@ -18,6 +18,7 @@ pub mod identity;
 pub mod init;
 pub mod ledger;
 pub mod oversight;
+pub mod recover;
 pub mod records;
 pub mod routes;
 pub mod server;

@@ -8,6 +8,7 @@ pub mod login_limiter;
 pub mod password;
 pub mod permissions;
 mod principal;
+pub mod role_administrators;
 pub mod tokens;
 
 pub use access::Access;
