@@ -172,7 +172,10 @@ pub async fn admin_recover(args: RecoverArgs) -> anyhow::Result<()> {
         password,
     })
     .await?;
-    println!("recovered: shipped roles restored ({})", report.roles.join(", "));
+    println!(
+        "recovered: shipped roles restored ({})",
+        report.roles.join(", ")
+    );
     let how = if report.created { "created" } else { "enabled" };
     match report.generated_password {
         Some(pw) => println!(

@@ -83,7 +83,14 @@ pub async fn recover(opts: RecoverOptions) -> anyhow::Result<RecoverReport> {
     let store = Store::open(&settings.database()?)
         .await
         .context("cannot open the database")?;
-    let result = recover_in(&store, &vault, &settings.instance, &opts.username, password_hash).await;
+    let result = recover_in(
+        &store,
+        &vault,
+        &settings.instance,
+        &opts.username,
+        password_hash,
+    )
+    .await;
     store.close().await;
     let (user_id, created, roles) = result?;
     Ok(RecoverReport {

@@ -25,4 +25,6 @@ mod migrations;
 mod paging;
 mod plaintext;
 mod records;
+mod recover_cli;
 mod roles;
+mod roles_lock_out;

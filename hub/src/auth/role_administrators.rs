@@ -104,7 +104,10 @@ mod tests {
     #[tokio::test]
     async fn nobody_is_left_without_the_line_or_without_a_holder() {
         let no_line = policy(
-            &[["admin", "*", "roles", "read"], ["admin", "*", "users", "write"]],
+            &[
+                ["admin", "*", "roles", "read"],
+                ["admin", "*", "users", "write"],
+            ],
             &[["user:a", "admin", "*"]],
         );
         assert!(!someone_may_write_roles(&no_line).await);

@@ -211,14 +211,12 @@ impl Store {
             let (id, outcome) = match existing {
                 Some(row) => {
                     let id: String = row.try_get("id")?;
-                    sqlx::query(
-                        "UPDATE users SET disabled = $1, password_hash = $2 WHERE id = $3",
-                    )
-                    .bind(false)
-                    .bind(admin.password_hash.clone())
-                    .bind(id.clone())
-                    .execute(&mut *tx)
-                    .await?;
+                    sqlx::query("UPDATE users SET disabled = $1, password_hash = $2 WHERE id = $3")
+                        .bind(false)
+                        .bind(admin.password_hash.clone())
+                        .bind(id.clone())
+                        .execute(&mut *tx)
+                        .await?;
                     (id.clone(), AdminOutcome::Restored(id))
                 }
                 None => {
