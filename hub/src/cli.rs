@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{self, KeysCommand, ServeArgs, VerifyArgs};
+use crate::commands::{self, KeysCommand, RecoverArgs, ServeArgs, VerifyArgs};
 
 /// Parse the command line and run it; the `gridhub` binary is this function.
 pub fn main() -> ExitCode {
@@ -44,6 +44,9 @@ pub fn main() -> ExitCode {
             Command::Audit {
                 command: AuditCommand::Verify(args),
             } => commands::audit_verify(args).await,
+            Command::Admin {
+                command: AdminCommand::Recover(args),
+            } => commands::admin_recover(args).await,
         }
     });
     match result {
@@ -112,6 +115,19 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Operator tools that work on the data directory and database directly.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Recover from an admin lock-out: restore the shipped roles' permissions and make sure an
+    /// enabled admin account exists, with a new password (generated and shown once if not
+    /// given). Audited; meant for a stopped hub (a running one follows on its next request).
+    Recover(RecoverArgs),
 }
 
 #[derive(Subcommand)]

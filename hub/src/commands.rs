@@ -7,11 +7,14 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
+use anyhow::Context;
+
 use crate::config::{Overrides, Settings};
 use crate::init::{InitOptions, init as init_dir, is_initialised};
 use crate::ledger::note::{NoteSigner, Verifier};
 use crate::ledger::sources::{HttpSource, StoreSource};
 use crate::ledger::verify::{LedgerSource, verify};
+use crate::recover::RecoverOptions;
 use crate::startup::ledger_origin;
 use crate::startup::{Application, shutdown_signal};
 use crate::storage::Store;
@@ -65,6 +68,30 @@ pub struct VerifyArgs {
     /// hub's /v1/audit/public-key (--url, trusted on first use).
     #[arg(long)]
     pub vkey: Option<String>,
+}
+
+#[derive(Args)]
+pub struct RecoverArgs {
+    #[arg(long, env = "GRIDHUB_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The database, if not the one the data directory's config names.
+    #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// The account to restore (created if it does not exist).
+    #[arg(long, default_value = "admin")]
+    pub username: String,
+    /// Its new password (12–256 characters); generated and printed once if neither this nor
+    /// --password-file is given.
+    #[arg(
+        long,
+        env = "GRIDHUB_ADMIN_PASSWORD",
+        hide_env_values = true,
+        conflicts_with = "password_file"
+    )]
+    pub admin_password: Option<String>,
+    /// Read the new password from this file (its first line).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -123,6 +150,46 @@ pub async fn init(
         ),
     }
     println!("next: gridhub serve --data-dir {}", data_dir.display());
+    Ok(())
+}
+
+pub async fn admin_recover(args: RecoverArgs) -> anyhow::Result<()> {
+    let password = match (args.admin_password, args.password_file) {
+        (Some(pw), _) => Some(SecretString::from(pw)),
+        (None, Some(file)) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            Some(SecretString::from(
+                text.lines().next().unwrap_or_default().to_owned(),
+            ))
+        }
+        (None, None) => None,
+    };
+    let report = crate::recover::recover(RecoverOptions {
+        data_dir: args.data_dir,
+        database_url: args.database_url,
+        username: args.username,
+        password,
+    })
+    .await?;
+    println!(
+        "recovered: shipped roles restored ({})",
+        report.roles.join(", ")
+    );
+    let how = if report.created { "created" } else { "enabled" };
+    match report.generated_password {
+        Some(pw) => println!(
+            "  admin       {} / {}   ({how}, id {}; shown once; store it now)",
+            report.username,
+            pw.expose_secret(),
+            report.user_id
+        ),
+        None => println!(
+            "  admin       {} ({how}, id {}; password as given)",
+            report.username, report.user_id
+        ),
+    }
+    println!("the recovery is in the audit ledger as `admin.recover`");
     Ok(())
 }
 

@@ -41,6 +41,14 @@ pub enum Error {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// The change would leave no active user who may write roles (`auth::role_administrators`);
+    /// nothing was changed.
+    #[error(
+        "refused: after this change no active user could write roles; keep `roles` `write` on a \
+         role an active user holds, or give such a role to another active user first \
+         (if already locked out: `gridhub admin recover`)"
+    )]
+    LastRoleAdministrator,
     #[error("request body is larger than the configured limit")]
     PayloadTooLarge,
     #[error("unsupported media type: send `application/json`")]
@@ -101,6 +109,7 @@ impl Error {
             Error::NoGrant(_) => (StatusCode::FORBIDDEN, "no_grant"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Error::LastRoleAdministrator => (StatusCode::CONFLICT, "last_role_admin"),
             Error::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Error::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")

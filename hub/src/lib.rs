@@ -19,6 +19,7 @@ pub mod init;
 pub mod ledger;
 pub mod oversight;
 pub mod records;
+pub mod recover;
 pub mod routes;
 pub mod server;
 pub mod startup;

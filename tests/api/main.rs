@@ -25,5 +25,7 @@ mod migrations;
 mod paging;
 mod plaintext;
 mod records;
+mod recover_cli;
 mod refusals;
 mod roles;
+mod roles_lock_out;

@@ -9,6 +9,7 @@ pub mod password;
 pub mod permissions;
 mod principal;
 pub mod refusals;
+pub mod role_administrators;
 pub mod source;
 pub mod tokens;
 

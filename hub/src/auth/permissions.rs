@@ -27,7 +27,7 @@ use casbin::{Adapter, CoreApi, DefaultModel, Enforcer, Filter, Model};
 use policy::GridCode;
 use tokio::sync::{Mutex, RwLock};
 
-use crate::storage::Store;
+use crate::storage::{PolicySnapshot, Store};
 
 /// The casbin model. Constant: requests and policies are data, never matcher text.
 const MODEL: &str = r#"
@@ -264,11 +264,18 @@ pub fn client_subject(id: &str) -> String {
     format!("client:{id}")
 }
 
-/// Reads policy lines and assignments from the hub's database. Read-only on purpose: changes
-/// go through the roles and identity APIs (one transaction with the version bump), never
-/// through casbin's auto-save.
+/// Reads policy lines and assignments from the hub's database, or from a snapshot of them.
+/// Read-only on purpose: changes go through the roles and identity APIs (one transaction with
+/// the version bump), never through casbin's auto-save.
 struct StoreAdapter {
-    store: Store,
+    source: PolicySource,
+}
+
+enum PolicySource {
+    /// The database's current policy.
+    Store(Store),
+    /// A policy as a change would commit it (`SnapshotDecider`).
+    Snapshot(PolicySnapshot),
 }
 
 fn adapter_error(e: impl std::fmt::Display) -> casbin::Error {
@@ -284,7 +291,10 @@ fn read_only() -> casbin::Error {
 #[async_trait]
 impl Adapter for StoreAdapter {
     async fn load_policy(&mut self, m: &mut dyn Model) -> casbin::Result<()> {
-        let snapshot = self.store.policy_snapshot().await.map_err(adapter_error)?;
+        let snapshot = match &self.source {
+            PolicySource::Store(store) => store.policy_snapshot().await.map_err(adapter_error)?,
+            PolicySource::Snapshot(snapshot) => snapshot.clone(),
+        };
         for line in snapshot.permissions {
             m.add_policy("p", "p", vec![line.0, line.1, line.2, line.3]);
         }
@@ -401,13 +411,11 @@ pub enum PermissionError {
     Load(String),
 }
 
-async fn build_enforcer(store: &Store) -> Result<Enforcer, PermissionError> {
+async fn build_enforcer(source: PolicySource) -> Result<Enforcer, PermissionError> {
     let model = DefaultModel::from_str(MODEL)
         .await
         .map_err(|e| PermissionError::Load(e.to_string()))?;
-    let adapter = StoreAdapter {
-        store: store.clone(),
-    };
+    let adapter = StoreAdapter { source };
     let mut enforcer = Enforcer::new(model, adapter)
         .await
         .map_err(|e| PermissionError::Load(e.to_string()))?;
@@ -468,7 +476,7 @@ impl Permissions {
         // Read the version before the lines: a change racing this load bumps the version
         // again, and the next request reloads.
         let enforcer = Arc::new(Policy {
-            enforcer: build_enforcer(&self.store).await?,
+            enforcer: build_enforcer(PolicySource::Store(self.store.clone())).await?,
             decided: std::sync::Mutex::new(HashMap::new()),
         });
         *self.loaded.write().await = Some(Loaded {
@@ -517,6 +525,29 @@ impl Permissions {
     }
 }
 
+/// Decisions on a given policy (`PolicySnapshot`) instead of the database's current one: the
+/// same model, matcher and fail-closed rules as `Permissions`, for checking what a change would
+/// leave (`auth::role_administrators`).
+pub struct SnapshotDecider {
+    policy: Policy,
+}
+
+impl SnapshotDecider {
+    pub async fn new(snapshot: PolicySnapshot) -> Result<SnapshotDecider, PermissionError> {
+        Ok(SnapshotDecider {
+            policy: Policy {
+                enforcer: build_enforcer(PolicySource::Snapshot(snapshot)).await?,
+                decided: std::sync::Mutex::new(HashMap::new()),
+            },
+        })
+    }
+
+    /// As `Permissions::allows`, on this snapshot.
+    pub fn allows(&self, subject: &str, domain: &str, object: &str, action: &str) -> bool {
+        self.policy.allows(subject, domain, object, action)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -535,6 +566,15 @@ mod tests {
     }
 
     use casbin::{MemoryAdapter, MgmtApi};
+
+    /// No lock-out check: these tests are about reloading, not about who is left.
+    struct AdmitsAnything;
+    #[async_trait]
+    impl crate::storage::PolicyGuard for AdmitsAnything {
+        async fn admits(&self, _: &PolicySnapshot) -> bool {
+            true
+        }
+    }
 
     async fn enforcer_with(lines: &[[&str; 4]], links: &[[&str; 3]]) -> Enforcer {
         let model = DefaultModel::from_str(MODEL).await.unwrap();
@@ -650,11 +690,19 @@ mod tests {
         }
         let mut dpo = store_a.role("dpo").await.unwrap().unwrap().permissions;
         dpo.push(("grids".to_owned(), "write".to_owned(), "*".to_owned()));
-        store_a.put_role("dpo", "dpo", &dpo, 1).await.unwrap();
+        let anything = AdmitsAnything;
+        let apply = crate::storage::Apply::Commit;
+        store_a
+            .put_role("dpo", "dpo", &dpo, 1, &anything, apply)
+            .await
+            .unwrap();
         assert!(replica_b.allows("user:u1", NO_GRID, "grids", "write").await);
         assert!(replica_a.allows("user:u1", NO_GRID, "grids", "write").await);
         // Taking the role away from the user also reaches the other replica.
-        store_b.set_user_roles("u1", &[]).await.unwrap();
+        store_b
+            .set_user_roles("u1", &[], &anything, apply)
+            .await
+            .unwrap();
         assert!(!replica_a.allows("user:u1", NO_GRID, "audit", "read").await);
     }
 

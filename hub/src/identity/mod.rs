@@ -21,7 +21,7 @@ use policy::{FieldProblem, GridCode};
 pub use clients::{CLIENT_CERT_DAYS, CallingClient, ClientDraft};
 pub use departments::DepartmentDraft;
 pub use roles::{Permission, RolePut};
-pub use users::{CreatedUser, UserDraft};
+pub use users::{CreatedUser, UserDraft, valid_username};
 
 use crate::auth::Access;
 use crate::error::Error;

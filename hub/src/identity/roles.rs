@@ -4,16 +4,21 @@
 //! (`auth::permissions::OBJECTS`) and `*` or an existing grid (only for grid-bound objects), so
 //! nothing a caller sends becomes matcher text; a role name is `valid_role_name`; an assignment
 //! names only existing roles. Storage writes each change in one transaction that bumps the
-//! policy version, so it takes effect on the next request.
+//! policy version, so it takes effect on the next request. A change of role permissions or of
+//! a user's roles that would leave no active user able to write roles is refused (409
+//! `last_role_admin`, audited as a denial): checked before the change is audited as allowed,
+//! and again inside the transaction that writes it (`KeepsARoleAdministrator`), so two
+//! concurrent changes cannot both pass.
 
 use policy::FieldProblem;
 
 use super::{Identity, problem};
 use crate::auth::Principal;
 use crate::auth::permissions::{EVERY_GRID, object_spec, valid_role_name};
+use crate::auth::role_administrators::KeepsARoleAdministrator;
 use crate::error::{Error, current_request_id};
 use crate::ledger::{Decision, EntryDraft};
-use crate::storage::{Inserted, PermissionLine, RoleRow};
+use crate::storage::{Apply, Guarded, Inserted, PermissionLine, RoleRow};
 use crate::time::now_ms;
 
 /// A permission as asked for: nothing checked yet.
@@ -113,6 +118,20 @@ impl Identity {
             .map(|(o, a, g)| format!("{o}:{a}@{g}"))
             .collect::<Vec<_>>()
             .join(" ");
+        let write = |apply| {
+            self.store.put_role(
+                name,
+                &description,
+                &lines,
+                now_ms(),
+                &KeepsARoleAdministrator,
+                apply,
+            )
+        };
+        let what = format!("role {name}");
+        if write(Apply::Check).await? == Guarded::Refused {
+            return Err(self.refuse_lock_out(who, "role.update", &what).await);
+        }
         self.access
             .record(
                 EntryDraft::new(
@@ -121,13 +140,13 @@ impl Identity {
                     Decision::Allow,
                     current_request_id(),
                 )
-                .reason(&format!("role {name}: {summary}")),
+                .reason(&format!("{what}: {summary}")),
             )
             .await?;
-        let outcome = self
-            .store
-            .put_role(name, &description, &lines, now_ms())
-            .await?;
+        let Guarded::Admitted(outcome) = write(Apply::Commit).await? else {
+            // A concurrent change got there first; its transaction committed before this one.
+            return Err(self.refuse_lock_out(who, "role.update", &what).await);
+        };
         tracing::info!(role = name, by = %who.id(), "role permissions replaced");
         let row = self
             .store
@@ -178,20 +197,54 @@ impl Identity {
         if !exists {
             return Err(Error::NotFound(what));
         }
+        let subject = format!("{what} {id}");
+        if let Holder::User = holder
+            && self
+                .store
+                .set_user_roles(id, &roles, &KeepsARoleAdministrator, Apply::Check)
+                .await?
+                == Guarded::Refused
+        {
+            return Err(self.refuse_lock_out(who, action, &subject).await);
+        }
         self.access
             .record(
                 EntryDraft::new(who.actor(), action, Decision::Allow, current_request_id())
-                    .reason(&format!("{what} {id}: roles {}", roles.join(","))),
+                    .reason(&format!("{subject}: roles {}", roles.join(","))),
             )
             .await?;
         let stored = match holder {
-            Holder::User => self.store.set_user_roles(id, &roles).await?,
+            Holder::User => match self
+                .store
+                .set_user_roles(id, &roles, &KeepsARoleAdministrator, Apply::Commit)
+                .await?
+            {
+                Guarded::Admitted(found) => found,
+                // A concurrent change got there first (see `put_role`).
+                Guarded::Refused => {
+                    return Err(self.refuse_lock_out(who, action, &subject).await);
+                }
+            },
             Holder::Client => self.store.set_client_roles(id, &roles).await?,
         };
         if !stored {
             return Err(Error::NotFound(what));
         }
         Ok(roles)
+    }
+
+    /// Audit the refusal of a change to `what` that would leave nobody able to write roles, and
+    /// answer with it (409 `last_role_admin`).
+    async fn refuse_lock_out(&self, who: &Principal, action: &str, what: &str) -> Error {
+        tracing::warn!(by = %who.id(), action, "refused: would leave no active user able to write roles");
+        self.access
+            .deny(
+                who.actor(),
+                action,
+                &format!("{what}: would leave no active user able to write roles"),
+                Error::LastRoleAdministrator,
+            )
+            .await
     }
 
     /// Existing role names, sorted and without duplicates, or a problem per unknown one.

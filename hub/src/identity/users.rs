@@ -31,7 +31,8 @@ pub struct CreatedUser {
     pub grids: Vec<String>,
 }
 
-fn valid_username(u: &str) -> bool {
+/// 3–64 of letters, digits and `. _ - @`.
+pub fn valid_username(u: &str) -> bool {
     (3..=64).contains(&u.len())
         && u.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))

@@ -2,7 +2,8 @@
 //! `GET /v1/admin/roles`, `GET/PUT /v1/admin/roles/{role}`, `PUT /v1/admin/users/{id}/roles`,
 //! `PUT /v1/admin/clients/{id}/roles`. `crate::identity` checks every change, audits it before
 //! it is stored, and it takes effect on the next request (the policy version is bumped in the
-//! same transaction).
+//! same transaction). A change that would leave no active user able to write roles is 409
+//! `last_role_admin`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -133,10 +134,13 @@ pub async fn get_role(
     Ok(Json(state.identity.role(&who, &role).await?.into()))
 }
 
-/// Create a role or replace its permissions. Takes effect on the next request.
+/// Create a role or replace its permissions. Takes effect on the next request. Refused with 409
+/// `last_role_admin` (audited) if afterwards no active user could write roles.
 #[utoipa::path(put, path = "/v1/admin/roles/{role}", tag = "identity", security(("bearer" = [])),
     params(("role" = String, Path)), request_body = PutRole,
-    responses((status = 200, body = RoleBody), (status = 201, body = RoleBody), (status = 403), (status = 422)))]
+    responses((status = 200, body = RoleBody), (status = 201, body = RoleBody), (status = 403),
+        (status = 409, description = "`last_role_admin`: no active user could write roles afterwards; nothing changed"),
+        (status = 422)))]
 pub async fn put_role(
     State(state): State<AppState>,
     who: Principal,
@@ -163,10 +167,13 @@ pub async fn put_role(
     Ok((status, Json(row.into())))
 }
 
-/// Replace a user's roles (its grids stay as they are).
+/// Replace a user's roles (its grids stay as they are). Refused with 409 `last_role_admin`
+/// (audited) if afterwards no active user could write roles.
 #[utoipa::path(put, path = "/v1/admin/users/{id}/roles", tag = "identity", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = PutAssignment,
-    responses((status = 200, body = Assignment), (status = 403), (status = 404), (status = 422)))]
+    responses((status = 200, body = Assignment), (status = 403), (status = 404),
+        (status = 409, description = "`last_role_admin`: no active user could write roles afterwards; nothing changed"),
+        (status = 422)))]
 pub async fn put_user_roles(
     State(state): State<AppState>,
     who: Principal,

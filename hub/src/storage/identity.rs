@@ -47,6 +47,7 @@ pub struct RoleRow {
 
 /// Everything the enforcer loads: `p` lines (role, grids, object, action) and `g` lines
 /// (subject, role, grids).
+#[derive(Debug, Clone)]
 pub struct PolicySnapshot {
     pub permissions: Vec<(String, String, String, String)>,
     pub assignments: Vec<(String, String, String)>,
@@ -65,31 +66,6 @@ pub enum Inserted {
     AlreadyExists,
 }
 
-/// Who holds roles; each has its own fixed statements (no table name is ever spliced in).
-#[derive(Clone, Copy)]
-enum RoleHolder {
-    User,
-    Client,
-}
-
-impl RoleHolder {
-    /// Statements: does it exist, delete its roles, insert one role.
-    fn statements(self) -> [&'static str; 3] {
-        match self {
-            RoleHolder::User => [
-                "SELECT 1 AS one FROM users WHERE id = $1",
-                "DELETE FROM user_roles WHERE user_id = $1",
-                "INSERT INTO user_roles (user_id, role) VALUES ($1, $2)",
-            ],
-            RoleHolder::Client => [
-                "SELECT 1 AS one FROM clients WHERE id = $1",
-                "DELETE FROM client_roles WHERE client_id = $1",
-                "INSERT INTO client_roles (client_id, role) VALUES ($1, $2)",
-            ],
-        }
-    }
-}
-
 /// The versions of the state every request depends on. `policy` is bumped with every change
 /// of role permissions, roles, departments and clients; `decision` with every change the
 /// decision index depends on (grants, cases, jurisdictions).
@@ -99,7 +75,66 @@ pub struct Versions {
     pub decision: i64,
 }
 
-const BUMP_VERSION: &str = "UPDATE policy_state SET version = version + 1 WHERE id = 1";
+/// Read the whole policy (`PolicySnapshot`) through `$on`: a pool, or `&mut *tx` to see what a
+/// transaction would commit. A macro so that one text serves both backends and both kinds of
+/// executor; it evaluates `$on` once per statement.
+macro_rules! read_policy_snapshot {
+    ($on:expr) => {{
+        let permissions =
+            sqlx::query("SELECT v0, v1, v2, v3 FROM casbin_rule WHERE ptype = 'p' ORDER BY id")
+                .fetch_all($on)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get("v0")?,
+                        r.try_get("v1")?,
+                        r.try_get("v2")?,
+                        r.try_get("v3")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        // A user holds each role in each of its grids, or everywhere when it has none.
+        let users = sqlx::query(
+            "SELECT r.user_id, r.role, g.grid FROM user_roles r \
+             JOIN users u ON u.id = r.user_id AND NOT u.disabled \
+             LEFT JOIN user_grids g ON g.user_id = r.user_id",
+        )
+        .fetch_all($on)
+        .await?;
+        let mut assignments = Vec::with_capacity(users.len());
+        for r in users {
+            let user: String = r.try_get("user_id")?;
+            let grid: Option<String> = r.try_get("grid")?;
+            assignments.push((
+                format!("user:{user}"),
+                r.try_get("role")?,
+                grid.unwrap_or_else(|| "*".to_owned()),
+            ));
+        }
+        let clients = sqlx::query(
+            "SELECT r.client_id, r.role FROM client_roles r \
+             JOIN clients c ON c.id = r.client_id AND c.status = 'active'",
+        )
+        .fetch_all($on)
+        .await?;
+        for r in clients {
+            let client: String = r.try_get("client_id")?;
+            assignments.push((
+                format!("client:{client}"),
+                r.try_get("role")?,
+                "*".to_owned(),
+            ));
+        }
+        Ok::<PolicySnapshot, sqlx::Error>(PolicySnapshot {
+            permissions,
+            assignments,
+        })
+    }};
+}
+pub(crate) use read_policy_snapshot;
+
+pub(super) const BUMP_VERSION: &str = "UPDATE policy_state SET version = version + 1 WHERE id = 1";
 
 const CLIENT_COLUMNS: &str = "id, department_id, cert_thumbprint, certificate_pem, issuer, \
      not_after, age_recipient, status";
@@ -132,58 +167,7 @@ impl Store {
     }
 
     pub async fn policy_snapshot(&self) -> Result<PolicySnapshot, sqlx::Error> {
-        on_read!(self, |pool| {
-            let permissions =
-                sqlx::query("SELECT v0, v1, v2, v3 FROM casbin_rule WHERE ptype = 'p' ORDER BY id")
-                    .fetch_all(pool)
-                    .await?
-                    .iter()
-                    .map(|r| {
-                        Ok((
-                            r.try_get("v0")?,
-                            r.try_get("v1")?,
-                            r.try_get("v2")?,
-                            r.try_get("v3")?,
-                        ))
-                    })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
-            // A user holds each role in each of its grids, or everywhere when it has none.
-            let users = sqlx::query(
-                "SELECT r.user_id, r.role, g.grid FROM user_roles r \
-                 JOIN users u ON u.id = r.user_id AND NOT u.disabled \
-                 LEFT JOIN user_grids g ON g.user_id = r.user_id",
-            )
-            .fetch_all(pool)
-            .await?;
-            let mut assignments = Vec::with_capacity(users.len());
-            for r in users {
-                let user: String = r.try_get("user_id")?;
-                let grid: Option<String> = r.try_get("grid")?;
-                assignments.push((
-                    format!("user:{user}"),
-                    r.try_get("role")?,
-                    grid.unwrap_or_else(|| "*".to_owned()),
-                ));
-            }
-            let clients = sqlx::query(
-                "SELECT r.client_id, r.role FROM client_roles r \
-                 JOIN clients c ON c.id = r.client_id AND c.status = 'active'",
-            )
-            .fetch_all(pool)
-            .await?;
-            for r in clients {
-                let client: String = r.try_get("client_id")?;
-                assignments.push((
-                    format!("client:{client}"),
-                    r.try_get("role")?,
-                    "*".to_owned(),
-                ));
-            }
-            Ok(PolicySnapshot {
-                permissions,
-                assignments,
-            })
-        })
+        on_read!(self, |pool| read_policy_snapshot!(pool))
     }
 
     /// Insert the shipped roles that are missing, with their default permissions. Roles that
@@ -263,100 +247,30 @@ impl Store {
         })
     }
 
-    /// Create or replace a role's permissions (object, action, grids); `Created` when the role
-    /// is new.
-    pub async fn put_role(
-        &self,
-        name: &str,
-        description: &str,
-        permissions: &[PermissionLine],
-        now: i64,
-    ) -> Result<Inserted, sqlx::Error> {
-        on_write!(self, |pool| {
-            let mut tx = WriteTx::begin(pool).await?;
-            let existed = sqlx::query("SELECT 1 AS one FROM roles WHERE name = $1")
-                .bind(name.to_owned())
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-            sqlx::query(
-                "INSERT INTO roles (name, description, created_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (name) DO UPDATE SET description = excluded.description",
-            )
-            .bind(name.to_owned())
-            .bind(description.to_owned())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM casbin_rule WHERE ptype = 'p' AND v0 = $1")
-                .bind(name.to_owned())
-                .execute(&mut *tx)
-                .await?;
-            for (object, action, grids) in permissions {
-                sqlx::query(
-                    "INSERT INTO casbin_rule (ptype, v0, v1, v2, v3) VALUES ('p', $1, $2, $3, $4) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(name.to_owned())
-                .bind(grids.clone())
-                .bind(object.clone())
-                .bind(action.clone())
-                .execute(&mut *tx)
-                .await?;
-            }
-            sqlx::query(BUMP_VERSION).execute(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(if existed {
-                Inserted::AlreadyExists
-            } else {
-                Inserted::Created
-            })
-        })
-    }
-
-    /// Replace a user's roles. `false` when there is no such user.
-    pub async fn set_user_roles(
-        &self,
-        user_id: &str,
-        roles: &[String],
-    ) -> Result<bool, sqlx::Error> {
-        self.replace_roles(RoleHolder::User, user_id, roles).await
-    }
-
-    /// Replace a client's roles. `false` when there is no such client.
+    /// Replace a client's roles. `false` when there is no such client. (Users' roles change
+    /// through `set_user_roles`, which guards the last holder of `roles:write`.)
     pub async fn set_client_roles(
         &self,
         client_id: &str,
         roles: &[String],
     ) -> Result<bool, sqlx::Error> {
-        self.replace_roles(RoleHolder::Client, client_id, roles)
-            .await
-    }
-
-    async fn replace_roles(
-        &self,
-        holder: RoleHolder,
-        id: &str,
-        roles: &[String],
-    ) -> Result<bool, sqlx::Error> {
-        let [exists, delete, insert] = holder.statements();
         on_write!(self, |pool| {
             let mut tx = WriteTx::begin(pool).await?;
-            let found = sqlx::query(exists)
-                .bind(id.to_owned())
+            let found = sqlx::query("SELECT 1 AS one FROM clients WHERE id = $1")
+                .bind(client_id.to_owned())
                 .fetch_optional(&mut *tx)
                 .await?
                 .is_some();
             if !found {
                 return Ok(false);
             }
-            sqlx::query(delete)
-                .bind(id.to_owned())
+            sqlx::query("DELETE FROM client_roles WHERE client_id = $1")
+                .bind(client_id.to_owned())
                 .execute(&mut *tx)
                 .await?;
             for role in roles {
-                sqlx::query(insert)
-                    .bind(id.to_owned())
+                sqlx::query("INSERT INTO client_roles (client_id, role) VALUES ($1, $2)")
+                    .bind(client_id.to_owned())
                     .bind(role.clone())
                     .execute(&mut *tx)
                     .await?;

@@ -13,6 +13,7 @@ mod identity;
 mod ledger;
 mod purposes;
 mod records;
+mod role_changes;
 pub mod sealed_fields;
 mod users;
 mod write_tx;
@@ -43,6 +44,7 @@ pub use ledger::{
 };
 pub use purposes::PurposeRow;
 pub use records::{BlindEntry, NewRecord, RecordUpdate, StoredRecord, UpdateOutcome};
+pub use role_changes::{AdminOutcome, Apply, Guarded, PolicyGuard, RecoveredAdmin};
 pub use users::{NewUser, UserRow};
 pub use write_tx::WriteTx;
 
