@@ -387,6 +387,19 @@ mod tests {
     }
 
     #[test]
+    fn the_linger_cap_defaults_to_four_limits_and_its_deadline_is_at_most_a_minute() {
+        let s = load_with("body_limit_bytes = 1048576\n").unwrap();
+        assert_eq!(s.body_linger_cap(), 4 * 1024 * 1024);
+        assert_eq!(s.body_linger_secs, 5);
+        let s = load_with("body_linger_bytes = 4096\nbody_linger_secs = 60\n").unwrap();
+        assert_eq!(s.body_linger_cap(), 4096);
+        let err = load_with("body_linger_secs = 61\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`body_linger_secs`"), "{err}");
+    }
+
+    #[test]
     fn the_calendar_file_is_read_at_load_and_a_bad_one_names_key_file_and_line() {
         let err = load_with("calendar_file = \"CAL\"\n")
             .unwrap_err()

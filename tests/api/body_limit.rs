@@ -302,3 +302,37 @@ async fn a_client_that_stops_sending_is_cut_off_after_the_linger_deadline() {
     assert_closed_cleanly(&mut stream).await;
     app.stop().await;
 }
+
+/// The client of issue 18 itself: Python `requests`, which writes the whole body before it
+/// reads (needs `python3` with `requests`: `pip install requests`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_requests_reads_the_413() {
+    const SCRIPT: &str = r#"
+import sys, requests
+url, ca, token = sys.argv[1:4]
+body = b"x" * (10 * 1024 * 1024)
+headers = {"authorization": "Bearer " + token, "content-type": "application/json"}
+for _ in range(5):
+    r = requests.post(url, data=body, headers=headers, verify=ca)
+    print(r.status_code, r.json()["error"]["code"])
+"#;
+    let app = spawn(None).await;
+    let ca = app.data_dir.path().join("pki/ca.pem");
+    let out = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(app.url("/v1/records"))
+        .arg(&ca)
+        .arg(&app.worker_token)
+        .output()
+        .await
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python3 with `requests` (pip install requests): {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "413 payload_too_large\n".repeat(5));
+    app.stop().await;
+}
