@@ -31,6 +31,15 @@ pub struct Settings {
     /// Largest accepted request body.
     #[serde(default = "defaults::body_limit_bytes")]
     pub body_limit_bytes: usize,
+    /// Most bytes of a refused (or otherwise unread) request body the hub reads and discards so
+    /// that a client still sending it can read the answer (lingering close); absent means four
+    /// times `body_limit_bytes`. See `body_linger_cap`.
+    #[serde(default)]
+    pub body_linger_bytes: Option<u64>,
+    /// Longest time spent discarding such a body; 0 closes at once (clients still sending
+    /// then see a reset instead of the answer).
+    #[serde(default = "defaults::body_linger_secs")]
+    pub body_linger_secs: u64,
     /// Lifetime of issued access tokens.
     #[serde(default = "defaults::token_ttl_secs")]
     pub token_ttl_secs: u64,
@@ -92,6 +101,9 @@ mod defaults {
     pub fn body_limit_bytes() -> usize {
         8 * 1024 * 1024
     }
+    pub fn body_linger_secs() -> u64 {
+        5
+    }
     pub fn token_ttl_secs() -> u64 {
         300
     }
@@ -139,7 +151,7 @@ pub enum ConfigError {
 
 /// The settings that `GRIDHUB_<KEY>` may set. Other `GRIDHUB_*` variables (test helpers, the
 /// log filter) are not settings and are left alone.
-const ENV_KEYS: [&str; 15] = [
+const ENV_KEYS: [&str; 17] = [
     "calendar_file",
     "pull_scan_budget_rows",
     "client_ca_file",
@@ -151,6 +163,8 @@ const ENV_KEYS: [&str; 15] = [
     "database_url",
     "instance",
     "body_limit_bytes",
+    "body_linger_bytes",
+    "body_linger_secs",
     "token_ttl_secs",
     "request_timeout_secs",
     "shutdown_grace_secs",
@@ -208,6 +222,11 @@ impl Settings {
                 "`body_limit_bytes` must be at least 1024".to_owned(),
             ));
         }
+        if self.body_linger_secs > 60 {
+            return Err(ConfigError::Invalid(
+                "`body_linger_secs` must be at most 60".to_owned(),
+            ));
+        }
         if !(30..=3600).contains(&self.token_ttl_secs) {
             return Err(ConfigError::Invalid(
                 "`token_ttl_secs` must be between 30 and 3600".to_owned(),
@@ -244,6 +263,14 @@ impl Settings {
                 }
             }
         }
+    }
+
+    /// Most bytes of one request body the hub reads when the answer did not need all of it:
+    /// `body_linger_bytes`, or four times `body_limit_bytes` (a 10 MB upload against the default
+    /// 8 MiB limit is read to its end, so its client reads the 413).
+    pub fn body_linger_cap(&self) -> u64 {
+        self.body_linger_bytes
+            .unwrap_or_else(|| (self.body_limit_bytes as u64).saturating_mul(4))
     }
 
     pub fn pki_dir(&self) -> PathBuf {
@@ -357,6 +384,19 @@ mod tests {
                 ..Default::default()
             },
         )
+    }
+
+    #[test]
+    fn the_linger_cap_defaults_to_four_limits_and_its_deadline_is_at_most_a_minute() {
+        let s = load_with("body_limit_bytes = 1048576\n").unwrap();
+        assert_eq!(s.body_linger_cap(), 4 * 1024 * 1024);
+        assert_eq!(s.body_linger_secs, 5);
+        let s = load_with("body_linger_bytes = 4096\nbody_linger_secs = 60\n").unwrap();
+        assert_eq!(s.body_linger_cap(), 4096);
+        let err = load_with("body_linger_secs = 61\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`body_linger_secs`"), "{err}");
     }
 
     #[test]

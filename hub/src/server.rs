@@ -1,15 +1,22 @@
 //! The HTTPS accept loop: tokio-rustls handshakes (with a deadline), hyper-util's auto
 //! HTTP/1.1 + HTTP/2 server with a header-read timeout (slowloris), and graceful shutdown that
 //! stops accepting, lets in-flight requests finish, and gives up after a deadline. Every request
-//! carries the `Connection` it arrived on (peer address, verified client certificate).
+//! carries the `Connection` it arrived on (peer address, verified client certificate), and a
+//! body the hub stops reading early is discarded within bounds before the connection closes
+//! (`linger`), so that clients still sending can read the answer.
 //! `Transport::InsecureHttp` serves plain HTTP for development only.
 
+mod linger;
+
+use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::Request;
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response, StatusCode, Version, header};
 use hyper::body::Incoming;
 use tower::ServiceExt;
 
@@ -17,9 +24,11 @@ use crate::auth::Connection;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+pub use linger::Linger;
+use linger::{Abandoned, LingeringBody};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,6 +45,7 @@ pub async fn serve(
     listener: TcpListener,
     transport: Transport,
     app: Router,
+    linger: Linger,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
@@ -75,7 +85,7 @@ pub async fn serve(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let Some(acceptor) = acceptor else {
-                let service = with_connection(app, Connection::plain(peer));
+                let service = HubService::new(app, Connection::plain(peer), linger);
                 let conn = builder.serve_connection(TokioIo::new(tcp), service);
                 if let Err(e) = watcher.watch(conn).await {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -95,7 +105,7 @@ pub async fn serve(
                 }
             };
             let connection = Connection::from_tls(peer, stream.get_ref().1);
-            let service = with_connection(app, connection);
+            let service = HubService::new(app, connection, linger);
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -115,15 +125,53 @@ pub async fn serve(
     }
 }
 
-/// The router with `connection` attached to every request it serves.
-fn with_connection(
+/// The router as hyper calls it on one connection: every request carries `connection`, and its
+/// body is a `LingeringBody`, discarded within `linger` if the answer leaves part of it unread.
+#[derive(Clone)]
+struct HubService {
     app: Router,
     connection: Connection,
-) -> TowerToHyperService<
-    tower::util::MapRequest<Router, impl FnMut(Request<Incoming>) -> Request<Incoming> + Clone>,
-> {
-    TowerToHyperService::new(app.map_request(move |mut req: Request<Incoming>| {
-        req.extensions_mut().insert(connection.clone());
-        req
-    }))
+    linger: Linger,
+}
+
+impl HubService {
+    fn new(app: Router, connection: Connection, linger: Linger) -> HubService {
+        HubService {
+            app,
+            connection,
+            linger,
+        }
+    }
+}
+
+type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+impl hyper::service::Service<Request<Incoming>> for HubService {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn call(&self, req: Request<Incoming>) -> ResponseFuture {
+        let abandoned = Abandoned::default();
+        let version = req.version();
+        let mut req =
+            req.map(|body| Body::new(LingeringBody::new(body, self.linger, abandoned.clone())));
+        req.extensions_mut().insert(self.connection.clone());
+        let answer = self.app.clone().oneshot(req);
+        Box::pin(async move {
+            let mut response = answer.await?;
+            // An HTTP/1.1 client refused for its body's size is told the connection ends once
+            // the rest of that body is discarded, so that its pool does not reuse a connection
+            // the cap may cut. (HTTP/2 forbids the header; the stream reset says it there.)
+            if response.status() == StatusCode::PAYLOAD_TOO_LARGE
+                && abandoned.is_set()
+                && version <= Version::HTTP_11
+            {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok(response)
+        })
+    }
 }

@@ -216,8 +216,12 @@ impl Application {
                 }
             }
         }
+        let linger = crate::server::Linger {
+            cap: self.state.settings.body_linger_cap(),
+            deadline: Duration::from_secs(self.state.settings.body_linger_secs),
+        };
         let app = routes::router(self.state);
-        crate::server::serve(self.listener, self.transport, app, shutdown, grace).await;
+        crate::server::serve(self.listener, self.transport, app, linger, shutdown, grace).await;
         // The counted refusals of the open windows, before the database closes.
         refusals.flush_all().await;
         store.close().await;

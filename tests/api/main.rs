@@ -8,6 +8,7 @@
 
 mod anomalies;
 mod audit_cli;
+mod body_limit;
 mod calendar;
 mod cli;
 mod clients;

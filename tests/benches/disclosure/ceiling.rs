@@ -49,6 +49,10 @@ pub async fn ceiling(fx: &Fixture, body: Vec<u8>) -> (SocketAddr, oneshot::Sende
         listener,
         Transport::Tls(tls),
         router,
+        gridhub::server::Linger {
+            cap: 32 * 1024 * 1024,
+            deadline: Duration::from_secs(5),
+        },
         async move {
             let _ = stopped.await;
         },
