@@ -49,7 +49,7 @@ pub struct AssignCase {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyCase {
-    pub(super) note: String,
+    pub(crate) note: String,
 }
 
 #[derive(Deserialize, ToSchema)]
