@@ -51,3 +51,68 @@ fn split_choice(data: &[u8], n: u8) -> Option<(u8, &[u8])> {
     let (first, rest) = data.split_first()?;
     Some((first % n, rest))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use crate::extract::parse_json;
+    use crate::routes::records::body::CreateRecord;
+
+    /// A target's name and entry point.
+    type Target = (&'static str, fn(&[u8]));
+
+    fn corpus(target: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/corpus")
+            .join(target)
+    }
+
+    fn inputs(target: &str) -> Vec<Vec<u8>> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(corpus(target))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+    }
+
+    /// The committed seeds and regression inputs of every target run clean, on stable and
+    /// without cargo-fuzz: `cargo test -p gridhub-hub --features fuzzing fuzzing`.
+    #[test]
+    fn every_committed_input_runs_clean() {
+        let targets: [Target; 11] = [
+            ("record_body", super::bodies::record_body),
+            ("grant_body", super::bodies::grant_body),
+            ("case_body", super::bodies::case_body),
+            ("role_body", super::bodies::role_body),
+            ("row_filter", super::text::row_filter),
+            ("grid_code", super::text::grid_code),
+            ("field_value", super::text::field_value),
+            ("signed_note", super::ledger::signed_note),
+            ("merkle_proof", super::ledger::merkle_proof),
+            ("jwt", super::identity::jwt),
+            ("csr", super::identity::csr),
+        ];
+        for (target, run) in targets {
+            let inputs = inputs(target);
+            assert!(!inputs.is_empty(), "no seeds for {target}");
+            inputs.iter().for_each(|input| run(input));
+        }
+    }
+
+    /// The record seeds are valid records, so the fuzzer starts from bodies that reach sealing.
+    #[test]
+    fn the_record_seeds_reach_sealing() {
+        for name in ["create-person", "create-household"] {
+            let seed = std::fs::read(corpus("record_body").join(name)).unwrap();
+            let req: CreateRecord = parse_json(&seed[1..]).unwrap();
+            let input = crate::records::RecordInput::from(req);
+            let category = policy::Catalog::default_catalog()
+                .category(&input.category)
+                .unwrap();
+            assert!(category.parse_fields(&input.fields).is_ok(), "{name}");
+            assert!(policy::GridCode::parse(&input.grid).is_ok(), "{name}");
+        }
+    }
+}
