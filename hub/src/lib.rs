@@ -11,6 +11,8 @@ pub mod demo;
 pub mod disclosure;
 pub mod error;
 pub mod extract;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod grants;
 pub mod hex;
 pub mod idempotency;

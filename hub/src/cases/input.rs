@@ -122,7 +122,7 @@ impl Satisfaction {
 }
 
 /// The subjects of a report, sorted and without duplicates; at most 50.
-pub(super) fn subjects(given: &[String]) -> Result<Vec<String>, FieldProblem> {
+pub(crate) fn subjects(given: &[String]) -> Result<Vec<String>, FieldProblem> {
     let mut subjects = given.to_vec();
     subjects.sort();
     subjects.dedup();
@@ -144,7 +144,7 @@ pub(super) fn unknown_subjects(given: &[String], live: &[String]) -> Vec<FieldPr
 }
 
 /// The departments of a dispatch, sorted and without duplicates; 1–10.
-pub(super) fn departments(given: &[String]) -> Result<Vec<String>, FieldProblem> {
+pub(crate) fn departments(given: &[String]) -> Result<Vec<String>, FieldProblem> {
     let mut departments = given.to_vec();
     departments.sort();
     departments.dedup();
@@ -157,7 +157,7 @@ pub(super) fn departments(given: &[String]) -> Result<Vec<String>, FieldProblem>
 
 /// The deadline an assignment asks for: an RFC 3339 time in the future, or a number of working
 /// days of `calendar` from `now`.
-pub(super) fn deadline(
+pub(crate) fn deadline(
     calendar: &WorkingCalendar,
     draft: &AssignmentDraft,
     now: i64,

@@ -12,7 +12,7 @@
 //!   per-case key in `texts`, the only code where their plaintext meets the vault, and opened
 //!   only for a reader the role permissions or a current assignment admit.
 
-mod input;
+pub(crate) mod input;
 mod service;
 mod texts;
 

@@ -25,7 +25,7 @@ use policy::{Catalog, GrantAction, GrantStatus, WorkingCalendar};
 
 pub use artefact::ARTEFACT_TYPE;
 pub use expiry::EXPIRY_SWEEP;
-pub use terms::GrantDraft;
+pub use terms::{GrantDraft, checked_terms};
 pub use visibility::{GrantQuery, GrantView};
 
 use crate::auth::tokens::TokenIssuer;

@@ -58,18 +58,7 @@ impl GrantDraft {
     /// The terms of this request, or 422 naming every problem found.
     pub(super) async fn parse(self, cx: &TermsContext<'_>) -> Result<GrantTerms, Error> {
         let mut problems = Vec::new();
-        let mut fields = BTreeMap::new();
-        for (name, level) in &self.fields {
-            match level.parse::<Disclosure>() {
-                Ok(level) => {
-                    fields.insert(name.clone(), level);
-                }
-                Err(()) => problems.push(problem(
-                    &format!("fields.{name}"),
-                    "level must be clear, pseudonym, masked or generalized",
-                )),
-            }
-        }
+        let fields = self.levels(&mut problems);
         let grantee = cx.store.department(&self.grantee).await?;
         if grantee.is_none() {
             problems.push(problem("grantee", "unknown department"));
@@ -98,7 +87,41 @@ impl GrantDraft {
         else {
             return Err(Error::Validation(problems));
         };
-        let terms = GrantTerms {
+        let terms = self.into_terms(fields, scope, valid_from, valid_until);
+        let jurisdiction: Vec<GridCode> = grantee
+            .jurisdiction
+            .iter()
+            .filter_map(|g| GridCode::parse(g).ok())
+            .collect();
+        checked_terms(terms, &jurisdiction, cx.catalog, cx.vault, cx.now)
+    }
+
+    /// The access levels asked for, each unknown level noted in `problems`.
+    pub fn levels(&self, problems: &mut Vec<FieldProblem>) -> BTreeMap<String, Disclosure> {
+        let mut fields = BTreeMap::new();
+        for (name, level) in &self.fields {
+            match level.parse::<Disclosure>() {
+                Ok(level) => {
+                    fields.insert(name.clone(), level);
+                }
+                Err(()) => problems.push(problem(
+                    &format!("fields.{name}"),
+                    "level must be clear, pseudonym, masked or generalized",
+                )),
+            }
+        }
+        fields
+    }
+
+    /// The terms, from this draft and its parts already parsed (and looked up).
+    pub fn into_terms(
+        self,
+        fields: BTreeMap<String, Disclosure>,
+        scope: Vec<GridCode>,
+        valid_from: i64,
+        valid_until: i64,
+    ) -> GrantTerms {
+        GrantTerms {
             grantee: self.grantee,
             purpose: self.purpose,
             category: self.category,
@@ -113,18 +136,23 @@ impl GrantDraft {
                 .legal_basis
                 .map(|b| b.trim().to_owned())
                 .filter(|b| !b.is_empty()),
-        };
-        let jurisdiction: Vec<GridCode> = grantee
-            .jurisdiction
-            .iter()
-            .filter_map(|g| GridCode::parse(g).ok())
-            .collect();
-        let filter =
-            check_terms(&terms, cx.catalog, &jurisdiction, cx.now).map_err(Error::Validation)?;
-        if let (Some(filter), Some(category)) = (&filter, cx.catalog.category(&terms.category)) {
-            compile_filter(cx.vault, category, filter)
-                .map_err(|p| Error::validation("row_filter", p))?;
         }
-        Ok(terms)
     }
+}
+
+/// The checks of terms whose every lookup passed: `check_terms` (scope within the grantee's
+/// `jurisdiction`, window, legal basis, row filter) and the row filter's compilation against
+/// the vault's blind index. 422 names every problem.
+pub fn checked_terms(
+    terms: GrantTerms,
+    jurisdiction: &[GridCode],
+    catalog: &Catalog,
+    vault: &Vault,
+    now: i64,
+) -> Result<GrantTerms, Error> {
+    let filter = check_terms(&terms, catalog, jurisdiction, now).map_err(Error::Validation)?;
+    if let (Some(filter), Some(category)) = (&filter, catalog.category(&terms.category)) {
+        compile_filter(vault, category, filter).map_err(|p| Error::validation("row_filter", p))?;
+    }
+    Ok(terms)
 }

@@ -36,6 +36,20 @@ pub struct RolePut {
     pub permissions: Vec<Permission>,
 }
 
+impl RolePut {
+    /// The description asked for, trimmed (`None`: keep the stored one), or 422 unless it is
+    /// one line of at most 200 characters.
+    pub fn checked_description(&self) -> Result<Option<String>, Error> {
+        match self.description.as_deref().map(str::trim) {
+            Some(d) if d.chars().count() > 200 || d.contains(['\n', '\r']) => Err(
+                Error::validation("description", "one line of at most 200 characters"),
+            ),
+            Some(d) => Ok(Some(d.to_owned())),
+            None => Ok(None),
+        }
+    }
+}
+
 /// Whose roles an assignment replaces.
 #[derive(Clone, Copy)]
 enum Holder {
@@ -93,16 +107,7 @@ impl Identity {
                 "1–64 characters of a-z, 0-9, _ and -, starting with a letter",
             ));
         }
-        let description = match put.description.as_deref().map(str::trim) {
-            Some(d) if d.chars().count() > 200 || d.contains(['\n', '\r']) => {
-                return Err(Error::validation(
-                    "description",
-                    "one line of at most 200 characters",
-                ));
-            }
-            Some(d) => Some(d.to_owned()),
-            None => None,
-        };
+        let description = put.checked_description()?;
         let lines = self.permission_lines(&put.permissions).await?;
         let description = match description {
             Some(d) => d,

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
-mod body;
+pub(crate) mod body;
 
 use body::{AssignCase, CaseBody, CaseStatusBody, CloseCase, ReplyCase, ReportCase};
 

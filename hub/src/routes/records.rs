@@ -14,7 +14,7 @@ use crate::extract::{ApiJson, ApiPath};
 use crate::routes::data::idempotency_key;
 use crate::state::AppState;
 
-mod body;
+pub(crate) mod body;
 
 use body::{BatchCreated, CreateBatch, CreateRecord, PatchRecord, RecordCreated, RecordView};
 

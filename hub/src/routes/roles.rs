@@ -80,6 +80,23 @@ pub struct Assignment {
     roles: Vec<String>,
 }
 
+impl From<PutRole> for RolePut {
+    fn from(req: PutRole) -> RolePut {
+        RolePut {
+            description: req.description,
+            permissions: req
+                .permissions
+                .into_iter()
+                .map(|p| Permission {
+                    object: p.object,
+                    action: p.action,
+                    grids: p.grids,
+                })
+                .collect(),
+        }
+    }
+}
+
 impl From<RoleRow> for RoleBody {
     fn from(row: RoleRow) -> RoleBody {
         // Stored one line per grid; shown one permission per (object, action) with its grids.
@@ -147,19 +164,10 @@ pub async fn put_role(
     ApiPath(role): ApiPath<String>,
     ApiJson(req): ApiJson<PutRole>,
 ) -> Result<(StatusCode, Json<RoleBody>), Error> {
-    let put = RolePut {
-        description: req.description,
-        permissions: req
-            .permissions
-            .into_iter()
-            .map(|p| Permission {
-                object: p.object,
-                action: p.action,
-                grids: p.grids,
-            })
-            .collect(),
-    };
-    let (outcome, row) = state.identity.put_role(&who, &role, put).await?;
+    let (outcome, row) = state
+        .identity
+        .put_role(&who, &role, RolePut::from(req))
+        .await?;
     let status = match outcome {
         Inserted::Created => StatusCode::CREATED,
         Inserted::AlreadyExists => StatusCode::OK,

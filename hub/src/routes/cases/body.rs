@@ -69,7 +69,7 @@ pub struct ReplyCase {
         max_length = 2000,
         pattern = "^[^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u0009\\u000b-\\u001f\\u007f-\\u009f]*$"
     )]
-    pub(super) note: String,
+    pub(crate) note: String,
 }
 
 #[derive(Deserialize, ToSchema)]
