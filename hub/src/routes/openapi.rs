@@ -89,5 +89,14 @@ impl Modify for BearerAuth {
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+    // Built once, not per request: the document is fixed for the life of the process, and
+    // building it runs every schema derive and the error-answer rules.
+    let document = std::sync::Arc::new(ApiDoc::openapi());
+    Router::new().route(
+        "/openapi.json",
+        get(move || {
+            let document = document.clone();
+            async move { Json(document) }
+        }),
+    )
 }
