@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use policy::{
-    CategoryDef, DecisionIndex, FieldType, GrantStatus, GridCode, LiveGrant, Responsibility,
+    Catalog, CategoryDef, DecisionIndex, FieldType, GrantStatus, GridCode, LiveGrant, Responsibility,
     RowFilter, RowView,
 };
 use serde_json::{Map, Value};
@@ -29,12 +29,13 @@ use crate::vault::Vault;
 struct Loaded {
     version: i64,
     index: DecisionIndex,
+    /// The catalog in force: the built-in one with the stored categories over it.
+    catalog: &'static Catalog,
 }
 
 pub struct Decisions {
     store: Store,
     vault: Arc<Vault>,
-    catalog: &'static policy::Catalog,
     loaded: RwLock<Loaded>,
     /// One rebuild at a time.
     rebuilding: tokio::sync::Mutex<()>,
@@ -45,20 +46,26 @@ fn poisoned<T>(_: T) -> Error {
 }
 
 impl Decisions {
-    /// Build the index from the database.
-    pub async fn load(
-        store: Store,
-        vault: Arc<Vault>,
-        catalog: &'static policy::Catalog,
-    ) -> Result<Decisions, Error> {
-        let (version, index) = build(&store, &vault, catalog).await?;
+    /// Build the index (and the catalog) from the database.
+    pub async fn load(store: Store, vault: Arc<Vault>) -> Result<Decisions, Error> {
+        let loaded = build(&store, &vault, None).await?;
         Ok(Decisions {
             store,
             vault,
-            catalog,
-            loaded: RwLock::new(Loaded { version, index }),
+            loaded: RwLock::new(loaded),
             rebuilding: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// The catalog in force at decision version `current` (refreshed first, as `refresh_to`).
+    pub async fn catalog_at(&self, current: i64) -> Result<&'static Catalog, Error> {
+        self.refresh_to(current).await?;
+        self.catalog()
+    }
+
+    /// The catalog as this replica last loaded it.
+    pub fn catalog(&self) -> Result<&'static Catalog, Error> {
+        Ok(self.loaded.read().map_err(poisoned)?.catalog)
     }
 
     /// Bring the index up to decision version `current`, which the request read
@@ -72,10 +79,11 @@ impl Decisions {
         if self.version()? >= current {
             return Ok(());
         }
-        let (version, index) = build(&self.store, &self.vault, self.catalog).await?;
+        let previous = self.catalog()?;
+        let fresh = build(&self.store, &self.vault, Some(previous)).await?;
         let mut loaded = self.loaded.write().map_err(poisoned)?;
-        if version > loaded.version {
-            *loaded = Loaded { version, index };
+        if fresh.version > loaded.version {
+            *loaded = fresh;
         }
         Ok(())
     }
@@ -107,7 +115,7 @@ impl Decisions {
 
     /// A grant row as the index takes it (row filter compiled to tokens).
     pub fn live_grant(&self, row: &GrantRow) -> Result<LiveGrant, Error> {
-        live_grant(&self.vault, self.catalog, row)
+        live_grant(&self.vault, self.catalog()?, row)
     }
 
     /// A case's current responsibility, applied after a local change.
@@ -116,14 +124,38 @@ impl Decisions {
     }
 }
 
+/// The catalog in force: the built-in one with every stored category over it. A catalog equal
+/// to `previous` is `previous`; a changed one is leaked to give it the `'static` lifetime the
+/// services hand around, so each catalog change (an admin's `PUT`, rare) keeps a few KB for the
+/// life of the process, and nothing else does.
+async fn load_catalog(
+    store: &Store,
+    previous: Option<&'static Catalog>,
+) -> Result<&'static Catalog, Error> {
+    let mut catalog = Catalog::default_catalog().clone();
+    for stored in store.stored_categories().await? {
+        catalog = catalog
+            .with_category(stored.definition)
+            .map_err(|e| Error::Internal(format!("a stored category is invalid: {e}")))?;
+    }
+    if &catalog == Catalog::default_catalog() {
+        return Ok(Catalog::default_catalog());
+    }
+    match previous {
+        Some(previous) if *previous == catalog => Ok(previous),
+        _ => Ok(Box::leak(Box::new(catalog))),
+    }
+}
+
 async fn build(
     store: &Store,
     vault: &Vault,
-    catalog: &'static policy::Catalog,
-) -> Result<(i64, DecisionIndex), Error> {
+    previous: Option<&'static Catalog>,
+) -> Result<Loaded, Error> {
     // The version first: data read afterwards is at least this new, so a change that lands in
     // between is seen again on the next refresh, never missed.
     let version = store.decision_version().await?;
+    let catalog = load_catalog(store, previous).await?;
     let mut index = DecisionIndex::new(catalog.clone());
     for department in store.departments().await? {
         let grids = department
@@ -134,6 +166,9 @@ async fn build(
         index.set_jurisdiction(&department.id, grids);
     }
     for row in store.approved_grants().await? {
+        if !row.in_record_index() {
+            continue;
+        }
         let live = live_grant(vault, catalog, &row)?;
         index
             .upsert_grant(&live, GrantStatus::Approved)
@@ -142,7 +177,11 @@ async fn build(
     for case in store.open_responsibilities().await? {
         index.set_case(&case);
     }
-    Ok((version, index))
+    Ok(Loaded {
+        version,
+        index,
+        catalog,
+    })
 }
 
 fn live_grant(

@@ -83,6 +83,13 @@ pub enum Error {
         message: String,
         retry_after_secs: u64,
     },
+    /// A statistics grant's daily privacy budget (ε) cannot pay for this query; retry after
+    /// the given seconds (it renews at midnight, China Standard Time).
+    #[error("{message}")]
+    PrivacyBudgetExhausted {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// The audit ledger could not record the operation, so it did not happen (fail closed).
     #[error("the audit ledger is unavailable; nothing was done")]
     AuditUnavailable,
@@ -123,6 +130,9 @@ impl Error {
             Error::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::QuotaExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded"),
+            Error::PrivacyBudgetExhausted { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "privacy_budget_exhausted")
+            }
             Error::AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -183,6 +193,9 @@ impl IntoResponse for Error {
         let mut response = (status, Json(body)).into_response();
         if let Error::RateLimited { retry_after_secs }
         | Error::QuotaExceeded {
+            retry_after_secs, ..
+        }
+        | Error::PrivacyBudgetExhausted {
             retry_after_secs, ..
         } = self
         {

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod cases;
+pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod records;
 pub mod recover;
 pub mod routes;
 pub mod server;
+pub mod statistics;
 pub mod startup;
 pub mod state;
 pub mod storage;

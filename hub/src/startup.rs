@@ -102,7 +102,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let addr = listener.local_addr()?;
         let vault = Arc::new(vault);
-        let decisions = Decisions::load(store.clone(), Arc::clone(&vault), catalog)
+        let decisions = Decisions::load(store.clone(), Arc::clone(&vault))
             .await
             .map_err(|e| anyhow::anyhow!("cannot build the decision index: {e}"))?;
         let decisions = Arc::new(decisions);
@@ -123,7 +123,6 @@ impl Application {
             Arc::clone(&vault),
             Arc::clone(&decisions),
             Arc::clone(&tokens),
-            catalog,
             settings.working_calendar.clone(),
         ));
         Arc::clone(&grants).spawn_expiry_sweep();
@@ -132,7 +131,6 @@ impl Application {
             store.clone(),
             Arc::clone(&vault),
             Arc::clone(&decisions),
-            catalog,
             settings.pull_scan_budget_rows,
         ));
         let oversight = Arc::new(Oversight::new(access.clone(), store.clone()));
@@ -140,8 +138,21 @@ impl Application {
             access.clone(),
             store.clone(),
             Arc::clone(&vault),
-            catalog,
+            Arc::clone(&decisions),
             Duration::from_secs(settings.request_timeout_secs),
+        ));
+        let catalog_service = Arc::new(crate::catalog::CatalogService::new(
+            access.clone(),
+            store.clone(),
+            Arc::clone(&vault),
+            Arc::clone(&decisions),
+            AgeFileStore::in_dir(&settings.data_dir),
+        ));
+        let statistics = Arc::new(crate::statistics::Statistics::new(
+            access.clone(),
+            store.clone(),
+            Arc::clone(&vault),
+            Arc::clone(&decisions),
         ));
         let identity = Arc::new(Identity::new(
             access.clone(),
@@ -154,7 +165,8 @@ impl Application {
             vault,
             decisions,
             tokens,
-            catalog,
+            catalog: catalog_service,
+            statistics,
             access,
             disclosures,
             oversight,

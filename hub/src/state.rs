@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use policy::Catalog;
-
 use crate::auth::Access;
 use crate::auth::Principal;
 use crate::auth::known_clients::KnownClients;
@@ -29,7 +27,10 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     pub decisions: Arc<Decisions>,
     pub tokens: Arc<TokenIssuer>,
-    pub catalog: &'static Catalog,
+    /// The catalog and its changes (`crate::catalog`).
+    pub catalog: Arc<crate::catalog::CatalogService>,
+    /// Statistics answers (`crate::statistics`).
+    pub statistics: Arc<crate::statistics::Statistics>,
     pub ledger: Ledger,
     pub permissions: Arc<Permissions>,
     pub login_limiter: Arc<LoginLimiter>,

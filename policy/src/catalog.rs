@@ -108,12 +108,70 @@ pub struct CategoryDef {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// The department that publishes this category and whose consent every grant on it needs;
+    /// `None`: the grid side (grid workers write it, a DPO's approval suffices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     pub fields: Vec<FieldDef>,
 }
 
 impl CategoryDef {
     pub fn field(&self, name: &str) -> Option<&FieldDef> {
         self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// What replacing this definition with `next` would do to stored records: `Err` names the
+    /// first change that stored data could not survive (a field removed, retyped to a narrower
+    /// type, or its encryption or blind index changed; the owner changed). Adding fields,
+    /// widening a type (more enum or tag values, a longer text, a wider integer range) and
+    /// changing descriptions, sensitivity, share class, masks or generalisations are safe.
+    pub fn evolution(&self, next: &CategoryDef) -> Result<Evolution, String> {
+        if self.owner != next.owner {
+            return Err("the owner of a category that holds records cannot change".to_owned());
+        }
+        for old in &self.fields {
+            let Some(new) = next.field(&old.name) else {
+                return Err(format!("field `{}` holds data and cannot be removed", old.name));
+            };
+            if !widens(&old.ty, &new.ty) {
+                return Err(format!(
+                    "field `{}` holds data and can only be widened (more values, more characters, a wider range)",
+                    old.name
+                ));
+            }
+            if old.encrypted != new.encrypted || old.indexed != new.indexed {
+                return Err(format!(
+                    "field `{}` holds data: its encryption and blind index cannot change",
+                    old.name
+                ));
+            }
+        }
+        let added = next
+            .fields
+            .iter()
+            .filter(|f| self.field(&f.name).is_none())
+            .map(|f| f.name.clone())
+            .collect();
+        Ok(Evolution { added })
+    }
+}
+
+/// A safe change of a category (`CategoryDef::evolution`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evolution {
+    /// Fields the new definition adds.
+    pub added: Vec<String>,
+}
+
+/// Does every value valid for `old` stay valid for `new`?
+fn widens(old: &FieldType, new: &FieldType) -> bool {
+    use FieldType as T;
+    match (old, new) {
+        (T::Text { max_chars: a }, T::Text { max_chars: b }) => b >= a,
+        (T::Enum { values: a }, T::Enum { values: b })
+        | (T::TagSet { values: a }, T::TagSet { values: b }) => a.iter().all(|v| b.contains(v)),
+        (T::Integer { min: a0, max: a1 }, T::Integer { min: b0, max: b1 }) => b0 <= a0 && b1 >= a1,
+        (a, b) => a == b,
     }
 }
 
@@ -356,6 +414,47 @@ mod tests {
             catalog.with_category(bad),
             Err(CatalogError::NotEncrypted { .. })
         ));
+    }
+
+    #[test]
+    fn evolution_allows_additions_and_widening_only() {
+        let place = Catalog::default_catalog().category("place").unwrap().clone();
+        let mut next = place.clone();
+        let mut extra = next.fields[0].clone();
+        extra.name = "opened_on".into();
+        extra.required = false;
+        next.fields.push(extra);
+        assert_eq!(
+            place.evolution(&next).unwrap().added,
+            vec!["opened_on".to_owned()]
+        );
+        let mut removed = place.clone();
+        removed.fields.pop();
+        assert!(place.evolution(&removed).unwrap_err().contains("removed"));
+        let mut owned = place.clone();
+        owned.owner = Some("health".into());
+        assert!(place.evolution(&owned).unwrap_err().contains("owner"));
+        // A text field may grow, not shrink or change type.
+        let text_at = place
+            .fields
+            .iter()
+            .position(|f| matches!(f.ty, FieldType::Text { .. }))
+            .unwrap();
+        let FieldType::Text { max_chars } = place.fields[text_at].ty.clone() else {
+            unreachable!()
+        };
+        let mut longer = place.clone();
+        longer.fields[text_at].ty = FieldType::Text { max_chars: max_chars + 1 };
+        assert!(place.evolution(&longer).is_ok());
+        let mut shorter = place.clone();
+        shorter.fields[text_at].ty = FieldType::Text { max_chars: max_chars - 1 };
+        assert!(place.evolution(&shorter).unwrap_err().contains("widened"));
+        let mut retyped = place.clone();
+        retyped.fields[text_at].ty = FieldType::Date;
+        assert!(place.evolution(&retyped).is_err());
+        let mut unindexed = place.clone();
+        unindexed.fields[text_at].indexed = !unindexed.fields[text_at].indexed;
+        assert!(place.evolution(&unindexed).unwrap_err().contains("blind index"));
     }
 
     #[test]

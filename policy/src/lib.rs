@@ -11,14 +11,15 @@ pub mod engine;
 pub mod grant;
 pub mod grid;
 pub mod row_filter;
+pub mod statistics;
 pub mod transform;
 pub mod value;
 
 pub use calendar::{CalendarError, WorkingCalendar};
 pub use case::{CaseStatus, CaseStep, Responsibility};
 pub use catalog::{
-    Catalog, CatalogError, CategoryDef, FieldDef, FieldType, GeneralizeRule, MaskRule, Sensitivity,
-    ShareClass,
+    Catalog, CatalogError, CategoryDef, Evolution, FieldDef, FieldType, GeneralizeRule, MaskRule,
+    Sensitivity, ShareClass,
 };
 pub use disclosure::{Disclosure, FieldPlan, Unreached, Withheld};
 pub use engine::{
@@ -28,4 +29,5 @@ pub use engine::{
 pub use grant::{GrantAction, GrantStatus, GrantTerms};
 pub use grid::{GridCode, GridCodeError};
 pub use row_filter::{FilterError, RowFilter, RowView};
+pub use statistics::{Dimension, StatisticsTerms};
 pub use value::{FieldProblem, FieldValue, IdNumber, Phone, ValueProblem};

@@ -274,6 +274,7 @@ fn catalog(w: &World) -> Catalog {
     let category = |name: &str, shares: &[ShareClass]| CategoryDef {
         name: name.to_owned(),
         description: String::new(),
+        owner: None,
         fields: shares
             .iter()
             .enumerate()

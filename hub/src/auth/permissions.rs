@@ -83,7 +83,7 @@ pub struct ObjectSpec {
 pub const OBJECTS: &[ObjectSpec] = &[
     ObjectSpec {
         name: "records",
-        actions: &["read", "write", "erase"],
+        actions: &["read", "write", "erase", "publish"],
         grid_bound: true,
     },
     ObjectSpec {
@@ -251,6 +251,7 @@ pub fn shipped_roles() -> Vec<(&'static str, &'static str, Vec<Permission>)> {
                 p("decisions", "explain"),
                 p("data", "read"),
                 p("data", "lookup"),
+                p("records", "publish"),
             ],
         ),
     ]

@@ -44,8 +44,7 @@ impl Services {
         let permissions = Permissions::load(store.clone())
             .await
             .context("cannot load role permissions")?;
-        let catalog = policy::Catalog::default_catalog();
-        let decisions = Decisions::load(store.clone(), Arc::clone(&vault), catalog)
+        let decisions = Decisions::load(store.clone(), Arc::clone(&vault))
             .await
             .map_err(|e| anyhow::anyhow!("cannot build the decision index: {e}"))?;
         // The demo refuses no request (no network): the counter is never used.
@@ -59,7 +58,6 @@ impl Services {
                 Arc::clone(&vault),
                 Arc::clone(&decisions),
                 Arc::new(tokens),
-                catalog,
                 calendar.clone(),
             ),
             cases: Cases::new(access, store.clone(), vault, decisions, calendar.clone()),

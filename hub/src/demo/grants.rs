@@ -33,6 +33,10 @@ fn draft(
     now: i64,
 ) -> GrantDraft {
     GrantDraft {
+        kind: None,
+        group_by: None,
+        min_cell: None,
+        privacy: None,
         grantee: grantee.to_owned(),
         purpose: purpose.to_owned(),
         category: "person".to_owned(),

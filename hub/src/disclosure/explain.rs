@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use policy::{FieldPlan, GridCode, Record, Refusal, Request, Withheld};
+use policy::{FieldPlan, GrantStatus, GridCode, Record, Refusal, Request, Withheld};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -69,6 +69,35 @@ pub struct Explanation {
     /// The candidate grants (approved, valid now, this department, purpose and category).
     grants: Vec<GrantExplanation>,
     fields: BTreeMap<String, FieldExplanation>,
+    /// Records grants of this department, purpose and category that a DPO approved or may
+    /// approve but whose category's owner has not consented yet: they disclose nothing until
+    /// it does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    awaiting_consent: Vec<PendingConsent>,
+    /// Statistics grants in force for this department, purpose and category: counts per cell
+    /// (`POST /v1/data/{category}/statistics`), never records.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    statistics: Vec<StatisticsExplanation>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PendingConsent {
+    id: String,
+    /// The department whose consent is missing.
+    owner: String,
+    /// `requested` (the DPO has not answered either) or `approved`.
+    status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StatisticsExplanation {
+    id: String,
+    group_by: Vec<String>,
+    min_cell: u32,
+    /// With noise: `{epsilon_per_day, epsilon_per_query}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    privacy: Option<policy::statistics::PrivacyBudget>,
 }
 
 impl Disclosures {
@@ -102,7 +131,8 @@ impl Disclosures {
                 ));
             }
         };
-        let Some(category) = self.catalog.category(&ask.category) else {
+        let catalog = self.decisions.catalog_at(who.versions.decision).await?;
+        let Some(category) = catalog.category(&ask.category) else {
             return Err(Error::validation("category", "unknown category"));
         };
         let record = match &ask.record {
@@ -251,7 +281,40 @@ impl Disclosures {
             entry = entry.records(vec![RecordRef::new(id, disclosed)]);
         }
         self.access.record(entry).await?;
+        let now = now_ms();
+        let mut awaiting_consent = Vec::new();
+        let mut statistics = Vec::new();
+        for g in self
+            .store
+            .grants(Some(&department), None, Some(&category.name))
+            .await?
+        {
+            if g.terms.purpose != ask.purpose || !g.terms.valid_at(now) {
+                continue;
+            }
+            if let Some(terms) = &g.statistics {
+                if g.in_force() {
+                    statistics.push(StatisticsExplanation {
+                        id: g.id.clone(),
+                        group_by: terms.group_by.clone(),
+                        min_cell: terms.min_cell,
+                        privacy: terms.privacy,
+                    });
+                }
+            } else if !g.consent_satisfied()
+                && matches!(g.status, GrantStatus::Requested | GrantStatus::Approved)
+                && let Some(owner) = &category.owner
+            {
+                awaiting_consent.push(PendingConsent {
+                    id: g.id.clone(),
+                    owner: owner.clone(),
+                    status: g.status.as_str().to_owned(),
+                });
+            }
+        }
         Ok(Explanation {
+            awaiting_consent,
+            statistics,
             allowed,
             reason: reason.map(str::to_owned),
             department,

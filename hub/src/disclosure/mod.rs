@@ -27,7 +27,7 @@ mod release;
 
 use std::sync::Arc;
 
-use policy::{Catalog, Refusal, Request};
+use policy::{Refusal, Request};
 
 pub use ask::{Ask, Cursor, Delivery, Kind, LookupKey, PageLimit, category, within};
 pub use explain::{ExplainAsk, Explanation, FieldExplanation, GrantExplanation};
@@ -49,7 +49,6 @@ pub struct Disclosures {
     store: Store,
     vault: Arc<Vault>,
     decisions: Arc<Decisions>,
-    catalog: &'static Catalog,
     /// Most candidate rows one answer may read (`pull_scan_budget_rows`).
     scan_budget: u32,
 }
@@ -75,7 +74,6 @@ impl Disclosures {
         store: Store,
         vault: Arc<Vault>,
         decisions: Arc<Decisions>,
-        catalog: &'static Catalog,
         scan_budget: u32,
     ) -> Disclosures {
         Disclosures {
@@ -83,7 +81,6 @@ impl Disclosures {
             store,
             vault,
             decisions,
-            catalog,
             scan_budget,
         }
     }

@@ -39,13 +39,58 @@ struct ArtefactClaims<'a> {
     legal_basis: Option<&'a str>,
     requested_by: &'a str,
     approved_by: &'a str,
+    /// Grants on a department-owned category: the owner's consent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_consent: Option<OwnerConsent<'a>>,
+    /// Statistics grants: what may be counted (`group_by`, `min_cell`, `privacy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    statistics: Option<&'a policy::StatisticsTerms>,
 }
 
-/// The signed artefact of `row` approved by `approver` (a subject, `user:<id>`) at `now`.
+#[derive(Serialize)]
+struct OwnerConsent<'a> {
+    department: &'a str,
+    consented_by: &'a str,
+    consented_at: i64,
+}
+
+/// The signed artefact of `row` approved by `approver` (a subject, `user:<id>`) at `now`, on a
+/// category without an owner.
 pub(super) fn sign(
     tokens: &TokenIssuer,
     row: &GrantRow,
     approver: &str,
+    now: i64,
+) -> Result<String, Error> {
+    sign_claims(tokens, row, approver, None, now)
+}
+
+/// As `sign`, for a grant on a category published by `owner`, whose consent `row` holds.
+pub(super) fn sign_with_consent(
+    tokens: &TokenIssuer,
+    row: &GrantRow,
+    approver: &str,
+    owner: &str,
+    now: i64,
+) -> Result<String, Error> {
+    let consent = row
+        .consent
+        .as_ref()
+        .and_then(|c| Some((c.by.as_deref()?, c.at?)))
+        .ok_or_else(|| Error::Internal("signing a grant without its owner's consent".to_owned()))?;
+    let owner_consent = OwnerConsent {
+        department: owner,
+        consented_by: consent.0,
+        consented_at: consent.1 / 1000,
+    };
+    sign_claims(tokens, row, approver, Some(owner_consent), now)
+}
+
+fn sign_claims(
+    tokens: &TokenIssuer,
+    row: &GrantRow,
+    approver: &str,
+    owner_consent: Option<OwnerConsent<'_>>,
     now: i64,
 ) -> Result<String, Error> {
     let claims = ArtefactClaims {
@@ -67,6 +112,8 @@ pub(super) fn sign(
         legal_basis: row.terms.legal_basis.as_deref(),
         requested_by: &row.requested_by,
         approved_by: approver,
+        owner_consent,
+        statistics: row.statistics.as_ref(),
     };
     tokens
         .sign_document(ARTEFACT_TYPE, &claims)

@@ -21,7 +21,7 @@ mod visibility;
 use std::sync::Arc;
 
 use policy::grant::{ANSWER_WORKING_DAYS, answer_due};
-use policy::{Catalog, GrantAction, GrantStatus, WorkingCalendar};
+use policy::{GrantAction, GrantStatus, WorkingCalendar};
 
 pub use artefact::ARTEFACT_TYPE;
 pub use expiry::EXPIRY_SWEEP;
@@ -33,7 +33,9 @@ use crate::auth::{Access, Principal};
 use crate::decisions::Decisions;
 use crate::error::{Error, current_request_id};
 use crate::ledger::{Actor, Decision, EntryDraft};
-use crate::storage::{GrantRow, GrantTransition, Store, Transitioned};
+use crate::storage::{
+    Consent, ConsentAnswer, ConsentState, GrantRow, GrantTransition, Store, Transitioned,
+};
 use crate::time::now_ms;
 use crate::vault::Vault;
 
@@ -45,7 +47,6 @@ pub struct Grants {
     vault: Arc<Vault>,
     decisions: Arc<Decisions>,
     tokens: Arc<TokenIssuer>,
-    catalog: &'static Catalog,
     /// Counts the 5 working days a DPO has to answer.
     calendar: WorkingCalendar,
 }
@@ -57,7 +58,6 @@ impl Grants {
         vault: Arc<Vault>,
         decisions: Arc<Decisions>,
         tokens: Arc<TokenIssuer>,
-        catalog: &'static Catalog,
         calendar: WorkingCalendar,
     ) -> Grants {
         Grants {
@@ -66,7 +66,6 @@ impl Grants {
             vault,
             decisions,
             tokens,
-            catalog,
             calendar,
         }
     }
@@ -81,13 +80,23 @@ impl Grants {
             .authorize(who, "grants", action, None, "grant.request")
             .await?;
         let now = now_ms();
+        let catalog = self.decisions.catalog_at(who.versions.decision).await?;
         let context = terms::TermsContext {
             store: &self.store,
             vault: &self.vault,
-            catalog: self.catalog,
+            catalog,
             now,
         };
-        let terms = draft.parse(&context).await?;
+        let (terms, statistics) = draft.parse(&context).await?;
+        let owned = catalog
+            .category(&terms.category)
+            .is_some_and(|c| c.owner.is_some());
+        let consent = owned.then_some(Consent {
+            state: ConsentState::Pending,
+            by: None,
+            at: None,
+            reason: None,
+        });
         let row = GrantRow {
             id: uuid::Uuid::now_v7().to_string(),
             status: GrantStatus::Requested,
@@ -101,6 +110,8 @@ impl Grants {
             artefact: None,
             updated_at: now,
             terms,
+            statistics,
+            consent,
         };
         self.access
             .record(
@@ -205,8 +216,25 @@ impl Grants {
                 "the grant's window has already ended".to_owned(),
             ));
         }
-        let artefact = match action {
-            GrantAction::Approve => Some(artefact::sign(&self.tokens, &row, &who.subject(), now)?),
+        // A grant on a department-owned category is signed when the second of the DPO's
+        // approval and the owner's consent arrives: the artefact names both.
+        let artefact = match (action, &row.consent) {
+            (GrantAction::Approve, None) => {
+                Some(artefact::sign(&self.tokens, &row, &who.subject(), now)?)
+            }
+            (GrantAction::Approve, Some(c)) if c.state == ConsentState::Given => {
+                let owner = self
+                    .owner_of(who, &row.terms.category)
+                    .await?
+                    .ok_or_else(|| Error::Internal("a consented grant without an owner".to_owned()))?;
+                Some(artefact::sign_with_consent(
+                    &self.tokens,
+                    &row,
+                    &who.subject(),
+                    &owner,
+                    now,
+                )?)
+            }
             _ => None,
         };
         let entry =
@@ -233,12 +261,150 @@ impl Grants {
                 "the grant changed meanwhile; read it again".to_owned(),
             ));
         };
-        let live = self.decisions.live_grant(&row)?;
+        let mut after = row;
+        after.status = next;
+        self.apply_to_index(version, &after)?;
+        Ok(next)
+    }
+
+    /// The owning department consents to grant `id` (`grants:request`, the department's own
+    /// permission, and the caller's department publishes the grant's category). With the DPO's
+    /// approval already given, the grant is now in force and its artefact is signed.
+    pub async fn consent(
+        &self,
+        who: &Principal,
+        id: &str,
+        reason: Option<&str>,
+    ) -> Result<GrantStatus, Error> {
+        self.answer_consent(who, id, ConsentState::Given, reason).await
+    }
+
+    /// The owning department declines grant `id` with a reason: the grant is rejected.
+    pub async fn decline(
+        &self,
+        who: &Principal,
+        id: &str,
+        reason: Option<&str>,
+    ) -> Result<GrantStatus, Error> {
+        self.answer_consent(who, id, ConsentState::Declined, reason)
+            .await
+    }
+
+    async fn answer_consent(
+        &self,
+        who: &Principal,
+        id: &str,
+        answer: ConsentState,
+        reason: Option<&str>,
+    ) -> Result<GrantStatus, Error> {
+        let audit_action = match answer {
+            ConsentState::Declined => "grant.decline",
+            _ => "grant.consent",
+        };
+        self.access
+            .authorize(who, "grants", "request", None, audit_action)
+            .await?;
+        let reason = check_reason(reason, answer == ConsentState::Declined)?;
+        let row = self
+            .store
+            .grant(id)
+            .await?
+            .ok_or(Error::NotFound("grant"))?;
+        let owner = self.owner_of(who, &row.terms.category).await?;
+        let Some(owner) = owner.filter(|o| who.department.as_deref() == Some(o.as_str())) else {
+            let why = "only the department that publishes the category answers for it";
+            let error = Error::Forbidden(why.to_owned());
+            return Err(self.access.deny(who.actor(), audit_action, why, error).await);
+        };
+        let now = now_ms();
+        let current = effective_status(&row, now);
+        let pending = row
+            .consent
+            .as_ref()
+            .is_some_and(|c| c.state == ConsentState::Pending);
+        if !pending || !matches!(current, GrantStatus::Requested | GrantStatus::Approved) {
+            return Err(Error::Conflict(format!(
+                "the grant is {current} and its owner's answer is {}; nothing to answer",
+                row.consent.as_ref().map_or("not needed", |c| c.state.as_str())
+            )));
+        }
+        let next = match answer {
+            ConsentState::Declined => GrantStatus::Rejected,
+            _ => current,
+        };
+        let artefact = match (answer, &row.decided_by) {
+            (ConsentState::Given, Some(approver)) if current == GrantStatus::Approved => {
+                let mut consented = row.clone();
+                consented.consent = Some(Consent {
+                    state: ConsentState::Given,
+                    by: Some(who.subject()),
+                    at: Some(now),
+                    reason: reason.clone(),
+                });
+                Some(artefact::sign_with_consent(
+                    &self.tokens,
+                    &consented,
+                    approver,
+                    &owner,
+                    now,
+                )?)
+            }
+            _ => None,
+        };
+        let entry = grant_entry(who.actor(), audit_action, Decision::Allow, &row).reason(
+            &match (&reason, answer) {
+                (Some(r), ConsentState::Declined) => format!("declined by the owner {owner}: {r}"),
+                (Some(r), _) => format!("consented by the owner {owner}: {r}"),
+                (None, _) => format!("consented by the owner {owner}"),
+            },
+        );
+        self.access.record(entry).await?;
+        let outcome = self
+            .store
+            .answer_consent(&ConsentAnswer {
+                id,
+                status: row.status,
+                to: answer,
+                next_status: next,
+                actor: &who.subject(),
+                reason: reason.as_deref(),
+                artefact: artefact.as_deref(),
+                now,
+            })
+            .await?;
+        let Transitioned::Done { version } = outcome else {
+            return Err(Error::Conflict(
+                "the grant changed meanwhile; read it again".to_owned(),
+            ));
+        };
+        let mut after = row;
+        after.status = next;
+        if let Some(c) = after.consent.as_mut() {
+            c.state = answer;
+        }
+        self.apply_to_index(version, &after)?;
+        Ok(next)
+    }
+
+    /// Put a grant as it now stands into the decision index (in force: in; otherwise out).
+    fn apply_to_index(&self, version: i64, after: &GrantRow) -> Result<(), Error> {
+        if after.statistics.is_some() {
+            // Statistics grants never enter the record index; still take the version.
+            return self.decisions.apply(version, |_| {});
+        }
+        let live = self.decisions.live_grant(after)?;
+        let status = if after.in_force() {
+            GrantStatus::Approved
+        } else if after.status == GrantStatus::Approved {
+            // Approved by the DPO, waiting for the owner: not in force yet.
+            GrantStatus::Requested
+        } else {
+            after.status
+        };
         self.decisions.apply(version, |index| {
             // Only an unknown category fails, and stored grants name known ones.
-            let _ = index.upsert_grant(&live, next);
-        })?;
-        Ok(next)
+            let _ = index.upsert_grant(&live, status);
+        })
     }
 }
 

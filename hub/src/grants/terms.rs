@@ -10,7 +10,8 @@
 use std::collections::BTreeMap;
 
 use policy::grant::check_terms;
-use policy::{Catalog, Disclosure, FieldProblem, GrantTerms, GridCode};
+use policy::statistics::{DEFAULT_MIN_CELL, PrivacyBudget, check_statistics_terms};
+use policy::{Catalog, Disclosure, FieldProblem, GrantTerms, GridCode, StatisticsTerms};
 
 use crate::decisions::compile_filter;
 use crate::error::Error;
@@ -20,6 +21,12 @@ use crate::vault::Vault;
 /// A grant request as its requester wrote it.
 #[derive(Debug, Clone)]
 pub struct GrantDraft {
+    /// `records` (default) or `statistics`.
+    pub kind: Option<String>,
+    /// Statistics grants: dimensions, smallest cell, privacy budget.
+    pub group_by: Option<Vec<String>>,
+    pub min_cell: Option<u32>,
+    pub privacy: Option<PrivacyBudget>,
     /// Department id.
     pub grantee: String,
     pub purpose: String,
@@ -55,9 +62,36 @@ pub(super) struct TermsContext<'a> {
 }
 
 impl GrantDraft {
-    /// The terms of this request, or 422 naming every problem found.
-    pub(super) async fn parse(self, cx: &TermsContext<'_>) -> Result<GrantTerms, Error> {
+    /// The terms of this request (and, for a statistics grant, its statistics terms), or 422
+    /// naming every problem found.
+    pub(super) async fn parse(
+        mut self,
+        cx: &TermsContext<'_>,
+    ) -> Result<(GrantTerms, Option<StatisticsTerms>), Error> {
         let mut problems = Vec::new();
+        let statistics = match self.kind.as_deref() {
+            None | Some("records") => {
+                for (name, given) in [
+                    ("group_by", self.group_by.is_some()),
+                    ("min_cell", self.min_cell.is_some()),
+                    ("privacy", self.privacy.is_some()),
+                ] {
+                    if given {
+                        problems.push(problem(name, "only a statistics grant has this"));
+                    }
+                }
+                None
+            }
+            Some("statistics") => Some(StatisticsTerms {
+                group_by: self.group_by.take().unwrap_or_default(),
+                min_cell: self.min_cell.unwrap_or(DEFAULT_MIN_CELL),
+                privacy: self.privacy,
+            }),
+            Some(_) => {
+                problems.push(problem("kind", "records or statistics"));
+                None
+            }
+        };
         let fields = self.levels(&mut problems);
         let grantee = cx.store.department(&self.grantee).await?;
         if grantee.is_none() {
@@ -93,7 +127,22 @@ impl GrantDraft {
             .iter()
             .filter_map(|g| GridCode::parse(g).ok())
             .collect();
-        checked_terms(terms, &jurisdiction, cx.catalog, cx.vault, cx.now)
+        match statistics {
+            None => Ok((
+                checked_terms(terms, &jurisdiction, cx.catalog, cx.vault, cx.now)?,
+                None,
+            )),
+            Some(stats) => {
+                let filter =
+                    check_statistics_terms(&terms, &stats, cx.catalog, &jurisdiction, cx.now)
+                        .map_err(Error::Validation)?;
+                if let (Some(filter), Some(category)) = (&filter, cx.catalog.category(&terms.category)) {
+                    compile_filter(cx.vault, category, filter)
+                        .map_err(|p| Error::validation("row_filter", p))?;
+                }
+                Ok((terms, Some(stats)))
+            }
+        }
     }
 
     /// The access levels asked for, each unknown level noted in `problems`.

@@ -21,16 +21,19 @@ pub struct GrantView {
     pub overdue: bool,
     /// Oldest first; empty in lists.
     pub history: Vec<GrantEvent>,
+    /// The department that publishes the grant's category, if one does.
+    pub owner: Option<String>,
 }
 
 impl GrantView {
-    fn at(grant: GrantRow, history: Vec<GrantEvent>, now: i64) -> GrantView {
+    fn at(grant: GrantRow, history: Vec<GrantEvent>, now: i64, owner: Option<String>) -> GrantView {
         let status = effective_status(&grant, now);
         GrantView {
             overdue: status == GrantStatus::Requested && now > grant.answer_due,
             status,
             grant,
             history,
+            owner,
         }
     }
 }
@@ -41,13 +44,21 @@ pub struct GrantQuery {
     /// A department id; a department may only ask for its own (the default for it).
     pub grantee: Option<String>,
     pub status: Option<GrantStatus>,
+    /// Grants on this category only. The department that publishes it sees every grant on it
+    /// (who can see its data).
+    pub category: Option<String>,
 }
 
 impl Grants {
     /// Grants, newest first (at most 1 000): every grant for DPOs and admins, a department's
     /// own for the department. Asking for another department's without `grants:read` is 403.
     pub async fn list(&self, who: &Principal, query: GrantQuery) -> Result<Vec<GrantView>, Error> {
-        let grantee = if self.reads_all(who).await {
+        let catalog = self.decisions.catalog_at(who.versions.decision).await?;
+        let owner_of = |category: &str| catalog.category(category).and_then(|c| c.owner.clone());
+        let owns_category = query.category.as_deref().and_then(owner_of).is_some_and(|o| {
+            who.department.as_deref() == Some(o.as_str())
+        });
+        let grantee = if owns_category || self.reads_all(who).await {
             query.grantee
         } else {
             match (&who.department, &query.grantee) {
@@ -61,11 +72,17 @@ impl Grants {
                 }
             }
         };
-        let rows = self.store.grants(grantee.as_deref(), query.status).await?;
+        let rows = self
+            .store
+            .grants(grantee.as_deref(), query.status, query.category.as_deref())
+            .await?;
         let now = now_ms();
         Ok(rows
             .into_iter()
-            .map(|g| GrantView::at(g, Vec::new(), now))
+            .map(|g| {
+                let owner = owner_of(&g.terms.category);
+                GrantView::at(g, Vec::new(), now, owner)
+            })
             .collect())
     }
 
@@ -73,7 +90,22 @@ impl Grants {
     pub async fn get(&self, who: &Principal, id: &str) -> Result<GrantView, Error> {
         let row = self.visible(who, id).await?;
         let history = self.store.grant_events(id).await?;
-        Ok(GrantView::at(row, history, now_ms()))
+        let owner = self.owner_of(who, &row.terms.category).await?;
+        Ok(GrantView::at(row, history, now_ms(), owner))
+    }
+
+    /// The department that publishes `category`, if one does.
+    pub(super) async fn owner_of(
+        &self,
+        who: &Principal,
+        category: &str,
+    ) -> Result<Option<String>, Error> {
+        Ok(self
+            .decisions
+            .catalog_at(who.versions.decision)
+            .await?
+            .category(category)
+            .and_then(|c| c.owner.clone()))
     }
 
     /// The signed artefact of an approved grant (a compact JWS); 409 before approval.
@@ -89,8 +121,8 @@ impl Grants {
         self.access.permits(who, NO_GRID, "grants", "read").await
     }
 
-    /// A grant the caller may see: DPOs and admins any, a department its own. Otherwise 403,
-    /// audited; unknown ids are 404.
+    /// A grant the caller may see: DPOs and admins any, a department its own and those on
+    /// the categories it publishes. Otherwise 403, audited; unknown ids are 404.
     async fn visible(&self, who: &Principal, id: &str) -> Result<GrantRow, Error> {
         let row = self
             .store
@@ -98,6 +130,11 @@ impl Grants {
             .await?
             .ok_or(Error::NotFound("grant"))?;
         if who.department.as_deref() == Some(row.terms.grantee.as_str()) {
+            return Ok(row);
+        }
+        if who.department.is_some()
+            && self.owner_of(who, &row.terms.category).await? == who.department
+        {
             return Ok(row);
         }
         self.access

@@ -161,6 +161,34 @@ pub struct EntryDraft {
     /// The IP address a refused request came from (`deny` entries written in a request), or
     /// `overflow` on the summary of refusals from addresses beyond the tracked maximum.
     pub source: Option<String>,
+    /// A statistics answer: the query, every cell's size and what was released.
+    pub statistics: Option<StatisticsRecord>,
+}
+
+/// What a statistics answer counted and released (fields in alphabetical order). No person is
+/// named: cells are keyed by grid codes and catalog values, and sized by counts.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct StatisticsRecord {
+    pub cells: Vec<StatisticsCell>,
+    /// ε spent, in thousandths, when the grant adds noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epsilon_milli: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    pub group_by: Vec<String>,
+    pub min_cell: u32,
+}
+
+/// One cell of a statistics answer.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct StatisticsCell {
+    /// One value per `group_by` dimension.
+    pub group: Vec<String>,
+    /// The count answered (noisy when the grant adds noise); absent: suppressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released: Option<u64>,
+    /// The true count.
+    pub size: u64,
 }
 
 /// The canonical entry: fields in alphabetical order.
@@ -185,6 +213,8 @@ pub struct CanonicalEntry {
     pub request_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<StatisticsRecord>,
     pub time: String,
 }
 
@@ -210,6 +240,8 @@ struct CanonicalView<'a> {
     request_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    statistics: Option<&'a StatisticsRecord>,
     time: &'a str,
 }
 
@@ -229,7 +261,14 @@ impl EntryDraft {
             refusals: None,
             request_id,
             source: None,
+            statistics: None,
         }
+    }
+
+    /// A statistics answer's query and cells.
+    pub fn statistics(mut self, statistics: StatisticsRecord) -> EntryDraft {
+        self.statistics = Some(statistics);
+        self
     }
 
     /// The address the request came from (refusals).
@@ -295,6 +334,7 @@ impl EntryDraft {
             refusals: self.refusals.as_ref(),
             request_id: &self.request_id,
             source: self.source.as_deref(),
+            statistics: self.statistics.as_ref(),
             time,
         };
         // Serialising plain structs, strings and integers cannot fail.

@@ -27,7 +27,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::Serialize;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-pub use entry::{Actor, Decision, EntryDraft, FieldLevels, RecordRef, RefusalCount, SharedLevels};
+pub use entry::{
+    Actor, Decision, EntryDraft, FieldLevels, RecordRef, RefusalCount, SharedLevels,
+    StatisticsCell, StatisticsRecord,
+};
 pub use health::{FaultKind, Health};
 use health::{HealthCell, PROBE_EVERY};
 use merkle::{Frontier, Hash, NodeId};

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use policy::{Catalog, CategoryDef, FieldValue, GridCode};
+use policy::{CategoryDef, FieldValue, GridCode};
 use serde_json::{Map, Value};
 
 pub use sealing::{
@@ -44,7 +44,8 @@ pub struct Records {
     access: Access,
     store: Store,
     vault: Arc<Vault>,
-    catalog: &'static Catalog,
+    /// The catalog in force, kept current with the decision version.
+    decisions: Arc<crate::decisions::Decisions>,
     /// The whole-request timeout: a claim of an idempotency key older than this (plus a margin)
     /// belongs to a request that is gone.
     request_timeout: Duration,
@@ -113,14 +114,14 @@ impl Records {
         access: Access,
         store: Store,
         vault: Arc<Vault>,
-        catalog: &'static Catalog,
+        decisions: Arc<crate::decisions::Decisions>,
         request_timeout: Duration,
     ) -> Records {
         Records {
             access,
             store,
             vault,
-            catalog,
+            decisions,
             request_timeout,
         }
     }
@@ -297,7 +298,19 @@ impl Records {
     }
 
     /// Does the caller's role permit `action` on records anywhere (before the grid is known)?
+    /// A write is also permitted to a department that publishes categories (`records:publish`);
+    /// which categories and grids it may write is checked per record (`prepare`). The catalog
+    /// is brought up to the caller's decision version first.
     async fn permit(&self, who: &Principal, action: &str, audit_action: &str) -> Result<(), Error> {
+        self.decisions.refresh_to(who.versions.decision).await?;
+        if action == "write"
+            && self
+                .access
+                .permits(who, crate::auth::permissions::NO_GRID, "records", "publish")
+                .await
+        {
+            return Ok(());
+        }
         self.access
             .authorize(who, "records", action, None, audit_action)
             .await
@@ -393,7 +406,7 @@ impl Records {
     }
 
     fn category_of(&self, stored: &StoredRecord) -> Result<&'static CategoryDef, Error> {
-        self.catalog.category(&stored.category).ok_or_else(|| {
+        self.decisions.catalog()?.category(&stored.category).ok_or_else(|| {
             Error::Integrity(format!("record `{}` has an unknown category", stored.id))
         })
     }

@@ -5,11 +5,12 @@
 
 use std::collections::HashMap;
 
-use policy::{FieldProblem, GridCode};
+use policy::{CategoryDef, FieldProblem, GridCode};
 
 use super::sealing::{self, RecordDraft, prefix_problems};
 use super::{RecordInput, Records};
 use crate::auth::Principal;
+use crate::auth::permissions::NO_GRID;
 use crate::error::Error;
 use crate::storage::NewRecord;
 
@@ -33,16 +34,44 @@ impl Lookups {
         Ok(exists)
     }
 
-    async fn may_write(&mut self, records: &Records, who: &Principal, grid: &GridCode) -> bool {
-        if let Some(known) = self.writable.get(grid.as_str()) {
-            return *known;
+    /// May `who` write records of `category` in `grid`? A grid-side category: the caller's
+    /// role permits `records:write` in that grid. A department-owned category: the caller
+    /// belongs to the owner, its role permits `records:publish`, and the grid is within the
+    /// owner's jurisdiction; nobody else writes it.
+    async fn may_write(
+        &mut self,
+        records: &Records,
+        who: &Principal,
+        category: &CategoryDef,
+        grid: &GridCode,
+    ) -> Result<bool, Error> {
+        let key = format!("{}\u{0}{}", category.name, grid.as_str());
+        if let Some(known) = self.writable.get(&key) {
+            return Ok(*known);
         }
-        let allowed = records
-            .access
-            .permits(who, grid.as_str(), "records", "write")
-            .await;
-        self.writable.insert(grid.as_str().to_owned(), allowed);
-        allowed
+        let allowed = match &category.owner {
+            None => {
+                records
+                    .access
+                    .permits(who, grid.as_str(), "records", "write")
+                    .await
+            }
+            Some(owner) => {
+                who.department.as_deref() == Some(owner.as_str())
+                    && records
+                        .access
+                        .permits(who, NO_GRID, "records", "publish")
+                        .await
+                    && records.store.department(owner).await?.is_some_and(|d| {
+                        d.jurisdiction
+                            .iter()
+                            .filter_map(|j| GridCode::parse(j).ok())
+                            .any(|j| j.contains(grid))
+                    })
+            }
+        };
+        self.writable.insert(key, allowed);
+        Ok(allowed)
     }
 
     async fn purpose_exists(&mut self, records: &Records, id: &str) -> Result<bool, Error> {
@@ -72,7 +101,7 @@ pub(super) async fn one(
     prefix: &str,
 ) -> Result<Result<NewRecord, Vec<FieldProblem>>, Error> {
     let mut problems = Vec::new();
-    let category = records.catalog.category(&input.category);
+    let category = records.decisions.catalog()?.category(&input.category);
     if category.is_none() {
         problems.push(problem(format!("{prefix}category"), "unknown category"));
     }
@@ -87,18 +116,23 @@ pub(super) async fn one(
             None
         }
     };
-    if let Some(grid) = &grid
-        && !lookups.may_write(records, who, grid).await
+    if let (Some(grid), Some(category)) = (&grid, category)
+        && !lookups.may_write(records, who, category, grid).await?
     {
-        let error = Error::Forbidden("the grid is outside your grids".to_owned());
+        let (why, text) = match &category.owner {
+            None => (
+                "grid outside the caller's grids",
+                "the grid is outside your grids",
+            ),
+            Some(_) => (
+                "a department-owned category is written by its owner, in its jurisdiction",
+                "only the publishing department writes this category, in its jurisdiction",
+            ),
+        };
+        let error = Error::Forbidden(text.to_owned());
         return Err(records
             .access
-            .deny(
-                who.actor(),
-                "record.create",
-                "grid outside the caller's grids",
-                error,
-            )
+            .deny(who.actor(), "record.create", why, error)
             .await);
     }
     if !lookups.purpose_exists(records, &input.purpose).await? {

@@ -89,7 +89,7 @@ fn parse_time(field: &str, v: &Option<String>) -> Result<Option<i64>, Error> {
         .transpose()
 }
 
-fn to_entries(rows: Vec<(i64, String)>) -> Vec<AuditEntry> {
+pub(crate) fn to_entries(rows: Vec<(i64, String)>) -> Vec<AuditEntry> {
     rows.into_iter()
         .map(|(index, canonical)| {
             let entry = serde_json::from_str(&canonical).unwrap_or(serde_json::Value::Null);

@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::idempotency::IdempotencyKey;
 use crate::state::AppState;
+use crate::statistics::{StatisticsAnswer, StatisticsAsk};
 
 /// The media type of a sealed response (`Accept: application/age`).
 const AGE: &str = "application/age";
@@ -29,6 +30,51 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/data/{category}", get(pull))
         .route("/v1/data/{category}/lookup", post(lookup))
+        .route("/v1/data/{category}/statistics", post(statistics))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"purpose": "elderly-care", "group_by": ["grid.community", "tags"],
+    "filter": "tags has \"elderly_alone\""}))]
+pub struct StatisticsRequest {
+    /// The registered purpose the counts are for.
+    purpose: String,
+    /// Dimensions the statistics grant allows: `grid`, `grid.city`, `grid.district`,
+    /// `grid.street`, `grid.community`, blind-indexed enum and tag-set fields.
+    #[schema(min_items = 1, max_items = 4)]
+    group_by: Vec<String>,
+    /// A row filter over the fields the grant groups by (`tags has "elderly_alone"`).
+    #[serde(default)]
+    #[schema(max_length = 1000)]
+    filter: Option<String>,
+}
+
+/// Counts per cell under a statistics grant: no record, no record id, no value of a field
+/// not grouped by; cells under the grant's `min_cell` suppressed; with the grant's privacy
+/// budget, discrete Laplace noise on every count and 429 `privacy_budget_exhausted` once the
+/// day's ε is spent. The query and every cell's size are in the ledger before the answer.
+#[utoipa::path(post, path = "/v1/data/{category}/statistics", tag = "disclosure",
+    params(("category" = String, Path),
+        ("gridhub-on-behalf-of" = Option<String>, Header, pattern = "^[A-Za-z0-9._@:-]{1,64}$", description = "the officer the system acts for; recorded in the ledger")),
+    request_body = StatisticsRequest,
+    security(("client_token" = [])),
+    responses((status = 200, body = StatisticsAnswer), (status = 401), (status = 403),
+        (status = 404), (status = 422), (status = 429), (status = 503)))]
+pub async fn statistics(
+    State(state): State<AppState>,
+    DepartmentCaller(who): DepartmentCaller,
+    ApiPath(category): ApiPath<String>,
+    ApiJson(req): ApiJson<StatisticsRequest>,
+) -> Result<Json<StatisticsAnswer>, Error> {
+    let catalog = state.decisions.catalog_at(who.versions.decision).await?;
+    let ask = StatisticsAsk {
+        category: disclosure::category(catalog, &category)?,
+        purpose: req.purpose,
+        group_by: req.group_by,
+        filter: req.filter,
+    };
+    Ok(Json(state.statistics.answer(&who, ask).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -70,9 +116,10 @@ pub async fn pull(
     ApiQuery(q): ApiQuery<PullQuery>,
 ) -> Result<Response, Error> {
     state.disclosures.admit(&who, Kind::Pull).await?;
+    let catalog = state.decisions.catalog_at(who.versions.decision).await?;
     let ask = Ask {
         kind: Kind::Pull,
-        category: disclosure::category(state.catalog, &category)?,
+        category: disclosure::category(catalog, &category)?,
         purpose: q.purpose,
         case: q.case,
         within: disclosure::within(q.grid.as_deref())?,
@@ -123,7 +170,8 @@ pub async fn lookup(
     ApiJson(req): ApiJson<LookupRequest>,
 ) -> Result<Response, Error> {
     state.disclosures.admit(&who, Kind::Lookup).await?;
-    let category = disclosure::category(state.catalog, &category)?;
+    let catalog = state.decisions.catalog_at(who.versions.decision).await?;
+    let category = disclosure::category(catalog, &category)?;
     let ask = Ask {
         kind: Kind::Lookup,
         category,

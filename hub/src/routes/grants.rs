@@ -30,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/grants/{id}/resume", post(resume))
         .route("/v1/grants/{id}/revoke", post(revoke))
         .route("/v1/grants/{id}/artefact", get(artefact))
+        .route("/v1/grants/{id}/consent", post(consent))
+        .route("/v1/grants/{id}/decline", post(decline))
 }
 
 /// How a field is disclosed (documentation of `GrantRequest::fields`; parsed by the policy).
@@ -55,9 +57,29 @@ pub struct GrantRequest {
     grantee: String,
     purpose: String,
     category: String,
-    /// Field name → `clear` | `pseudonym` | `masked` | `generalized`.
+    /// `records` (the default: disclosure of the named fields) or `statistics` (counts per
+    /// cell of `group_by`, no record access; `fields` then stays empty).
+    #[serde(default)]
+    #[schema(pattern = "^(records|statistics)$")]
+    kind: Option<String>,
+    /// Field name → `clear` | `pseudonym` | `masked` | `generalized` (records grants).
+    #[serde(default)]
     #[schema(value_type = BTreeMap<String, DisclosureLevel>)]
     fields: BTreeMap<String, String>,
+    /// Statistics grants: the dimensions counts may be grouped by (`grid`, `grid.city`,
+    /// `grid.district`, `grid.street`, `grid.community`, blind-indexed enum and tag-set fields).
+    #[serde(default)]
+    group_by: Option<Vec<String>>,
+    /// Statistics grants: the smallest count answered (default 10); smaller cells are
+    /// suppressed.
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
+    #[schema(minimum = 1, maximum = 1000)]
+    min_cell: Option<u32>,
+    /// Statistics grants: discrete Laplace noise on every count and a daily ε budget
+    /// (`{epsilon_per_day, epsilon_per_query}`, 0.001–10).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    privacy: Option<policy::statistics::PrivacyBudget>,
     /// Grid codes.
     scope: Vec<String>,
     #[serde(default)]
@@ -133,10 +155,33 @@ pub struct GrantBody {
     decided_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
-    /// Present once approved; also at `GET /v1/grants/{id}/artefact`.
+    /// Present once in force (approved, and consented to where the category has an owner);
+    /// also at `GET /v1/grants/{id}/artefact`.
     has_artefact: bool,
+    /// `records` or `statistics`.
+    kind: String,
+    /// Statistics grants: `{group_by, min_cell, privacy?}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    statistics: Option<policy::StatisticsTerms>,
+    /// Grants on a department-owned category: the owner's answer, `{owner, status: pending |
+    /// given | declined, by?, at?, reason?}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consent: Option<ConsentBody>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     history: Vec<GrantEventBody>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsentBody {
+    owner: String,
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -149,6 +194,8 @@ pub struct GrantList {
 #[serde(deny_unknown_fields)]
 pub struct GrantFilter {
     grantee: Option<String>,
+    /// Grants on this category; the department that publishes it sees them all.
+    category: Option<String>,
     #[param(pattern = "^(requested|approved|rejected|suspended|revoked|expired)$")]
     status: Option<String>,
 }
@@ -243,6 +290,18 @@ transition_route!(
     approve,
     "/v1/grants/{id}/approve",
     "Approve a requested grant (a DPO other than the requester); issues the signed artefact."
+);
+transition_route!(
+    consent,
+    "/v1/grants/{id}/consent",
+    "The owning department consents to a grant on its category (a department-owned category \
+     discloses only with both this and a DPO's approval, in either order)."
+);
+transition_route!(
+    decline,
+    "/v1/grants/{id}/decline",
+    "The owning department declines a grant on its category; `reason` is required and the \
+     grant is rejected."
 );
 transition_route!(
     reject,

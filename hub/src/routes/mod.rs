@@ -4,7 +4,7 @@
 
 mod admin;
 mod anomalies;
-mod audit;
+pub(crate) mod audit;
 mod auth;
 pub(crate) mod cases;
 mod catalog;

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use policy::{Disclosure, GrantStatus, GrantTerms, GridCode};
+use policy::{Disclosure, GrantStatus, GrantTerms, GridCode, StatisticsTerms};
 use sqlx::{QueryBuilder, Row};
 
 use super::{Store, WriteTx, on_read, on_write};
@@ -18,7 +18,8 @@ macro_rules! grant_columns {
     () => {
         "id, grantee, purpose, category, fields, scope, row_filter, case_bound, valid_from, \
          valid_until, daily_quota, legal_basis, status, requested_by, requested_at, answer_due, \
-         decided_by, decided_at, reason, artefact, updated_at"
+         decided_by, decided_at, reason, artefact, updated_at, kind, statistics, consent, \
+         consent_by, consent_at, consent_reason"
     };
 }
 
@@ -37,6 +38,84 @@ pub struct GrantRow {
     pub reason: Option<String>,
     pub artefact: Option<String>,
     pub updated_at: i64,
+    /// `Some` for a statistics grant (counts per cell, no record access; `terms.fields` is
+    /// empty), `None` for a records grant.
+    pub statistics: Option<StatisticsTerms>,
+    /// The owning department's answer, for a grant on a department-owned category.
+    pub consent: Option<Consent>,
+}
+
+/// Where the owner's consent to a grant stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentState {
+    Pending,
+    Given,
+    Declined,
+}
+
+impl ConsentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentState::Pending => "pending",
+            ConsentState::Given => "given",
+            ConsentState::Declined => "declined",
+        }
+    }
+
+    fn parse(s: &str) -> Option<ConsentState> {
+        [
+            ConsentState::Pending,
+            ConsentState::Given,
+            ConsentState::Declined,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+/// The owner's consent to a grant of its category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub state: ConsentState,
+    /// Who answered (`user:<id>` or `client:<id>`), when, and why (required to decline).
+    pub by: Option<String>,
+    pub at: Option<i64>,
+    pub reason: Option<String>,
+}
+
+impl GrantRow {
+    /// Does this grant let data flow now (status aside from its window): approved by a DPO
+    /// and, on a department-owned category, consented to by the owner.
+    pub fn in_force(&self) -> bool {
+        self.status == GrantStatus::Approved && self.consent_satisfied()
+    }
+
+    /// No consent needed, or given.
+    pub fn consent_satisfied(&self) -> bool {
+        self.consent
+            .as_ref()
+            .is_none_or(|c| c.state == ConsentState::Given)
+    }
+
+    /// A records grant in force: what the decision index holds.
+    pub fn in_record_index(&self) -> bool {
+        self.statistics.is_none() && self.in_force()
+    }
+}
+
+/// The owner's answer on a grant, applied only if the grant is still in `status` with its
+/// consent pending.
+pub struct ConsentAnswer<'a> {
+    pub id: &'a str,
+    pub status: GrantStatus,
+    pub to: ConsentState,
+    /// The grant's status after the answer (`rejected` on a decline).
+    pub next_status: GrantStatus,
+    pub actor: &'a str,
+    pub reason: Option<&'a str>,
+    /// Signed when this answer puts the grant in force.
+    pub artefact: Option<&'a str>,
+    pub now: i64,
 }
 
 /// One step of a grant's history.
@@ -97,6 +176,21 @@ where
         .map_err(|_| decode_error("scope"))?;
     let status: String = r.try_get("status")?;
     let quota: Option<i64> = r.try_get("daily_quota")?;
+    let statistics: Option<String> = r.try_get("statistics")?;
+    let statistics = statistics
+        .map(|text| serde_json::from_str::<StatisticsTerms>(&text))
+        .transpose()
+        .map_err(|_| decode_error("statistics terms"))?;
+    let consent: Option<String> = r.try_get("consent")?;
+    let consent = match consent {
+        None => None,
+        Some(state) => Some(Consent {
+            state: ConsentState::parse(&state).ok_or_else(|| decode_error("consent"))?,
+            by: r.try_get("consent_by")?,
+            at: r.try_get("consent_at")?,
+            reason: r.try_get("consent_reason")?,
+        }),
+    };
     Ok(GrantRow {
         id: r.try_get("id")?,
         terms: GrantTerms {
@@ -124,6 +218,8 @@ where
         reason: r.try_get("reason")?,
         artefact: r.try_get("artefact")?,
         updated_at: r.try_get("updated_at")?,
+        statistics,
+        consent,
     })
 }
 
@@ -143,13 +239,26 @@ impl Store {
         let fields = serde_json::to_string(&g.terms.fields).map_err(|_| decode_error("fields"))?;
         let scope: Vec<&str> = g.terms.scope.iter().map(GridCode::as_str).collect();
         let scope = serde_json::to_string(&scope).map_err(|_| decode_error("scope"))?;
+        let statistics = g
+            .statistics
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|_| decode_error("statistics terms"))?;
+        let kind = if g.statistics.is_some() {
+            "statistics"
+        } else {
+            "records"
+        };
+        let consent = g.consent.as_ref().map(|c| c.state.as_str());
         on_write!(self, |pool| {
             let mut tx = WriteTx::begin(pool).await?;
             sqlx::query(concat!(
                 "INSERT INTO grants (",
                 grant_columns!(),
                 ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-                 $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+                 $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, \
+                 NULL, NULL, NULL)"
             ))
             .bind(g.id.clone())
             .bind(g.terms.grantee.clone())
@@ -172,6 +281,9 @@ impl Store {
             .bind(g.reason.clone())
             .bind(g.artefact.clone())
             .bind(g.updated_at)
+            .bind(kind)
+            .bind(statistics.clone())
+            .bind(consent)
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -203,21 +315,25 @@ impl Store {
         })
     }
 
-    /// Grants, newest request first, optionally of one grantee and/or in one status.
+    /// Grants, newest request first, optionally of one grantee, in one status and/or on one
+    /// category.
     pub async fn grants(
         &self,
         grantee: Option<&str>,
         status: Option<GrantStatus>,
+        category: Option<&str>,
     ) -> Result<Vec<GrantRow>, sqlx::Error> {
         on_read!(self, |pool| {
             sqlx::query(concat!(
                 "SELECT ",
                 grant_columns!(),
                 " FROM grants WHERE ($1 IS NULL OR grantee = $1) \
-                 AND ($2 IS NULL OR status = $2) ORDER BY requested_at DESC, id LIMIT 1000"
+                 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR category = $3) \
+                 ORDER BY requested_at DESC, id LIMIT 1000"
             ))
             .bind(grantee.map(str::to_owned))
             .bind(status.map(GrantStatus::as_str))
+            .bind(category.map(str::to_owned))
             .fetch_all(pool)
             .await?
             .iter()
@@ -319,6 +435,83 @@ impl Store {
                 .try_get("version")?;
             tx.commit().await?;
             Ok(Transitioned::Done { version })
+        })
+    }
+
+    /// Record the owner's answer on a grant whose consent is pending and whose status is still
+    /// `a.status`, with a history event and a decision-version bump, in one transaction;
+    /// `Stale` if either changed meanwhile.
+    pub async fn answer_consent(&self, a: &ConsentAnswer<'_>) -> Result<Transitioned, sqlx::Error> {
+        on_write!(self, |pool| {
+            let mut tx = WriteTx::begin(pool).await?;
+            let done = sqlx::query(
+                "UPDATE grants SET consent = $3, consent_by = $4, consent_at = $5, \
+                 consent_reason = $6, status = $7, updated_at = $5, \
+                 artefact = COALESCE($8, artefact) \
+                 WHERE id = $1 AND status = $2 AND consent = 'pending'",
+            )
+            .bind(a.id.to_owned())
+            .bind(a.status.as_str())
+            .bind(a.to.as_str())
+            .bind(a.actor.to_owned())
+            .bind(a.now)
+            .bind(a.reason.map(str::to_owned))
+            .bind(a.next_status.as_str())
+            .bind(a.artefact.map(str::to_owned))
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(Transitioned::Stale);
+            }
+            let action = match a.to {
+                ConsentState::Declined => "decline",
+                _ => "consent",
+            };
+            sqlx::query(
+                "INSERT INTO grant_events (grant_id, seq, at, actor, action, status, reason) \
+                 SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6 FROM grant_events \
+                 WHERE grant_id = $1",
+            )
+            .bind(a.id.to_owned())
+            .bind(a.now)
+            .bind(a.actor.to_owned())
+            .bind(action)
+            .bind(a.next_status.as_str())
+            .bind(a.reason.map(str::to_owned))
+            .execute(&mut *tx)
+            .await?;
+            let version: i64 = sqlx::query(BUMP_DECISION_VERSION)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("version")?;
+            tx.commit().await?;
+            Ok(Transitioned::Done { version })
+        })
+    }
+
+    /// Approved statistics grants of `grantee` on `category` for `purpose`.
+    pub async fn statistics_grants(
+        &self,
+        grantee: &str,
+        category: &str,
+        purpose: &str,
+    ) -> Result<Vec<GrantRow>, sqlx::Error> {
+        on_read!(self, |pool| {
+            sqlx::query(concat!(
+                "SELECT ",
+                grant_columns!(),
+                " FROM grants WHERE grantee = $1 AND category = $2 AND purpose = $3 \
+                 AND kind = 'statistics' AND status = 'approved' ORDER BY id"
+            ))
+            .bind(grantee.to_owned())
+            .bind(category.to_owned())
+            .bind(purpose.to_owned())
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(grant_from_row)
+            .collect()
         })
     }
 

@@ -5,6 +5,7 @@
 //! reads use their own pool.
 
 mod cases;
+mod catalog;
 mod disclosure;
 mod grants;
 mod grids;
@@ -14,6 +15,7 @@ mod ledger;
 mod purposes;
 mod records;
 mod role_changes;
+mod statistics;
 pub mod sealed_fields;
 mod users;
 mod write_tx;
@@ -28,10 +30,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use catalog::StoredCategory;
+pub use statistics::{CountQuery, CountRow};
 pub use cases::{AssignmentRow, CaseChange, CaseEvent, CaseRow, NewCase};
 pub use disclosure::{FieldNeeds, PageQuery, PageRecord};
 pub use grants::{
-    GrantEvent, GrantRow, GrantTransition, QuotaCharge, QuotaClaim, Transitioned, UsageIncrease,
+    Consent, ConsentAnswer, ConsentState, GrantEvent, GrantRow, GrantTransition, QuotaCharge, QuotaClaim, Transitioned, UsageIncrease,
 };
 pub use grids::GridRow;
 pub use idempotency::Claim;

@@ -82,11 +82,35 @@ struct CategoryKeks {
     versions: BTreeMap<u32, Kek>,
 }
 
+/// A category's KEK versions as the keyring lists them.
+fn category_keks(
+    category: &str,
+    entries: &[keyring::KekEntry],
+) -> Result<CategoryKeks, KeyringError> {
+    let mut versions = BTreeMap::new();
+    for entry in entries {
+        let key = decode_key(&format!("KEK {category} v{}", entry.version), &entry.key)?;
+        versions.insert(entry.version, Kek::new(entry.version, &key));
+    }
+    let active = entries
+        .iter()
+        .filter(|e| !e.retired)
+        .map(|e| e.version)
+        .max()
+        .ok_or_else(|| KeyringError::Malformed(format!("category `{category}` has no active KEK")))?;
+    Ok(CategoryKeks { active, versions })
+}
+
 /// The unlocked keyring.
 pub struct Vault {
     /// Category name → its KEKs. A short list scanned linearly: catalogs have a handful of
     /// categories, and this beats hashing the name on every record operation.
     keks: Vec<(String, CategoryKeks)>,
+    /// KEKs of categories created while the hub runs (`add_category`). Leaked on purpose: a
+    /// category is never deleted, there are few, and `kek` hands out plain references.
+    added: std::sync::RwLock<Vec<(String, &'static CategoryKeks)>>,
+    /// One keyring file rewrite at a time.
+    keyring_writes: std::sync::Mutex<()>,
     index_key: hmac::Key,
     signing: Vec<SigningKey>,
     ledger_key: Option<Arc<Ed25519Key>>,
@@ -119,20 +143,7 @@ impl Vault {
     pub fn from_keyring(file: &KeyringFile) -> Result<Vault, KeyringError> {
         let mut keks = Vec::new();
         for (category, entries) in &file.keks {
-            let mut versions = BTreeMap::new();
-            for entry in entries {
-                let key = decode_key(&format!("KEK {category} v{}", entry.version), &entry.key)?;
-                versions.insert(entry.version, Kek::new(entry.version, &key));
-            }
-            let active = entries
-                .iter()
-                .filter(|e| !e.retired)
-                .map(|e| e.version)
-                .max()
-                .ok_or_else(|| {
-                    KeyringError::Malformed(format!("category `{category}` has no active KEK"))
-                })?;
-            keks.push((category.clone(), CategoryKeks { active, versions }));
+            keks.push((category.clone(), category_keks(category, entries)?));
         }
         let index_key = decode_key("index key", &file.index_key)?;
         let mut signing = Vec::new();
@@ -159,6 +170,8 @@ impl Vault {
         }
         Ok(Vault {
             keks,
+            added: std::sync::RwLock::default(),
+            keyring_writes: std::sync::Mutex::default(),
             index_key: hmac::Key::new(hmac::HMAC_SHA256, index_key.as_ref()),
             signing,
             ledger_key,
@@ -167,10 +180,51 @@ impl Vault {
     }
 
     fn category_keks(&self, category: &str) -> Option<&CategoryKeks> {
-        self.keks
+        if let Some((_, keks)) = self.keks.iter().find(|(c, _)| c == category) {
+            return Some(keks);
+        }
+        let added = self.added.read().ok()?;
+        added
             .iter()
             .find(|(c, _)| c == category)
-            .map(|(_, k)| k)
+            .map(|(_, k)| *k)
+    }
+
+    /// Make sure `category` has a KEK: taken from the keyring in `store` if it has one there
+    /// (another replica, or an earlier attempt, made it), else generated and saved there first.
+    /// Only then is it used here, so no record is ever sealed under a key the keyring file
+    /// does not hold.
+    pub fn add_category(
+        &self,
+        store: &dyn KeyringStore,
+        category: &str,
+        now: i64,
+    ) -> Result<(), KeyringError> {
+        if self.category_keks(category).is_some() {
+            return Ok(());
+        }
+        let _one = self
+            .keyring_writes
+            .lock()
+            .map_err(|_| KeyringError::Malformed("the keyring lock is poisoned".to_owned()))?;
+        if self.category_keks(category).is_some() {
+            return Ok(());
+        }
+        let mut file = store.load()?;
+        if !file.keks.contains_key(category) {
+            file.add_kek_version(category, now)?;
+            store.save(&file)?;
+        }
+        let entries = file
+            .keks
+            .get(category)
+            .ok_or_else(|| KeyringError::Malformed(format!("no KEK for `{category}`")))?;
+        let keks: &'static CategoryKeks = Box::leak(Box::new(category_keks(category, entries)?));
+        self.added
+            .write()
+            .map_err(|_| KeyringError::Malformed("the keyring lock is poisoned".to_owned()))?
+            .push((category.to_owned(), keks));
+        Ok(())
     }
 
     fn kek(&self, category: &str, version: u32) -> Result<&Kek, VaultError> {

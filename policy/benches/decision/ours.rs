@@ -88,6 +88,7 @@ fn category(name: &str) -> CategoryDef {
     CategoryDef {
         name: name.to_owned(),
         description: format!("bench category {name}"),
+        owner: None,
         fields,
     }
 }

@@ -191,6 +191,7 @@ mod tests {
         Catalog::from_categories(vec![CategoryDef {
             name: "thing".into(),
             description: String::new(),
+            owner: None,
             fields,
         }])
     }
@@ -276,6 +277,7 @@ mod tests {
         let category = CategoryDef {
             name: "thing".into(),
             description: String::new(),
+            owner: None,
             fields: vec![field("a", text())],
         };
         let twice = Catalog::from_categories(vec![category.clone(), category]);

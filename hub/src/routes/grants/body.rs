@@ -4,7 +4,7 @@
 use policy::GrantStatus;
 
 use super::{
-    GrantBody, GrantCreated, GrantEventBody, GrantFilter, GrantRequest, GrantStatusBody,
+    ConsentBody, GrantBody, GrantCreated, GrantEventBody, GrantFilter, GrantRequest, GrantStatusBody,
     TransitionBody,
 };
 use crate::error::Error;
@@ -15,6 +15,10 @@ use crate::time::rfc3339;
 impl From<GrantRequest> for GrantDraft {
     fn from(req: GrantRequest) -> GrantDraft {
         GrantDraft {
+            kind: req.kind,
+            group_by: req.group_by,
+            min_cell: req.min_cell,
+            privacy: req.privacy,
             grantee: req.grantee,
             purpose: req.purpose,
             category: req.category,
@@ -43,6 +47,7 @@ impl GrantFilter {
         Ok(GrantQuery {
             grantee: self.grantee,
             status,
+            category: self.category,
         })
     }
 }
@@ -97,8 +102,27 @@ impl From<GrantView> for GrantBody {
             status,
             overdue,
             history,
+            owner,
         } = view;
+        let consent = match (row.consent, owner) {
+            (Some(c), Some(owner)) => Some(ConsentBody {
+                owner,
+                status: c.state.as_str().to_owned(),
+                by: c.by,
+                at: c.at.map(rfc3339),
+                reason: c.reason,
+            }),
+            _ => None,
+        };
         GrantBody {
+            kind: if row.statistics.is_some() {
+                "statistics"
+            } else {
+                "records"
+            }
+            .to_owned(),
+            statistics: row.statistics,
+            consent,
             overdue,
             status: status.as_str().to_owned(),
             has_artefact: row.artefact.is_some(),
