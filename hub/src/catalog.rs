@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use policy::{Catalog, CategoryDef};
 
+use crate::auth::permissions::NO_GRID;
 use crate::auth::{Access, Principal};
 use crate::decisions::Decisions;
 use crate::error::{Error, current_request_id};
 use crate::ledger::{Decision, EntryDraft};
-use crate::auth::permissions::NO_GRID;
 use crate::storage::{EntryFilter, Store, Transitioned};
 use crate::time::now_ms;
 use crate::vault::Vault;
@@ -38,7 +38,9 @@ pub struct Slice {
 pub enum Put {
     Created,
     /// Changed; the fields it added.
-    Changed { added: Vec<String> },
+    Changed {
+        added: Vec<String>,
+    },
     /// The definition was already in force; nothing was written.
     Unchanged,
 }
@@ -89,13 +91,18 @@ impl CatalogService {
         limit: i64,
     ) -> Result<Slice, Error> {
         let catalog = self.decisions.catalog_at(who.versions.decision).await?;
-        let def = catalog.category(category).ok_or(Error::NotFound("category"))?;
+        let def = catalog
+            .category(category)
+            .ok_or(Error::NotFound("category"))?;
         let owner = def.owner.is_some() && def.owner == who.department;
         if !owner {
             if !self.access.permits(who, NO_GRID, "audit", "read").await {
                 let why = "only the publishing department and auditors read a category's entries";
                 let error = Error::Forbidden(why.to_owned());
-                return Err(self.access.deny(who.actor(), "catalog.audit", why, error).await);
+                return Err(self
+                    .access
+                    .deny(who.actor(), "catalog.audit", why, error)
+                    .await);
             }
         }
         let size = i64::try_from(self.access.ledger().size()).unwrap_or(i64::MAX);
@@ -199,12 +206,19 @@ impl CatalogService {
             (Put::Created, Some(owner)) => format!("category created, published by {owner}"),
             (Put::Created, None) => "category created".to_owned(),
             (Put::Changed { added }, _) if added.is_empty() => "category changed".to_owned(),
-            (Put::Changed { added }, _) => format!("category changed; fields added: {}", added.join(", ")),
+            (Put::Changed { added }, _) => {
+                format!("category changed; fields added: {}", added.join(", "))
+            }
             (Put::Unchanged, _) => "unchanged".to_owned(),
         };
-        let draft = EntryDraft::new(who.actor(), "catalog.put", Decision::Allow, current_request_id())
-            .category(name)
-            .reason(&reason);
+        let draft = EntryDraft::new(
+            who.actor(),
+            "catalog.put",
+            Decision::Allow,
+            current_request_id(),
+        )
+        .category(name)
+        .reason(&reason);
         self.access.record(draft).await?;
         match self
             .store

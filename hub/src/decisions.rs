@@ -17,8 +17,8 @@ use std::sync::{Arc, RwLock};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use policy::{
-    Catalog, CategoryDef, DecisionIndex, FieldType, GrantStatus, GridCode, LiveGrant, Responsibility,
-    RowFilter, RowView,
+    Catalog, CategoryDef, DecisionIndex, FieldType, GrantStatus, GridCode, LiveGrant,
+    Responsibility, RowFilter, RowView,
 };
 use serde_json::{Map, Value};
 

@@ -24,9 +24,7 @@ use utoipa::ToSchema;
 use crate::auth::{Access, Principal};
 use crate::decisions::{Decisions, compile_filter};
 use crate::error::{Error, current_request_id};
-use crate::ledger::{
-    Decision, EntryDraft, LedgerError, Receipt, StatisticsCell, StatisticsRecord,
-};
+use crate::ledger::{Decision, EntryDraft, LedgerError, Receipt, StatisticsCell, StatisticsRecord};
 use crate::storage::{CountQuery, GrantRow, QuotaCharge, QuotaClaim, Store};
 use crate::time::{cst_day, now_ms, seconds_to_cst_midnight};
 use crate::vault::Vault;
@@ -124,6 +122,15 @@ impl Statistics {
             .ok_or_else(|| Error::Internal("a client without a department".to_owned()))?;
         self.decisions.refresh_to(who.versions.decision).await?;
         let category = ask.category;
+        // The query's own shape first (422, like any malformed request): known dimensions,
+        // 1–4 of them, none twice.
+        policy::statistics::StatisticsTerms {
+            group_by: ask.group_by.clone(),
+            min_cell: statistics::DEFAULT_MIN_CELL,
+            privacy: None,
+        }
+        .dimensions(category)
+        .map_err(|e| Error::validation("group_by", e.to_string()))?;
         let filter = match &ask.filter {
             None => None,
             Some(text) => Some(
@@ -330,7 +337,9 @@ impl Statistics {
             .iter()
             .map(|field| {
                 let known = match category.field(field).map(|f| &f.ty) {
-                    Some(FieldType::Enum { values } | FieldType::TagSet { values }) => values.clone(),
+                    Some(FieldType::Enum { values } | FieldType::TagSet { values }) => {
+                        values.clone()
+                    }
                     _ => Vec::new(),
                 };
                 known
@@ -360,7 +369,9 @@ impl Statistics {
             if counts.len() > MAX_CELLS {
                 return Err(Error::validation(
                     "group_by",
-                    format!("the answer would have more than {MAX_CELLS} cells; group by fewer or coarser dimensions"),
+                    format!(
+                        "the answer would have more than {MAX_CELLS} cells; group by fewer or coarser dimensions"
+                    ),
                 ));
             }
         }
@@ -380,9 +391,14 @@ impl Statistics {
 }
 
 fn entry(who: &Principal, ask: &StatisticsAsk, decision: Decision) -> EntryDraft {
-    EntryDraft::new(who.actor(), "data.statistics", decision, current_request_id())
-        .category(&ask.category.name)
-        .purpose(&ask.purpose)
+    EntryDraft::new(
+        who.actor(),
+        "data.statistics",
+        decision,
+        current_request_id(),
+    )
+    .category(&ask.category.name)
+    .purpose(&ask.purpose)
 }
 
 fn answered(group_by: &[String], outcomes: &[CellOutcome]) -> Vec<AnsweredCell> {
@@ -390,7 +406,11 @@ fn answered(group_by: &[String], outcomes: &[CellOutcome]) -> Vec<AnsweredCell> 
         .iter()
         .filter_map(|c| {
             c.released.map(|count| AnsweredCell {
-                group: group_by.iter().cloned().zip(c.key.iter().cloned()).collect(),
+                group: group_by
+                    .iter()
+                    .cloned()
+                    .zip(c.key.iter().cloned())
+                    .collect(),
                 count,
             })
         })

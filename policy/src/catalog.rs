@@ -131,7 +131,10 @@ impl CategoryDef {
         }
         for old in &self.fields {
             let Some(new) = next.field(&old.name) else {
-                return Err(format!("field `{}` holds data and cannot be removed", old.name));
+                return Err(format!(
+                    "field `{}` holds data and cannot be removed",
+                    old.name
+                ));
             };
             if !widens(&old.ty, &new.ty) {
                 return Err(format!(
@@ -418,7 +421,10 @@ mod tests {
 
     #[test]
     fn evolution_allows_additions_and_widening_only() {
-        let place = Catalog::default_catalog().category("place").unwrap().clone();
+        let place = Catalog::default_catalog()
+            .category("place")
+            .unwrap()
+            .clone();
         let mut next = place.clone();
         let mut extra = next.fields[0].clone();
         extra.name = "opened_on".into();
@@ -444,17 +450,26 @@ mod tests {
             unreachable!()
         };
         let mut longer = place.clone();
-        longer.fields[text_at].ty = FieldType::Text { max_chars: max_chars + 1 };
+        longer.fields[text_at].ty = FieldType::Text {
+            max_chars: max_chars + 1,
+        };
         assert!(place.evolution(&longer).is_ok());
         let mut shorter = place.clone();
-        shorter.fields[text_at].ty = FieldType::Text { max_chars: max_chars - 1 };
+        shorter.fields[text_at].ty = FieldType::Text {
+            max_chars: max_chars - 1,
+        };
         assert!(place.evolution(&shorter).unwrap_err().contains("widened"));
         let mut retyped = place.clone();
         retyped.fields[text_at].ty = FieldType::Date;
         assert!(place.evolution(&retyped).is_err());
         let mut unindexed = place.clone();
         unindexed.fields[text_at].indexed = !unindexed.fields[text_at].indexed;
-        assert!(place.evolution(&unindexed).unwrap_err().contains("blind index"));
+        assert!(
+            place
+                .evolution(&unindexed)
+                .unwrap_err()
+                .contains("blind index")
+        );
     }
 
     #[test]

@@ -85,7 +85,9 @@ pub enum Dimension {
 /// Why a dimension, a filter or a budget was refused; names the dimension, never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StatisticsError {
-    #[error("`{0}` is not a dimension of this category (grid levels, blind-indexed enum and tag-set fields)")]
+    #[error(
+        "`{0}` is not a dimension of this category (grid levels, blind-indexed enum and tag-set fields)"
+    )]
     UnknownDimension(String),
     #[error("`{0}` is never shared (share class `none`)")]
     NotShared(String),
@@ -164,7 +166,9 @@ pub struct Epsilon(u32);
 
 impl Epsilon {
     pub fn from_milli(milli: u32) -> Option<Epsilon> {
-        (1..=MAX_EPSILON_MILLI).contains(&milli).then_some(Epsilon(milli))
+        (1..=MAX_EPSILON_MILLI)
+            .contains(&milli)
+            .then_some(Epsilon(milli))
     }
 
     pub fn milli(self) -> u32 {
@@ -301,7 +305,11 @@ pub fn check_statistics_terms(
         Ok(filter) => filter,
         Err(found) => {
             // An empty field list is what a statistics grant must have.
-            problems.extend(found.into_iter().filter(|p| !(p.field == "fields" && terms.fields.is_empty())));
+            problems.extend(
+                found
+                    .into_iter()
+                    .filter(|p| !(p.field == "fields" && terms.fields.is_empty())),
+            );
             None
         }
     };
@@ -312,13 +320,22 @@ pub fn check_statistics_terms(
         })
     };
     if !terms.fields.is_empty() {
-        problem("fields", "a statistics grant names no fields; it groups by `group_by`".to_owned());
+        problem(
+            "fields",
+            "a statistics grant names no fields; it groups by `group_by`".to_owned(),
+        );
     }
     if terms.case_bound {
-        problem("case_bound", "a statistics grant cannot be case-bound".to_owned());
+        problem(
+            "case_bound",
+            "a statistics grant cannot be case-bound".to_owned(),
+        );
     }
     if terms.daily_quota.is_some() {
-        problem("daily_quota", "a statistics grant has no record quota; give it a `privacy` budget".to_owned());
+        problem(
+            "daily_quota",
+            "a statistics grant has no record quota; give it a `privacy` budget".to_owned(),
+        );
     }
     if let Some(category) = catalog.category(&terms.category) {
         for e in statistics.check(category) {
@@ -334,13 +351,19 @@ pub fn check_statistics_terms(
                 if !category.field(name).is_some_and(|f| f.indexed) {
                     problem(
                         "row_filter",
-                        format!("`{name}` has no blind index; a statistics grant filters on blind-indexed fields only"),
+                        format!(
+                            "`{name}` has no blind index; a statistics grant filters on blind-indexed fields only"
+                        ),
                     );
                 }
             }
         }
     }
-    if problems.is_empty() { Ok(filter) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(filter)
+    } else {
+        Err(problems)
+    }
 }
 
 fn parse_dimensions(
@@ -447,7 +470,14 @@ mod tests {
             Ok(Dimension::Field("tags".into()))
         );
         // `gender` is an enum but not blind-indexed: counting it would mean decrypting it.
-        for refused in ["name", "id_number", "gender", "birth_date.year", "grid.block", "x"] {
+        for refused in [
+            "name",
+            "id_number",
+            "gender",
+            "birth_date.year",
+            "grid.block",
+            "x",
+        ] {
             assert!(
                 matches!(
                     Dimension::parse(refused, p),
@@ -456,7 +486,10 @@ mod tests {
                 "{refused}"
             );
         }
-        assert_eq!(GridLevel::Community.cut("330110.003.012.004.021"), "330110.003.012.004");
+        assert_eq!(
+            GridLevel::Community.cut("330110.003.012.004.021"),
+            "330110.003.012.004"
+        );
         assert_eq!(GridLevel::Street.cut("330110.003"), "330110.003");
         assert_eq!(GridLevel::Grid.cut("330110.003"), "330110.003");
     }
@@ -471,11 +504,7 @@ mod tests {
             [StatisticsError::Duplicate("tags".into())]
         );
         let granted = terms(&["grid.community", "tags"]);
-        assert!(
-            granted
-                .check_query(p, &["tags".into()], None)
-                .is_ok()
-        );
+        assert!(granted.check_query(p, &["tags".into()], None).is_ok());
         assert_eq!(
             granted.check_query(p, &["residence".into()], None),
             Err(StatisticsError::NotGranted("residence".into()))
@@ -486,13 +515,19 @@ mod tests {
             Err(StatisticsError::FilterField("residence".into()))
         );
         let on_tags = RowFilter::parse("tags has \"elderly_alone\"", p).unwrap();
-        assert!(granted.check_query(p, &["grid.community".into()], Some(&on_tags)).is_ok());
+        assert!(
+            granted
+                .check_query(p, &["grid.community".into()], Some(&on_tags))
+                .is_ok()
+        );
     }
 
     #[test]
     fn sensitivity_counts_the_cells_one_record_can_move() {
         let p = person();
-        let dims = terms(&["grid.community", "tags", "residence"]).dimensions(p).unwrap();
+        let dims = terms(&["grid.community", "tags", "residence"])
+            .dimensions(p)
+            .unwrap();
         // Six tags, one community, one residence value.
         assert_eq!(sensitivity(&dims, p), 6);
         let dims = terms(&["grid", "residence"]).dimensions(p).unwrap();
@@ -511,16 +546,33 @@ mod tests {
         assert!(Epsilon::from_decimal(10.001).is_none());
         let budget: PrivacyBudget =
             serde_json::from_str(r#"{"epsilon_per_day": 1, "epsilon_per_query": 0.25}"#).unwrap();
-        assert_eq!(budget.epsilon_per_day.milli() / budget.epsilon_per_query.milli(), 4);
-        assert!(serde_json::from_str::<PrivacyBudget>(r#"{"epsilon_per_day": 0.0005, "epsilon_per_query": 0.25}"#).is_err());
+        assert_eq!(
+            budget.epsilon_per_day.milli() / budget.epsilon_per_query.milli(),
+            4
+        );
+        assert!(
+            serde_json::from_str::<PrivacyBudget>(
+                r#"{"epsilon_per_day": 0.0005, "epsilon_per_query": 0.25}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn cells_under_the_threshold_are_suppressed() {
         let cells = vec![
-            Cell { key: vec!["b".into()], count: 9 },
-            Cell { key: vec!["a".into()], count: 10 },
-            Cell { key: vec!["c".into()], count: 250 },
+            Cell {
+                key: vec!["b".into()],
+                count: 9,
+            },
+            Cell {
+                key: vec!["a".into()],
+                count: 10,
+            },
+            Cell {
+                key: vec!["c".into()],
+                count: 250,
+            },
         ];
         let out = release::<()>(cells.clone(), 10, None).unwrap();
         let shown: Vec<(&str, Option<u64>)> = out

@@ -32,3 +32,14 @@ ALTER TABLE grants ADD COLUMN consent_reason TEXT;
 
 -- `grant_usage` also counts the privacy budget a statistics grant spent in a day: its `day`
 -- is then `YYYY-MM-DD/epsilon` and its `records` are thousandths of ε (`ledger::charges`).
+
+-- The shipped `department` role gains `records:publish`: writing the categories its department
+-- publishes, in its jurisdiction (nothing else; inert until a category names the department as
+-- its owner). New hubs get it with the shipped roles; this gives it to existing ones, and moves
+-- the policy version so every replica reloads its roles.
+INSERT INTO casbin_rule (ptype, v0, v1, v2, v3)
+    SELECT 'p', 'department', '*', 'records', 'publish'
+    WHERE EXISTS (SELECT 1 FROM roles WHERE name = 'department')
+    AND NOT EXISTS (SELECT 1 FROM casbin_rule
+                    WHERE ptype = 'p' AND v0 = 'department' AND v2 = 'records' AND v3 = 'publish');
+UPDATE policy_state SET version = version + 1 WHERE id = 1;

@@ -226,7 +226,9 @@ impl Grants {
                 let owner = self
                     .owner_of(who, &row.terms.category)
                     .await?
-                    .ok_or_else(|| Error::Internal("a consented grant without an owner".to_owned()))?;
+                    .ok_or_else(|| {
+                        Error::Internal("a consented grant without an owner".to_owned())
+                    })?;
                 Some(artefact::sign_with_consent(
                     &self.tokens,
                     &row,
@@ -276,7 +278,8 @@ impl Grants {
         id: &str,
         reason: Option<&str>,
     ) -> Result<GrantStatus, Error> {
-        self.answer_consent(who, id, ConsentState::Given, reason).await
+        self.answer_consent(who, id, ConsentState::Given, reason)
+            .await
     }
 
     /// The owning department declines grant `id` with a reason: the grant is rejected.
@@ -314,7 +317,10 @@ impl Grants {
         let Some(owner) = owner.filter(|o| who.department.as_deref() == Some(o.as_str())) else {
             let why = "only the department that publishes the category answers for it";
             let error = Error::Forbidden(why.to_owned());
-            return Err(self.access.deny(who.actor(), audit_action, why, error).await);
+            return Err(self
+                .access
+                .deny(who.actor(), audit_action, why, error)
+                .await);
         };
         let now = now_ms();
         let current = effective_status(&row, now);
@@ -325,7 +331,9 @@ impl Grants {
         if !pending || !matches!(current, GrantStatus::Requested | GrantStatus::Approved) {
             return Err(Error::Conflict(format!(
                 "the grant is {current} and its owner's answer is {}; nothing to answer",
-                row.consent.as_ref().map_or("not needed", |c| c.state.as_str())
+                row.consent
+                    .as_ref()
+                    .map_or("not needed", |c| c.state.as_str())
             )));
         }
         let next = match answer {
@@ -351,13 +359,13 @@ impl Grants {
             }
             _ => None,
         };
-        let entry = grant_entry(who.actor(), audit_action, Decision::Allow, &row).reason(
-            &match (&reason, answer) {
-                (Some(r), ConsentState::Declined) => format!("declined by the owner {owner}: {r}"),
-                (Some(r), _) => format!("consented by the owner {owner}: {r}"),
-                (None, _) => format!("consented by the owner {owner}"),
-            },
-        );
+        let entry = grant_entry(who.actor(), audit_action, Decision::Allow, &row).reason(&match (
+            &reason, answer,
+        ) {
+            (Some(r), ConsentState::Declined) => format!("declined by the owner {owner}: {r}"),
+            (Some(r), _) => format!("consented by the owner {owner}: {r}"),
+            (None, _) => format!("consented by the owner {owner}"),
+        });
         self.access.record(entry).await?;
         let outcome = self
             .store

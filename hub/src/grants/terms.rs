@@ -136,7 +136,9 @@ impl GrantDraft {
                 let filter =
                     check_statistics_terms(&terms, &stats, cx.catalog, &jurisdiction, cx.now)
                         .map_err(Error::Validation)?;
-                if let (Some(filter), Some(category)) = (&filter, cx.catalog.category(&terms.category)) {
+                if let (Some(filter), Some(category)) =
+                    (&filter, cx.catalog.category(&terms.category))
+                {
                     compile_filter(cx.vault, category, filter)
                         .map_err(|p| Error::validation("row_filter", p))?;
                 }

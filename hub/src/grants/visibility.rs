@@ -55,9 +55,11 @@ impl Grants {
     pub async fn list(&self, who: &Principal, query: GrantQuery) -> Result<Vec<GrantView>, Error> {
         let catalog = self.decisions.catalog_at(who.versions.decision).await?;
         let owner_of = |category: &str| catalog.category(category).and_then(|c| c.owner.clone());
-        let owns_category = query.category.as_deref().and_then(owner_of).is_some_and(|o| {
-            who.department.as_deref() == Some(o.as_str())
-        });
+        let owns_category = query
+            .category
+            .as_deref()
+            .and_then(owner_of)
+            .is_some_and(|o| who.department.as_deref() == Some(o.as_str()));
         let grantee = if owns_category || self.reads_all(who).await {
             query.grantee
         } else {

@@ -406,9 +406,12 @@ impl Records {
     }
 
     fn category_of(&self, stored: &StoredRecord) -> Result<&'static CategoryDef, Error> {
-        self.decisions.catalog()?.category(&stored.category).ok_or_else(|| {
-            Error::Integrity(format!("record `{}` has an unknown category", stored.id))
-        })
+        self.decisions
+            .catalog()?
+            .category(&stored.category)
+            .ok_or_else(|| {
+                Error::Integrity(format!("record `{}` has an unknown category", stored.id))
+            })
     }
 
     /// After the ledger recorded a write that then failed, say so in the ledger too (best

@@ -15,8 +15,8 @@ mod ledger;
 mod purposes;
 mod records;
 mod role_changes;
-mod statistics;
 pub mod sealed_fields;
+mod statistics;
 mod users;
 mod write_tx;
 
@@ -30,12 +30,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use catalog::StoredCategory;
-pub use statistics::{CountQuery, CountRow};
 pub use cases::{AssignmentRow, CaseChange, CaseEvent, CaseRow, NewCase};
+pub use catalog::StoredCategory;
 pub use disclosure::{FieldNeeds, PageQuery, PageRecord};
 pub use grants::{
-    Consent, ConsentAnswer, ConsentState, GrantEvent, GrantRow, GrantTransition, QuotaCharge, QuotaClaim, Transitioned, UsageIncrease,
+    Consent, ConsentAnswer, ConsentState, GrantEvent, GrantRow, GrantTransition, QuotaCharge,
+    QuotaClaim, Transitioned, UsageIncrease,
 };
 pub use grids::GridRow;
 pub use idempotency::Claim;
@@ -49,6 +49,7 @@ pub use ledger::{
 pub use purposes::PurposeRow;
 pub use records::{BlindEntry, NewRecord, RecordUpdate, StoredRecord, UpdateOutcome};
 pub use role_changes::{AdminOutcome, Apply, Guarded, PolicyGuard, RecoveredAdmin};
+pub use statistics::{CountQuery, CountRow};
 pub use users::{NewUser, UserRow};
 pub use write_tx::WriteTx;
 

@@ -97,7 +97,9 @@ fn category_keks(
         .filter(|e| !e.retired)
         .map(|e| e.version)
         .max()
-        .ok_or_else(|| KeyringError::Malformed(format!("category `{category}` has no active KEK")))?;
+        .ok_or_else(|| {
+            KeyringError::Malformed(format!("category `{category}` has no active KEK"))
+        })?;
     Ok(CategoryKeks { active, versions })
 }
 
@@ -184,10 +186,7 @@ impl Vault {
             return Some(keks);
         }
         let added = self.added.read().ok()?;
-        added
-            .iter()
-            .find(|(c, _)| c == category)
-            .map(|(_, k)| *k)
+        added.iter().find(|(c, _)| c == category).map(|(_, k)| *k)
     }
 
     /// Make sure `category` has a KEK: taken from the keyring in `store` if it has one there

@@ -211,7 +211,12 @@ pub async fn steps(fx: &Fixture, n: usize) -> Vec<Step> {
     let client = &fx.client;
     let department = client.department.as_str();
     let token = fx.app.client_token(client).await;
-    let category = state.decisions.catalog().unwrap().category(CATEGORY).unwrap();
+    let category = state
+        .decisions
+        .catalog()
+        .unwrap()
+        .category(CATEGORY)
+        .unwrap();
     let request = || Request {
         department,
         category: CATEGORY,

@@ -4,8 +4,8 @@
 use policy::GrantStatus;
 
 use super::{
-    ConsentBody, GrantBody, GrantCreated, GrantEventBody, GrantFilter, GrantRequest, GrantStatusBody,
-    TransitionBody,
+    ConsentBody, GrantBody, GrantCreated, GrantEventBody, GrantFilter, GrantRequest,
+    GrantStatusBody, TransitionBody,
 };
 use crate::error::Error;
 use crate::grants::{GrantDraft, GrantQuery, GrantView};
