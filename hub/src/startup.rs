@@ -133,7 +133,12 @@ impl Application {
             Arc::clone(&decisions),
             settings.pull_scan_budget_rows,
         ));
-        let oversight = Arc::new(Oversight::new(access.clone(), store.clone()));
+        let oversight = Arc::new(Oversight::new(
+            access.clone(),
+            store.clone(),
+            Arc::clone(&vault),
+            Arc::clone(&decisions),
+        ));
         let records = Arc::new(crate::records::Records::new(
             access.clone(),
             store.clone(),

@@ -448,6 +448,53 @@ async fn a_published_category_needs_approval_and_consent(backend: Backend) {
             .iter()
             .any(|e| e["entry"]["action"] == "grant.decline")
     );
+    // The subject access report of the person's grid record lists what health's category
+    // disclosed about the same person (found through the identity number's blind index).
+    let resp = app
+        .post(
+            &app.worker_token,
+            "/v1/records",
+            &gridhub_tests::person(
+                WORKER_GRID,
+                "王五",
+                &id_number("33010219500101001"),
+                "13900000001",
+            ),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let person_id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let report: Value = app
+        .get(
+            &app.dpo_token,
+            &format!("/v1/audit/subjects/{person_id}/report"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["disclosures"], json!([]), "{report}");
+    let related = report["related"].as_array().unwrap();
+    assert_eq!(related.len(), 1, "{report}");
+    assert_eq!(related[0]["category"], "home_care");
+    assert_eq!(related[0]["owner"], "health");
+    let lines = related[0]["disclosures"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "the pulls under grants A and B");
+    assert!(lines.iter().all(|l| l["department"] == "civil-affairs"));
+    assert_eq!(
+        lines[0]["fields"],
+        json!({"care_level": "clear", "id_number": "masked"})
+    );
+    assert_eq!(report["departments"]["civil-affairs"], 2);
+    let text = report.to_string();
+    assert!(
+        !text.contains("330102195001010"),
+        "no identity number in the report"
+    );
+
     let resp = client_get(&app, &civil, "/v1/catalog/home_care/audit").await;
     assert_eq!(error_code(resp).await.0, 403, "not the owner");
     let resp = client_get(&app, &civil, "/v1/catalog/person/audit").await;

@@ -232,6 +232,18 @@ async fn statistics_answer_counts_and_nothing_per_person(backend: Backend) {
         ])
     );
     assert_eq!(first["statistics"]["min_cell"], 10);
+    // Statistics answers disclose no one: they are in no subject's report.
+    let report: Value = app
+        .get(
+            &app.dpo_token,
+            &format!("/v1/audit/subjects/{}/report", ids[0]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["disclosures"], json!([]), "{report}");
+    assert_eq!(report["departments"], json!({}));
     let refusals = entries_of(&app, "data.statistics")
         .await
         .into_iter()

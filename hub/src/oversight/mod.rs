@@ -6,7 +6,7 @@ mod anomalies;
 mod subject_report;
 
 pub use anomalies::{Anomaly, AnomalyReport, BULK_RECORDS, DENIALS};
-pub use subject_report::{DisclosureLine, SubjectReport};
+pub use subject_report::{DisclosureLine, RelatedRecord, SubjectReport};
 
 use crate::auth::{Access, Principal};
 use crate::error::Error;
@@ -16,11 +16,25 @@ use crate::storage::Store;
 pub struct Oversight {
     access: Access,
     store: Store,
+    /// Opens a subject's identity number to find the same person's records in other
+    /// categories (`subject_report`).
+    vault: std::sync::Arc<crate::vault::Vault>,
+    decisions: std::sync::Arc<crate::decisions::Decisions>,
 }
 
 impl Oversight {
-    pub fn new(access: Access, store: Store) -> Oversight {
-        Oversight { access, store }
+    pub fn new(
+        access: Access,
+        store: Store,
+        vault: std::sync::Arc<crate::vault::Vault>,
+        decisions: std::sync::Arc<crate::decisions::Decisions>,
+    ) -> Oversight {
+        Oversight {
+            access,
+            store,
+            vault,
+            decisions,
+        }
     }
 
     /// Does the caller's role permit `audit:read`? Refused: 403, audited as `audit_action`.

@@ -15,6 +15,7 @@ use crate::auth::Principal;
 use crate::error::{Error, current_request_id};
 use crate::ledger::entry::parse_canonical;
 use crate::ledger::{Decision, EntryDraft, RecordRef};
+use policy::FieldType;
 
 /// Ledger actions that hand data to a department.
 const DISCLOSURES: [&str; 2] = ["data.read", "data.lookup"];
@@ -46,8 +47,24 @@ pub struct SubjectReport {
     disclosures: Vec<DisclosureLine>,
     /// Disclosures under confidential cases still open: shown once the case closes.
     held_back: usize,
-    /// Departments that received something, with how many times.
+    /// Departments that received something (from this record or a related one), with how
+    /// many times.
     departments: BTreeMap<String, usize>,
+    /// Records about the same person in other categories (same identity number), typically
+    /// those departments publish, with what was disclosed of each. Statistics answers never
+    /// appear: they disclose no one.
+    related: Vec<RelatedRecord>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RelatedRecord {
+    record: String,
+    category: String,
+    /// The department that publishes the category, if one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
+    disclosures: Vec<DisclosureLine>,
+    held_back: usize,
 }
 
 impl Oversight {
@@ -60,12 +77,59 @@ impl Oversight {
         self.access
             .authorize(who, "audit", "read", None, "audit.subject_report")
             .await?;
-        let rows = self.store.ledger_entries_for_subject(&id, 100_000).await?;
+        let mut departments: BTreeMap<String, usize> = BTreeMap::new();
+        let mut confidential_open: HashMap<String, bool> = HashMap::new();
+        let (disclosures, held_back) = self
+            .disclosures_of(&id, &mut departments, &mut confidential_open)
+            .await?;
+        let mut related = Vec::new();
+        for (record, category, owner) in self.same_person(&id).await? {
+            let (lines, held) = self
+                .disclosures_of(&record, &mut departments, &mut confidential_open)
+                .await?;
+            related.push(RelatedRecord {
+                record,
+                category,
+                owner,
+                disclosures: lines,
+                held_back: held,
+            });
+        }
+        self.access
+            .record(
+                EntryDraft::new(
+                    who.actor(),
+                    "audit.subject_report",
+                    Decision::Allow,
+                    current_request_id(),
+                )
+                .records(vec![RecordRef::new(&id, [])])
+                .reason(&format!(
+                    "{} disclosures reported, {held_back} held back",
+                    disclosures.len()
+                )),
+            )
+            .await?;
+        Ok(SubjectReport {
+            record: id,
+            disclosures,
+            held_back,
+            departments,
+            related,
+        })
+    }
+
+    /// Every disclosure of record `id` in the ledger (lines shown, and how many were held
+    /// back), counting the receiving departments into `departments`.
+    async fn disclosures_of(
+        &self,
+        id: &str,
+        departments: &mut BTreeMap<String, usize>,
+        confidential_open: &mut HashMap<String, bool>,
+    ) -> Result<(Vec<DisclosureLine>, usize), Error> {
+        let rows = self.store.ledger_entries_for_subject(id, 100_000).await?;
         let mut disclosures = Vec::new();
         let mut held_back = 0;
-        let mut departments: BTreeMap<String, usize> = BTreeMap::new();
-        // Case id → held back (confidential and still open)?
-        let mut confidential_open: HashMap<String, bool> = HashMap::new();
         for (index, canonical) in rows {
             let entry = parse_canonical(&canonical)
                 .map_err(|e| Error::Integrity(format!("ledger entry {index}: {e}")))?;
@@ -113,26 +177,52 @@ impl Oversight {
                 ledger_index: entry.index,
             });
         }
-        self.access
-            .record(
-                EntryDraft::new(
-                    who.actor(),
-                    "audit.subject_report",
-                    Decision::Allow,
-                    current_request_id(),
-                )
-                .records(vec![RecordRef::new(&id, [])])
-                .reason(&format!(
-                    "{} disclosures reported, {held_back} held back",
-                    disclosures.len()
-                )),
-            )
-            .await?;
-        Ok(SubjectReport {
-            record: id,
-            disclosures,
-            held_back,
-            departments,
-        })
+        Ok((disclosures, held_back))
+    }
+
+    /// Records about the same person as record `id` in the other categories, found through
+    /// the blind index of their identity-number fields: `(record, category, owner)`. The
+    /// identity number is opened here, in memory, to compute the other categories' tokens;
+    /// it is never returned or logged.
+    async fn same_person(&self, id: &str) -> Result<Vec<(String, String, Option<String>)>, Error> {
+        let Some(stored) = self.store.record(id).await? else {
+            return Ok(Vec::new());
+        };
+        let catalog = self.decisions.catalog()?;
+        let Some(category) = catalog.category(&stored.category) else {
+            return Ok(Vec::new());
+        };
+        let Some(field) = category
+            .fields
+            .iter()
+            .find(|f| f.ty == FieldType::IdNumber && f.indexed)
+        else {
+            return Ok(Vec::new());
+        };
+        let opened = crate::records::open_all(&self.vault, category, &stored)?;
+        let Some(number) = opened.get(&field.name).and_then(|v| v.as_str()) else {
+            return Ok(Vec::new());
+        };
+        let mut found = Vec::new();
+        for other in catalog.categories() {
+            if other.name == category.name {
+                continue;
+            }
+            for f in other
+                .fields
+                .iter()
+                .filter(|f| f.ty == FieldType::IdNumber && f.indexed)
+            {
+                let token = self.vault.blind_token(&other.name, &f.name, number);
+                for record in self
+                    .store
+                    .records_with_token(&other.name, &f.name, &token)
+                    .await?
+                {
+                    found.push((record, other.name.clone(), other.owner.clone()));
+                }
+            }
+        }
+        Ok(found)
     }
 }

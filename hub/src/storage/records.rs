@@ -395,6 +395,30 @@ impl Store {
         })
     }
 
+    /// Live records of `category` whose blind index holds `token` for `field`.
+    pub async fn records_with_token(
+        &self,
+        category: &str,
+        field: &str,
+        token: &[u8],
+    ) -> Result<Vec<String>, sqlx::Error> {
+        on_read!(self, |pool| {
+            sqlx::query(
+                "SELECT b.record_id AS id FROM blind_index b JOIN records r ON r.id = b.record_id \
+                 WHERE b.category = $1 AND b.field = $2 AND b.token = $3 \
+                 AND r.erased_at IS NULL ORDER BY b.record_id LIMIT 100",
+            )
+            .bind(category.to_owned())
+            .bind(field.to_owned())
+            .bind(token.to_vec())
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect()
+        })
+    }
+
     /// Live records per category (for the demo and `/readyz` detail).
     pub async fn count_records(&self, category: &str) -> Result<i64, sqlx::Error> {
         on_read!(self, |pool| {
