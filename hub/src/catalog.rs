@@ -95,15 +95,13 @@ impl CatalogService {
             .category(category)
             .ok_or(Error::NotFound("category"))?;
         let owner = def.owner.is_some() && def.owner == who.department;
-        if !owner {
-            if !self.access.permits(who, NO_GRID, "audit", "read").await {
-                let why = "only the publishing department and auditors read a category's entries";
-                let error = Error::Forbidden(why.to_owned());
-                return Err(self
-                    .access
-                    .deny(who.actor(), "catalog.audit", why, error)
-                    .await);
-            }
+        if !owner && !self.access.permits(who, NO_GRID, "audit", "read").await {
+            let why = "only the publishing department and auditors read a category's entries";
+            let error = Error::Forbidden(why.to_owned());
+            return Err(self
+                .access
+                .deny(who.actor(), "catalog.audit", why, error)
+                .await);
         }
         let size = i64::try_from(self.access.ledger().size()).unwrap_or(i64::MAX);
         let end = start.saturating_add(SLICE_SCAN).min(size);

@@ -82,7 +82,12 @@ async fn seed(app: &Arc<TestApp>, n: usize) {
             tasks.push(tokio::spawn(async move {
                 for body in mine {
                     let resp = app.post(&app.admin_token, "/v1/records/batch", &body).await;
-                    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap_or_default());
+                    assert_eq!(
+                        resp.status(),
+                        201,
+                        "{}",
+                        resp.text().await.unwrap_or_default()
+                    );
                 }
             }));
         }
@@ -204,7 +209,8 @@ async fn run(backend: Backend, records: usize, queries: usize) {
 async fn main() {
     let records = env_usize("STATISTICS_RECORDS", 1_000_000);
     let queries = env_usize("STATISTICS_QUERIES", 30);
-    let backends = std::env::var("STATISTICS_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let backends =
+        std::env::var("STATISTICS_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     println!(
         "statistics: group by community × tag, {queries} timed queries after one warm-up, client and hub on the same 2 cores"
     );
