@@ -189,6 +189,21 @@ impl CatalogService {
                 Put::Changed { added }
             }
         };
+        if let Some(old) = catalog.category(name)
+            && old.owner != definition.owner
+        {
+            let open = self
+                .store
+                .grants(None, None, Some(name))
+                .await?
+                .iter()
+                .any(|g| !g.status.is_final());
+            if open {
+                return Err(Error::Conflict(
+                    "the category has grants that are not final; its owner decides who must consent to them, so it cannot change until they end".to_owned(),
+                ));
+            }
+        }
         let expected = self
             .store
             .stored_categories()

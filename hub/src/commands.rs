@@ -342,6 +342,22 @@ fn print_tour(report: &demo::SeedReport, data_dir: &std::path::Path, url: &str) 
                 );
             }
         }
+        if let Some(exchange) = &report.exchange {
+            println!(
+                "\nthe exchange runs both ways: health publishes `home_care` ({} records); civil affairs' grant on it ({}) has the DPO's approval and health's consent:",
+                exchange.care_records, exchange.care_grant
+            );
+            println!(
+                "  curl -s {mtls} -H \"authorization: Bearer $CTOKEN\" \"{url}/v1/data/home_care?purpose=elderly-care&limit=5\""
+            );
+            println!(
+                "counts, never people (statistics grant {}): elderly residents living alone per community",
+                exchange.statistics_grant
+            );
+            println!(
+                "  curl -s {mtls} -H \"authorization: Bearer $CTOKEN\" -H 'content-type: application/json' {url}/v1/data/person/statistics \\\n      -d '{{\"purpose\":\"elderly-care\",\"group_by\":[\"grid.community\"],\"filter\":\"tags has \\\"elderly_alone\\\"\"}}'"
+            );
+        }
     }
 }
 

@@ -563,6 +563,23 @@ async fn a_grant_to_the_grid_centre_returns_data_to_its_grids_only(backend: Back
         assert_eq!(record["grid"], WORKER_GRID);
         assert_eq!(record["fields"]["care_level"], "light");
     }
+    // The owner decides who must consent: it cannot change while grants on the category are
+    // still open (even before it holds records).
+    let mut shelter = home_care("health");
+    shelter["category"] = json!("shelter");
+    let resp = app
+        .put_json(&app.admin_token, "/v1/catalog/shelter", &shelter)
+        .await;
+    assert_eq!(resp.status(), 201);
+    let mut asked = care_grant("grid-center", "elderly-care", &["330110.001"]);
+    asked["category"] = json!("shelter");
+    request(&app, &centre, &asked).await;
+    shelter["owner"] = json!("grid-center");
+    let resp = app
+        .put_json(&app.admin_token, "/v1/catalog/shelter", &shelter)
+        .await;
+    assert_eq!(error_code(resp).await.0, 409);
+
     // Receipts as for any disclosure: the entry is in the ledger, listing the four records.
     let index = page["receipt"]["index"].as_u64().unwrap();
     let entries: Value = app

@@ -13,16 +13,21 @@ use crate::auth::refusals::Refusals;
 use crate::auth::tokens::TokenIssuer;
 use crate::auth::{Access, Principal};
 use crate::cases::Cases;
+use crate::catalog::CatalogService;
 use crate::decisions::Decisions;
 use crate::grants::Grants;
 use crate::ledger::Ledger;
+use crate::records::Records;
 use crate::startup::shipped_role_rows;
 use crate::storage::{Store, UserRow};
 use crate::time::{SystemClock, now_ms};
 use crate::vault::Vault;
+use crate::vault::keyring::AgeFileStore;
 
 /// The services the demo story calls.
 pub struct Services {
+    pub catalog: CatalogService,
+    pub records: Records,
     pub grants: Grants,
     pub cases: Cases,
 }
@@ -36,6 +41,7 @@ impl Services {
         vault: Arc<Vault>,
         tokens: TokenIssuer,
         calendar: &WorkingCalendar,
+        data_dir: &std::path::Path,
     ) -> anyhow::Result<Services> {
         store
             .seed_roles(&shipped_role_rows(), now_ms())
@@ -52,6 +58,20 @@ impl Services {
         let access = Access::new(ledger.clone(), Arc::new(permissions), refusals);
         let decisions = Arc::new(decisions);
         Ok(Services {
+            catalog: CatalogService::new(
+                access.clone(),
+                store.clone(),
+                Arc::clone(&vault),
+                Arc::clone(&decisions),
+                AgeFileStore::in_dir(data_dir),
+            ),
+            records: Records::new(
+                access.clone(),
+                store.clone(),
+                Arc::clone(&vault),
+                Arc::clone(&decisions),
+                std::time::Duration::from_secs(30),
+            ),
             grants: Grants::new(
                 access.clone(),
                 store.clone(),

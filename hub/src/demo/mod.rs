@@ -5,6 +5,7 @@
 mod acting;
 pub mod case;
 pub mod departments;
+pub mod exchange;
 pub mod grants;
 pub mod synth;
 
@@ -48,6 +49,9 @@ pub struct SeedReport {
     pub story: Option<grants::DemoStory>,
     /// The demo case (a fresh seed with a resident in the worker's community only).
     pub case: Option<case::DemoCase>,
+    /// The two-way exchange: health's `home_care` category and civil affairs' grants on it and
+    /// on counts (a fresh seed only).
+    pub exchange: Option<exchange::ExchangeStory>,
 }
 
 /// Seed the database of an initialised data directory, unless it holds grids already.
@@ -80,6 +84,7 @@ pub async fn seed(
             clients: departments::existing(&settings.data_dir),
             story: None,
             case: None,
+            exchange: None,
         });
     }
     let rows: Vec<GridRow> = grids
@@ -247,6 +252,7 @@ pub async fn seed(
         std::sync::Arc::clone(&vault),
         tokens,
         &settings.working_calendar,
+        &settings.data_dir,
     )
     .await?;
     let story = match user_ids.get("dpo") {
@@ -270,9 +276,16 @@ pub async fn seed(
         }
         _ => None,
     };
+    let exchange = match (user_ids.get("admin"), user_ids.get("dpo")) {
+        (Some(admin), Some(dpo)) => {
+            Some(exchange::seed(&store, &services, &all, admin, dpo, &format!("{city}.001")).await?)
+        }
+        _ => None,
+    };
     ledger.checkpoint().await?;
     store.close().await;
     Ok(SeedReport {
+        exchange,
         seeded: true,
         residents,
         other_records: total - residents,
