@@ -276,10 +276,11 @@ pub async fn seed(
         }
         _ => None,
     };
-    let exchange = match (user_ids.get("admin"), user_ids.get("dpo")) {
-        (Some(admin), Some(dpo)) => {
-            Some(exchange::seed(&store, &services, &all, admin, dpo, &format!("{city}.001")).await?)
-        }
+    let admin = store.user_by_username("admin").await?.map(|u| u.id);
+    let exchange = match (admin, user_ids.get("dpo")) {
+        (Some(admin), Some(dpo)) => Some(
+            exchange::seed(&store, &services, &all, &admin, dpo, &format!("{city}.001")).await?,
+        ),
         _ => None,
     };
     ledger.checkpoint().await?;
