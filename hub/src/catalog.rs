@@ -147,6 +147,14 @@ impl CatalogService {
         })
     }
 
+    /// Does the caller's role permit changing the catalog? Refused: 403, audited. The route
+    /// calls it before parsing the fields; `put` checks it again.
+    pub async fn admit_write(&self, who: &Principal) -> Result<(), Error> {
+        self.access
+            .authorize(who, "catalog", "write", None, "catalog.put")
+            .await
+    }
+
     /// Create or change category `name` (`catalog:write`).
     pub async fn put(
         &self,

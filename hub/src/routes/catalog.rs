@@ -89,6 +89,9 @@ pub async fn put_category(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<CategoryBody>,
 ) -> Result<(StatusCode, Json<CategoryPutAnswer>), Error> {
+    // The role first: a caller who may not change the catalog is refused (and recorded)
+    // whatever its fields say.
+    state.catalog.admit_write(&who).await?;
     let mut fields = Vec::with_capacity(body.fields.len());
     let mut problems = Vec::new();
     for (i, field) in body.fields.into_iter().enumerate() {
