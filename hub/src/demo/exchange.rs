@@ -71,21 +71,23 @@ pub async fn seed(
                 .put(&admin, "home_care", home_care()?)
                 .await
                 .map_err(refused("category"))?;
-            let levels = ["light", "regular", "full"];
+            let levels = ["light", "regular", "full"].into_iter().cycle();
             let inputs: Vec<RecordInput> = people
                 .iter()
                 .filter(|r| r.category == "person")
                 .filter(|r| {
-                    r.fields["tags"]
-                        .as_array()
+                    r.fields
+                        .get("tags")
+                        .and_then(Value::as_array)
                         .is_some_and(|t| t.iter().any(|v| v == "elderly_alone"))
                 })
+                .filter_map(|r| Some((r, r.fields.get("id_number")?.clone())))
                 .take(CARE_RECORDS)
-                .enumerate()
-                .map(|(i, r)| {
+                .zip(levels)
+                .map(|((r, id_number), level)| {
                     let mut fields = Map::new();
-                    fields.insert("id_number".to_owned(), r.fields["id_number"].clone());
-                    fields.insert("care_level".to_owned(), Value::from(levels[i % 3]));
+                    fields.insert("id_number".to_owned(), id_number);
+                    fields.insert("care_level".to_owned(), Value::from(level));
                     RecordInput {
                         category: "home_care".to_owned(),
                         grid: r.grid.clone(),

@@ -254,7 +254,7 @@ mod tests {
                 category: "person",
                 scope: &scope,
                 fields: &[],
-                filters: &[filter.clone()],
+                filters: std::slice::from_ref(&filter),
             })
             .await
             .unwrap();
