@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use gridhub::config::{Overrides, Settings};
 use gridhub::startup::Application;
+use gridhub_tests::mtls::key_and_csr;
 use gridhub_tests::{Backend, fresh_pg_database, https_client, login_at, on_both_backends};
 use serde_json::{Value, json};
 
@@ -63,15 +64,31 @@ async fn restore(dump: &Path) -> String {
     url
 }
 
-fn client_of(dir: &Path, name: &str) -> reqwest::Client {
-    let client_dir = dir.join("clients").join(name);
-    https_client(
-        &dir.join("pki/ca.pem"),
-        Some((
-            &std::fs::read_to_string(client_dir.join("cert.pem")).unwrap(),
-            &std::fs::read_to_string(client_dir.join("key.pem")).unwrap(),
-        )),
-    )
+/// Register a new system for `department` (an admin, from a CSR made here); its mTLS client.
+/// New rather than the fixture's: those certificates expire one day, and this test must pass
+/// on any day.
+async fn new_client(
+    http: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    dir: &Path,
+    id: &str,
+    department: &str,
+) -> reqwest::Client {
+    let (key, csr) = key_and_csr(id);
+    let resp = http
+        .post(format!("{base}/v1/admin/clients"))
+        .bearer_auth(admin)
+        .json(&json!({"id": id, "department": department, "csr_pem": csr}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
+    let cert = resp.json::<Value>().await.unwrap()["certificate_pem"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    https_client(&dir.join("pki/ca.pem"), Some((&cert, &key.serialize_pem())))
 }
 
 async fn client_token(http: &reqwest::Client, base: &str) -> String {
@@ -111,6 +128,16 @@ async fn a_data_directory_of_the_previous_release_opens_and_serves(backend: Back
             Some(url)
         }
     };
+    if backend == Backend::Sqlite {
+        assert!(
+            dir.join("gridhub.db").exists(),
+            "the fixture's database is missing"
+        );
+    }
+    // A new development PKI: the fixture's certificates expire one day (the data, the keyring
+    // and the accounts are what is under test, not the certificates).
+    std::fs::remove_dir_all(dir.join("pki")).unwrap();
+    gridhub::tls::pki::create_dev_pki(&dir.join("pki"), "gridhub-demo", &[]).unwrap();
     let keyring_before = std::fs::read(dir.join("keyring.age")).unwrap();
     let settings = Settings::load(
         None,
@@ -177,7 +204,15 @@ async fn a_data_directory_of_the_previous_release_opens_and_serves(backend: Back
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    let civil = client_of(&dir, "civil-affairs-system");
+    let civil = new_client(
+        &http,
+        &base,
+        &admin,
+        &dir,
+        "civil-affairs-new",
+        "civil-affairs",
+    )
+    .await;
     let token = client_token(&civil, &base).await;
     let resp = civil
         .get(format!(
@@ -207,7 +242,7 @@ async fn a_data_directory_of_the_previous_release_opens_and_serves(backend: Back
         keyring_before,
         "the new category's key is saved in the keyring"
     );
-    let health = client_of(&dir, "health-system");
+    let health = new_client(&http, &base, &admin, &dir, "health-new", "health").await;
     let token = client_token(&health, &base).await;
     let resp = health
         .post(format!("{base}/v1/records"))
