@@ -124,13 +124,8 @@ impl Statistics {
         let category = ask.category;
         // The query's own shape first (422, like any malformed request): known dimensions,
         // 1–4 of them, none twice.
-        policy::statistics::StatisticsTerms {
-            group_by: ask.group_by.clone(),
-            min_cell: statistics::DEFAULT_MIN_CELL,
-            privacy: None,
-        }
-        .dimensions(category)
-        .map_err(|e| Error::validation("group_by", e.to_string()))?;
+        statistics::parse_dimensions(&ask.group_by, category)
+            .map_err(|e| Error::validation("group_by", e.to_string()))?;
         let filter = match &ask.filter {
             None => None,
             Some(text) => Some(

@@ -366,7 +366,9 @@ pub fn check_statistics_terms(
     }
 }
 
-fn parse_dimensions(
+/// The dimensions `names` stand for in `category`: 1–`MAX_GROUP_BY` known dimensions, none
+/// twice (what a query must be before any grant is consulted).
+pub fn parse_dimensions(
     names: &[String],
     category: &CategoryDef,
 ) -> Result<Vec<Dimension>, StatisticsError> {
