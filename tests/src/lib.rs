@@ -655,7 +655,7 @@ pub async fn error_code(resp: reqwest::Response) -> (u16, String, Value) {
     assert_eq!(
         err["request_id"].as_str(),
         Some(header_id.as_str()),
-        "request id in body and header"
+        "request id in body and header (HTTP {status}): {body}"
     );
     assert!(err["message"].is_string());
     (status, err["code"].as_str().expect("code").to_owned(), body)

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use gridhub_tests::Backend;
 
-use super::mounts::{Mount, fill};
+use super::mounts::{Filler, Mount};
 use super::{
-    Load, app_under, assert_refusals_are_clean, assert_unready, audit_verify, check_nothing_lost,
-    puller, wait_degraded,
+    Load, app_under, assert_refusals_are_clean, assert_unready, assert_unready_while_full,
+    audit_verify, check_nothing_lost, puller, wait_degraded,
 };
 
 /// Bound on recovery after the fault clears (the ledger probes every 200 ms).
@@ -25,11 +25,10 @@ async fn sqlite_on_a_full_tmpfs_loses_nothing_and_recovers_by_itself() {
     let load = Load::start(&app, Some(&dept), 3, 1).await;
     load.until_acknowledged(30).await;
 
-    let filler = fill(&mount.dir);
+    let mut filler = Filler::fill(&mount.dir);
     load.until_refused(50).await;
-    wait_degraded(&app).await;
     // Degraded, and says so: readiness fails at once with the kind of fault.
-    let body = assert_unready(&app).await;
+    let body = assert_unready_while_full(&app, &mut filler).await;
     assert!(
         body["error"]["message"]
             .as_str()
@@ -38,7 +37,7 @@ async fn sqlite_on_a_full_tmpfs_loses_nothing_and_recovers_by_itself() {
         "{body}"
     );
 
-    std::fs::remove_file(&filler).unwrap();
+    filler.remove();
     app.wait_ready(RECOVERY).await;
     load.until_acknowledged(30).await;
     let outcomes = load.stop().await;

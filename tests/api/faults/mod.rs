@@ -25,7 +25,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::StreamExt;
 use gridhub_tests::TestApp;
+
 use gridhub_tests::mtls::DeptClient;
+use mounts::Filler;
 use serde_json::{Value, json};
 
 use crate::grants::{approved_grant, grant_request};
@@ -70,6 +72,29 @@ pub(crate) async fn assert_unready(app: &TestApp) -> Value {
         "{body}"
     );
     body
+}
+
+/// While the disk is full, `GET /readyz` answers 503 `storage_unavailable`; returns its error
+/// body. The database may free a little space after the fault (a rolled-back file shrinking) and
+/// the hub's recovery probe may then succeed, which is right: the test takes that space too and
+/// waits for the hub to notice again, a few times at most.
+pub(crate) async fn assert_unready_while_full(app: &TestApp, filler: &mut Filler) -> Value {
+    for _ in 0..5 {
+        wait_degraded(app).await;
+        let resp = app.client.get(app.url("/readyz")).send().await.unwrap();
+        if resp.status() == 200 {
+            filler.top_up();
+            continue;
+        }
+        let (status, code, body) = gridhub_tests::error_code(resp).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (503, "storage_unavailable"),
+            "{body}"
+        );
+        return body;
+    }
+    panic!("the hub kept recovering on a full disk");
 }
 
 /// A department with a client and an approved grant on persons in the worker's district, so

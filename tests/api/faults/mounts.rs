@@ -153,15 +153,39 @@ impl Drop for Mount {
     }
 }
 
-/// Fill the filesystem holding `dir` to its last byte with one file; returns the file, whose
-/// removal frees the space again.
-pub(crate) fn fill(dir: &Path) -> PathBuf {
-    let path = dir.join("filler");
-    let mut file = std::fs::File::create(&path).unwrap();
-    for chunk in [1 << 20, 4096, 1] {
-        let block = vec![0x5au8; chunk];
-        while file.write_all(&block).and_then(|()| file.flush()).is_ok() {}
+/// Files that fill a filesystem to its last byte; removing them frees the space again.
+pub(crate) struct Filler {
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+}
+
+impl Filler {
+    /// Fill the filesystem holding `dir` to its last byte.
+    pub(crate) fn fill(dir: &Path) -> Filler {
+        let mut filler = Filler {
+            dir: dir.to_owned(),
+            files: Vec::new(),
+        };
+        filler.top_up();
+        filler
     }
-    let _ = file.sync_all();
-    path
+
+    /// Take whatever space was freed since (a database truncating a file it had grown) with
+    /// one more file.
+    pub(crate) fn top_up(&mut self) {
+        let path = self.dir.join(format!("filler.{}", self.files.len()));
+        let mut file = std::fs::File::create(&path).unwrap();
+        for chunk in [1 << 20, 4096, 1] {
+            let block = vec![0x5au8; chunk];
+            while file.write_all(&block).and_then(|()| file.flush()).is_ok() {}
+        }
+        let _ = file.sync_all();
+        self.files.push(path);
+    }
+
+    pub(crate) fn remove(self) {
+        for file in self.files {
+            std::fs::remove_file(file).unwrap();
+        }
+    }
 }

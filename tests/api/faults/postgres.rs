@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use gridhub_tests::{Backend, SpawnOptions, TestApp, spawn_app_with};
 
-use super::mounts::{Mount, fill};
+use super::mounts::{Filler, Mount};
 use super::{
-    Load, assert_refusals_are_clean, assert_unready, audit_verify, check_nothing_lost, puller,
-    wait_degraded,
+    Load, assert_refusals_are_clean, assert_unready_while_full, audit_verify, check_nothing_lost,
+    puller,
 };
 
 const RECOVERY: Duration = Duration::from_secs(60);
@@ -174,12 +174,11 @@ async fn postgres_out_of_space_loses_nothing_and_recovers_by_itself() {
     let load = Load::start(&app, Some(&dept), 3, 4).await;
     load.until_acknowledged(30).await;
 
-    let filler = fill(&mount.dir);
+    let mut filler = Filler::fill(&mount.dir);
     load.until_refused(50).await;
-    wait_degraded(&app).await;
-    assert_unready(&app).await;
+    assert_unready_while_full(&app, &mut filler).await;
 
-    std::fs::remove_file(&filler).unwrap();
+    filler.remove();
     if !cluster.running() {
         // PostgreSQL stops itself when it cannot write its WAL; the operator starts it again.
         cluster.start();
