@@ -6,6 +6,8 @@
 //! default `postgres://postgres@127.0.0.1:5432/postgres`; `LEDGER_BENCH_ENTRIES` to change 1M).
 //! `LEDGER_BENCH_ONLY=verify` skips the append figures and inclusion proofs,
 //! `LEDGER_BENCH_RUNS` sets the number of verify runs (3);
+//! `LEDGER_BENCH_REQUEST_IDS` `v7` (default: time-ordered, as the hub makes them), `uuid`
+//! (random) or `bench` (`bench-<i>`, before the request id was indexed) picks request ids;
 //! `LEDGER_BENCH_DB=FILE` keeps the SQLite ledger (and its key, in `FILE.key`) between runs, so
 //! repeated verify runs do not grow a new ledger each time.
 #![allow(
@@ -32,6 +34,20 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const WRITERS: usize = 64;
 
+/// Request ids as the hub makes them (UUIDv7, ordered by time); `LEDGER_BENCH_REQUEST_IDS=uuid`
+/// random ones (UUIDv4, as a client may send), `=bench` the old `bench-<i>` (64 writers
+/// counting in 64 ranges). With an index on `request_id` their order is what an append costs.
+fn request_id(i: u64) -> String {
+    static MODE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        std::env::var("LEDGER_BENCH_REQUEST_IDS").unwrap_or_else(|_| "v7".to_owned())
+    });
+    match MODE.as_str() {
+        "uuid" => uuid::Uuid::new_v4().to_string(),
+        "bench" => format!("bench-{i}"),
+        _ => uuid::Uuid::now_v7().to_string(),
+    }
+}
+
 fn draft(i: u64) -> EntryDraft {
     let fields = [
         "address",
@@ -49,7 +65,7 @@ fn draft(i: u64) -> EntryDraft {
         Actor::user("0193f1d2-0000-7000-8000-00000000beef"),
         "record.create",
         Decision::Allow,
-        format!("bench-{i}"),
+        request_id(i),
     )
     .category("person")
     .purpose("population-registration")

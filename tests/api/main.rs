@@ -8,6 +8,7 @@
 
 mod anomalies;
 mod audit_cli;
+mod audit_search;
 mod body_limit;
 mod calendar;
 mod cli;

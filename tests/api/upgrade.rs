@@ -1,7 +1,8 @@
 //! An installation of the release before migration 0016 (department-owned categories, owner
 //! consent, statistics grants) opens and serves after the upgrade: its data directory and
 //! database, as that release wrote them (`tests/fixtures/before-0016`), are migrated on start;
-//! logins, pulls and the ledger keep working, and the new features work on the old data.
+//! logins, pulls and the ledger keep working, and the new features work on the old data. Later
+//! migrations apply too: 0017 fills the audit filter columns of the old entries.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -105,6 +106,23 @@ async fn client_token(http: &reqwest::Client, base: &str) -> String {
         .to_owned()
 }
 
+/// Entries in the old release's ledger, counted before the hub opens (and migrates) it.
+async fn old_ledger_size(backend: Backend, dir: &Path, url: Option<&str>) -> i64 {
+    use sqlx::Connection;
+    let sql = "SELECT COUNT(*) FROM ledger_entries";
+    match backend {
+        Backend::Sqlite => {
+            let url = format!("sqlite://{}", dir.join("gridhub.db").display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(url.unwrap()).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        }
+    }
+}
+
 async fn a_data_directory_of_the_previous_release_opens_and_serves(backend: Backend) {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("data");
@@ -139,6 +157,11 @@ async fn a_data_directory_of_the_previous_release_opens_and_serves(backend: Back
     std::fs::remove_dir_all(dir.join("pki")).unwrap();
     gridhub::tls::pki::create_dev_pki(&dir.join("pki"), "gridhub-demo", &[]).unwrap();
     let keyring_before = std::fs::read(dir.join("keyring.age")).unwrap();
+    let old_size = old_ledger_size(backend, &dir, database_url.as_deref()).await;
+    let database = match &database_url {
+        None => crate::audit_search::Database::Sqlite(dir.join("gridhub.db")),
+        Some(url) => crate::audit_search::Database::Postgres(url.clone()),
+    };
     let settings = Settings::load(
         None,
         Overrides {
@@ -270,8 +293,67 @@ async fn a_data_directory_of_the_previous_release_opens_and_serves(backend: Back
         .unwrap();
     assert_eq!(resp.status(), 201, "{}", resp.text().await.unwrap());
 
+    // The audit search finds the old entries by the columns migration 0017 filled.
+    let audit = |query: String| {
+        let (http, base, dpo) = (&http, &base, &dpo);
+        async move {
+            let page: Value = http
+                .get(format!("{base}/v1/audit/entries?{query}&limit=1000"))
+                .bearer_auth(dpo)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["entries"].as_array().unwrap().clone()
+        }
+    };
+    let old = audit(format!("end={old_size}")).await;
+    assert_eq!(old.len() as i64, old_size);
+    let indexes = |entries: &[Value]| -> Vec<u64> {
+        entries
+            .iter()
+            .map(|e| e["index"].as_u64().unwrap())
+            .collect()
+    };
+    for stream in ["admin", "records", "disclosure"] {
+        let expected: Vec<Value> = old
+            .iter()
+            .filter(|e| {
+                gridhub::ledger::Stream::of(e["entry"]["action"].as_str().unwrap()).as_str()
+                    == stream
+            })
+            .cloned()
+            .collect();
+        let found = audit(format!("stream={stream}&end={old_size}")).await;
+        assert_eq!(indexes(&found), indexes(&expected), "{stream}");
+    }
+    let security: Vec<Value> = old
+        .iter()
+        .filter(|e| e["entry"]["actor"]["department"] == "public-security")
+        .cloned()
+        .collect();
+    assert!(!security.is_empty());
+    let found = audit(format!(
+        "department=public-security&order=desc&end={old_size}"
+    ))
+    .await;
+    assert_eq!(
+        indexes(&found),
+        indexes(&security).into_iter().rev().collect::<Vec<_>>()
+    );
+
     let _ = stop.send(());
     server.await.unwrap();
+    // Migration 0017 gave the old entries the filter columns the ledger now writes with new
+    // ones (department, category, request id, stream), and the audit search finds them.
+    let rows = crate::audit_search::filter_columns(&database).await;
+    crate::audit_search::assert_columns_match_entries(&rows);
+    assert!(
+        rows.iter().any(|(_, action, ..)| action == "data.read"),
+        "the fixture holds disclosures"
+    );
     // The whole ledger, old entries and new, verifies.
     let mut verify = Command::new(BIN);
     verify.args(["audit", "verify", "--data-dir"]).arg(&dir);

@@ -64,7 +64,7 @@ pub enum Decision {
 }
 
 impl Decision {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Decision::Allow => "allow",
             Decision::Deny => "deny",
@@ -350,6 +350,10 @@ impl EntryDraft {
             purpose: self.purpose.clone(),
             case_id: self.case.clone(),
             decision: self.decision.as_str().to_owned(),
+            department: self.actor.department.clone(),
+            category: self.category.clone(),
+            request_id: self.request_id.clone(),
+            stream: super::Stream::of(&self.action).as_str(),
             canonical,
             leaf_hash: leaf.to_vec(),
             subjects: self.records.iter().map(|r| r.id.clone()).collect(),

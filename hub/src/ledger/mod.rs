@@ -14,6 +14,7 @@ pub mod merkle;
 pub mod note;
 mod repair;
 pub mod sources;
+pub mod stream;
 mod subject_merge;
 pub mod verify;
 
@@ -35,9 +36,10 @@ pub use health::{FaultKind, Health};
 use health::{HealthCell, PROBE_EVERY};
 use merkle::{Frontier, Hash, NodeId};
 use note::{Checkpoint, NoteSigner};
+pub use stream::Stream;
 use subject_merge::SubjectMerge;
 
-use crate::storage::{QuotaCharge, Store, StoredCheckpoint, UsageIncrease};
+use crate::storage::{LedgerRow, QuotaCharge, Store, StoredCheckpoint, UsageIncrease};
 use crate::time::{now_ms, rfc3339_millis};
 
 /// Most entries committed in one transaction.
@@ -697,28 +699,8 @@ async fn append_batch(
     };
     // INVARIANT (monotonic time): entries are never dated before an earlier entry.
     let time_ms = now_ms().max(last_time);
-    let mut rows = Vec::with_capacity(batch.len());
-    let mut nodes = Vec::with_capacity(batch.len() * 2);
-    let mut appended = Vec::with_capacity(batch.len());
-    let time = rfc3339_millis(time_ms);
-    for job in batch {
-        let index = frontier.size();
-        let canonical = job.draft.canonical_at(index, &time);
-        let leaf = merkle::leaf_hash(canonical.as_bytes());
-        // Leaves are stored with their entries; only interior nodes go to `ledger_nodes`.
-        nodes.extend(
-            frontier
-                .push(leaf)
-                .into_iter()
-                .filter(|(id, _)| id.level > 0 && id.level % TILE_LEVELS == 0),
-        );
-        rows.push(job.draft.row(index, time_ms, canonical, leaf));
-        appended.push(Appended {
-            index,
-            leaf_hash: leaf,
-            time_ms,
-        });
-    }
+    let (rows, nodes, appended) =
+        stored_form(&mut frontier, batch.iter().map(|j| (&j.draft, time_ms)));
     match inner
         .store
         .append_ledger_charged(&rows, &nodes, increases)
@@ -750,6 +732,52 @@ async fn append_batch(
             Err(())
         }
     }
+}
+
+/// Rows and new interior tree nodes (tiles only) of `drafts` appended after `frontier`, each at
+/// its time, with where each landed: exactly what the writer stores for a batch. The writer
+/// dates a whole batch at once; a tool that builds a ledger offline (the audit search bench)
+/// passes its own times, which must never go back (see `append_batch`), and stores the result
+/// with `Store::append_ledger`.
+pub fn stored_form<'a>(
+    frontier: &mut Frontier,
+    drafts: impl ExactSizeIterator<Item = (&'a EntryDraft, i64)>,
+) -> (Vec<LedgerRow>, Vec<(NodeId, Hash)>, Vec<Appended>) {
+    let mut rows = Vec::with_capacity(drafts.len());
+    let mut nodes = Vec::with_capacity(drafts.len() * 2);
+    let mut appended = Vec::with_capacity(drafts.len());
+    let mut time: Option<(i64, String)> = None;
+    for (draft, time_ms) in drafts {
+        // One text per distinct time (a batch shares one).
+        if time.as_ref().is_none_or(|(at, _)| *at != time_ms) {
+            time = Some((time_ms, rfc3339_millis(time_ms)));
+        }
+        let text = time.as_ref().map_or("", |(_, text)| text.as_str());
+        let index = frontier.size();
+        let canonical = draft.canonical_at(index, text);
+        let leaf = merkle::leaf_hash(canonical.as_bytes());
+        // Leaves are stored with their entries; only interior nodes go to `ledger_nodes`.
+        nodes.extend(
+            frontier
+                .push(leaf)
+                .into_iter()
+                .filter(|(id, _)| id.level > 0 && id.level % TILE_LEVELS == 0),
+        );
+        rows.push(draft.row(index, time_ms, canonical, leaf));
+        appended.push(Appended {
+            index,
+            leaf_hash: leaf,
+            time_ms,
+        });
+    }
+    (rows, nodes, appended)
+}
+
+/// The tree of the ledger as stored: its frontier and the time of its newest entry, for
+/// `stored_form` (the writer keeps its own in memory).
+pub async fn stored_head(store: &Store) -> Result<(Frontier, i64), LedgerError> {
+    let head = load_head(store).await?;
+    Ok((head.frontier, head.last_time))
 }
 
 fn fail_all(batch: Vec<Job>) {

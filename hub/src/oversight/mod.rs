@@ -1,11 +1,14 @@
 //! Oversight: what data protection officers read back from the audit ledger — anomalies
-//! (`anomalies`) and subject access reports (`subject_report`). Read-only apart from the ledger
-//! entry that records each request; every method checks `audit:read` itself.
+//! (`anomalies`), subject access reports (`subject_report`) and the search of entries behind
+//! the audit explorer (`audit_search`). Read-only apart from the ledger entry that records a
+//! request; every method checks `audit:read` itself.
 
 mod anomalies;
+pub mod audit_search;
 mod subject_report;
 
 pub use anomalies::{Anomaly, AnomalyReport, BULK_RECORDS, DENIALS};
+pub use audit_search::{AuditExport, AuditPage, AuditParams, AuditQuery, FoundEntry};
 pub use subject_report::{DisclosureLine, RelatedRecord, SubjectReport};
 
 use crate::auth::{Access, Principal};

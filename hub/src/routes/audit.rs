@@ -16,11 +16,8 @@ use crate::auth::Principal;
 use crate::error::{Error, current_request_id};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::ledger::{Decision, EntryDraft, RecordRef};
+use crate::oversight::audit_search::{AuditParams, AuditQuery, Order};
 use crate::state::AppState;
-use crate::storage::EntryFilter;
-
-/// Most entries returned by one page.
-const MAX_PAGE: i64 = 1000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -36,21 +33,53 @@ pub fn router() -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EntryQuery {
-    /// First index (default 0).
+    /// First index (default 0); oldest first, where the page starts (`next_start`).
     #[param(minimum = 0)]
     start: Option<i64>,
     /// One past the last index (default: the ledger size).
     #[param(minimum = 0)]
     end: Option<i64>,
+    /// `asc` (default: oldest first, paged by `start`) or `desc` (newest first, paged by
+    /// `before`).
+    #[param(pattern = "^(asc|desc)$")]
+    order: Option<String>,
+    /// With `order=desc` only: entries below this index (the previous page's `next_before`).
+    #[param(minimum = 0)]
+    before: Option<i64>,
+    /// The client id, or the user id of an entry without a client.
+    #[param(max_length = 256)]
     actor: Option<String>,
+    /// The actor's department.
+    #[param(max_length = 256)]
+    department: Option<String>,
+    #[param(max_length = 256)]
     purpose: Option<String>,
+    #[param(max_length = 256)]
     case: Option<String>,
     /// `allow` or `deny`.
     #[param(pattern = "^(allow|deny)$")]
     decision: Option<String>,
     /// The action, exactly: e.g. `auth.token` (refusals of tokens) or `auth.token.refusals`
     /// (the per-minute summaries of anonymous refusals, SECURITY.md).
+    #[param(max_length = 256)]
     action: Option<String>,
+    /// The kind of entry: `disclosure` (`data.*`, `decision.*`), `records` (`record.*`),
+    /// `admin` (identity, roles, grids, catalog, purposes, departments, clients, grants, cases,
+    /// keys, audit reads), `login` (`auth.*`, console sessions), `system` (`ledger.*`).
+    #[param(pattern = "^(disclosure|records|admin|login|system)$")]
+    stream: Option<String>,
+    /// The entry's category.
+    #[param(max_length = 256)]
+    category: Option<String>,
+    /// A field name in the field levels of any record the entry names.
+    #[param(max_length = 256)]
+    field: Option<String>,
+    /// A grant id among the entry's `grants`.
+    #[param(max_length = 256)]
+    grant: Option<String>,
+    /// The request id (`x-request-id`) the entry was written in.
+    #[param(max_length = 256)]
+    request_id: Option<String>,
     /// RFC 3339 lower bound on entry time.
     #[param(format = DateTime)]
     since: Option<String>,
@@ -60,6 +89,31 @@ pub struct EntryQuery {
     /// Page size, 1–1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
+}
+
+impl EntryQuery {
+    fn params(&self) -> AuditParams<'_> {
+        AuditParams {
+            start: self.start,
+            end: self.end,
+            limit: self.limit,
+            order: self.order.as_deref(),
+            before: self.before,
+            since: self.since.as_deref(),
+            until: self.until.as_deref(),
+            department: self.department.as_deref(),
+            actor: self.actor.as_deref(),
+            action: self.action.as_deref(),
+            decision: self.decision.as_deref(),
+            category: self.category.as_deref(),
+            field: self.field.as_deref(),
+            purpose: self.purpose.as_deref(),
+            grant: self.grant.as_deref(),
+            case: self.case.as_deref(),
+            request_id: self.request_id.as_deref(),
+            stream: self.stream.as_deref(),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -74,19 +128,17 @@ pub struct AuditEntry {
 #[derive(Serialize, ToSchema)]
 pub struct EntryPage {
     entries: Vec<AuditEntry>,
-    /// Pass as `start` for the next page; absent at the end.
+    /// Oldest first: pass as `start` for the next page; absent at the end.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_start: Option<i64>,
-}
-
-fn parse_time(field: &str, v: &Option<String>) -> Result<Option<i64>, Error> {
-    v.as_deref()
-        .map(|s| {
-            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
-                .map_err(|_| Error::validation(field, "not an RFC 3339 time"))
-        })
-        .transpose()
+    /// Newest first (`order=desc`): pass as `before` for the next page; absent at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_before: Option<i64>,
+    /// The page is short because it examined its budget of entries (50 000), not because the
+    /// range ended: `next_start` or `next_before` continues the scan. Absent on other pages
+    /// and on the subject view.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    scan_limited: bool,
 }
 
 pub(crate) fn to_entries(rows: Vec<(i64, String)>) -> Vec<AuditEntry> {
@@ -102,7 +154,10 @@ pub(crate) fn to_entries(rows: Vec<(i64, String)>) -> Vec<AuditEntry> {
         .collect()
 }
 
-/// Search the ledger by index range, actor, purpose, case, decision, action and time. Every
+/// Search the ledger: by index range, actor, department, purpose, case, decision, action,
+/// stream, category, field, grant, request id and time, oldest first (`start`, `next_start`)
+/// or newest first (`order=desc`, `before`, `next_before`). A page examines at most 50 000
+/// entries: a page cut short by that says `scan_limited` and its cursor continues. Every
 /// `deny` entry written in a request names its `source` address; anonymous refusals beyond the
 /// first per address, action and minute are in one `<action>.refusals` entry with a
 /// `refusals` object (`count`, `first_request_id`, `last_request_id`, `reasons`,
@@ -114,44 +169,21 @@ pub async fn entries(
     who: Principal,
     ApiQuery(q): ApiQuery<EntryQuery>,
 ) -> Result<Json<EntryPage>, Error> {
-    state
-        .authorize(&who, "audit", "read", None, "audit.entries")
-        .await?;
-    if let Some(d) = &q.decision
-        && d != "allow"
-        && d != "deny"
-    {
-        return Err(Error::validation("decision", "not one of: allow, deny"));
-    }
-    let size = i64::try_from(state.ledger.size()).unwrap_or(i64::MAX);
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Error::validation("limit", "1 to 1000"));
-    }
-    for (name, index) in [("start", q.start), ("end", q.end)] {
-        if index.is_some_and(|i| i < 0) {
-            return Err(Error::validation(name, "a ledger index: 0 or more"));
-        }
-    }
-    let filter = EntryFilter {
-        start: q.start.unwrap_or(0),
-        end: q.end.unwrap_or(size).min(size),
-        actor: q.actor,
-        purpose: q.purpose,
-        case_id: q.case,
-        decision: q.decision,
-        action: q.action,
-        since_ms: parse_time("since", &q.since)?,
-        until_ms: parse_time("until", &q.until)?,
-        limit,
-    };
-    let rows = state.store.ledger_entries(&filter).await?;
-    let next_start = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|(i, _)| i + 1))
-        .flatten();
+    state.oversight.admit(&who, "audit.entries").await?;
+    let query = AuditQuery::parse(&q.params())?;
+    let page = state.oversight.search_entries(&who, &query).await?;
+    let next = page.next.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    let newest_first = matches!(query.order, Order::Descending { .. });
     Ok(Json(EntryPage {
-        entries: to_entries(rows),
-        next_start,
+        entries: to_entries(
+            page.entries
+                .into_iter()
+                .map(|e| (i64::try_from(e.index).unwrap_or(i64::MAX), e.canonical))
+                .collect(),
+        ),
+        next_start: next.filter(|_| !newest_first),
+        next_before: next.filter(|_| newest_first),
+        scan_limited: page.scan_limited,
     }))
 }
 
@@ -276,5 +308,7 @@ pub async fn subject(
     Ok(Json(EntryPage {
         entries: to_entries(rows),
         next_start: None,
+        next_before: None,
+        scan_limited: false,
     }))
 }

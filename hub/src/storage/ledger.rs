@@ -30,6 +30,14 @@ pub struct LedgerRow {
     pub purpose: Option<String>,
     pub case_id: Option<String>,
     pub decision: String,
+    /// The actor's department (`actor.department` of `canonical`).
+    pub department: Option<String>,
+    /// `category` of `canonical`.
+    pub category: Option<String>,
+    /// `request_id` of `canonical`.
+    pub request_id: String,
+    /// `ledger::Stream::of(action)`, as stored (`disclosure`, `admin`, …).
+    pub stream: &'static str,
     pub canonical: String,
     pub leaf_hash: Vec<u8>,
     pub subjects: Vec<String>,
@@ -48,6 +56,10 @@ impl LedgerRow {
             purpose: None,
             case_id: None,
             decision: "allow".to_owned(),
+            department: None,
+            category: None,
+            request_id: "-".to_owned(),
+            stream: "disclosure",
             canonical: format!("{{\"index\":{index}}}"),
             leaf_hash: vec![0; 32],
             subjects,
@@ -195,7 +207,8 @@ impl Store {
                     for chunk in rows.chunks(300) {
                         let mut qb = sqlx::QueryBuilder::new(
                             "INSERT INTO ledger_entries (idx, time_ms, actor, action, purpose, \
-                             case_id, decision, canonical, leaf_hash) ",
+                             case_id, decision, department, category, request_id, stream, \
+                             canonical, leaf_hash) ",
                         );
                         qb.push_values(chunk, |mut b, r| {
                             b.push_bind(r.index)
@@ -205,6 +218,10 @@ impl Store {
                                 .push_bind(r.purpose.clone())
                                 .push_bind(r.case_id.clone())
                                 .push_bind(r.decision.clone())
+                                .push_bind(r.department.clone())
+                                .push_bind(r.category.clone())
+                                .push_bind(r.request_id.clone())
+                                .push_bind(r.stream)
                                 .push_bind(r.canonical.clone())
                                 .push_bind(r.leaf_hash.clone());
                         });

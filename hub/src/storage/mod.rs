@@ -4,6 +4,7 @@
 //! single-connection pool, so writers queue instead of failing with "database is locked", while
 //! reads use their own pool.
 
+mod audit_search;
 mod cases;
 mod catalog;
 mod disclosure;
@@ -30,6 +31,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use audit_search::{AuditFilters, AuditWindow};
 pub use cases::{AssignmentRow, CaseChange, CaseEvent, CaseRow, NewCase};
 pub use catalog::StoredCategory;
 pub use disclosure::{FieldNeeds, PageQuery, PageRecord};
