@@ -50,6 +50,10 @@ pub struct VerifySource {
     /// Verify a running hub over HTTPS (needs a DPO or admin token).
     #[arg(long)]
     pub url: Option<String>,
+    /// Verify an evidence bundle offline (the console's "evidence bundle" export): the
+    /// checkpoint's signature, then every entry's inclusion proof. Pin the key with --vkey.
+    #[arg(long)]
+    pub bundle: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -278,6 +282,10 @@ fn print_tour(report: &demo::SeedReport, data_dir: &std::path::Path, url: &str) 
     let ca = data_dir.join("pki/ca.pem");
     println!("\nGridhub demo at {url}  (API: {url}/openapi.json)");
     println!(
+        "console: {url}/console/  (log in as dpo or admin; the browser must trust {})",
+        ca.display()
+    );
+    println!(
         "accounts (also in {}):",
         data_dir.join(demo::CREDENTIALS_FILE).display()
     );
@@ -459,6 +467,9 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
 }
 
 pub async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
+    if let Some(file) = &args.source.bundle {
+        return verify_bundle(file, args.vkey.as_deref());
+    }
     if let Some(dir) = args.source.data_dir {
         let settings = Settings::load(
             None,
@@ -505,6 +516,28 @@ pub async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
     } else {
         anyhow::bail!("give --data-dir DIR or --url URL")
     }
+}
+
+/// `gridhub audit verify --bundle FILE`: offline, nothing but the file (and the pinned key).
+fn verify_bundle(file: &std::path::Path, vkey: Option<&str>) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let bundle: crate::ledger::bundle::EvidenceBundle = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not an evidence bundle", file.display()))?;
+    if vkey.is_none() {
+        eprintln!(
+            "note: checking under the key the bundle names ({}); pass --vkey to pin it",
+            bundle.verifier_key
+        );
+    }
+    let report = bundle
+        .verify(vkey)
+        .map_err(|e| anyhow::anyhow!("the bundle does NOT verify: {e}"))?;
+    println!(
+        "verified: {} entries included in checkpoint {} of size {} signed by {}",
+        report.entries, report.origin, report.checkpoint_size, report.verifier_key
+    );
+    Ok(())
 }
 
 async fn run_verify(

@@ -43,6 +43,13 @@ pub struct Settings {
     /// Lifetime of issued access tokens.
     #[serde(default = "defaults::token_ttl_secs")]
     pub token_ttl_secs: u64,
+    /// A console session ends after this long without a request (60–86 400 s; default 30
+    /// minutes)…
+    #[serde(default = "defaults::console_idle_secs")]
+    pub console_idle_secs: u64,
+    /// …and this long after its login whatever happens (300–604 800 s; default 12 hours).
+    #[serde(default = "defaults::console_session_secs")]
+    pub console_session_secs: u64,
     /// Whole-request timeout.
     #[serde(default = "defaults::request_timeout_secs")]
     pub request_timeout_secs: u64,
@@ -107,6 +114,12 @@ mod defaults {
     pub fn token_ttl_secs() -> u64 {
         300
     }
+    pub fn console_idle_secs() -> u64 {
+        30 * 60
+    }
+    pub fn console_session_secs() -> u64 {
+        12 * 3600
+    }
     pub fn request_timeout_secs() -> u64 {
         30
     }
@@ -151,8 +164,10 @@ pub enum ConfigError {
 
 /// The settings that `GRIDHUB_<KEY>` may set. Other `GRIDHUB_*` variables (test helpers, the
 /// log filter) are not settings and are left alone.
-const ENV_KEYS: [&str; 17] = [
+const ENV_KEYS: [&str; 19] = [
     "calendar_file",
+    "console_idle_secs",
+    "console_session_secs",
     "pull_scan_budget_rows",
     "client_ca_file",
     "login_failures_per_user",
@@ -230,6 +245,16 @@ impl Settings {
         if !(30..=3600).contains(&self.token_ttl_secs) {
             return Err(ConfigError::Invalid(
                 "`token_ttl_secs` must be between 30 and 3600".to_owned(),
+            ));
+        }
+        if !(60..=86_400).contains(&self.console_idle_secs) {
+            return Err(ConfigError::Invalid(
+                "`console_idle_secs` must be between 60 and 86400".to_owned(),
+            ));
+        }
+        if !(300..=604_800).contains(&self.console_session_secs) {
+            return Err(ConfigError::Invalid(
+                "`console_session_secs` must be between 300 and 604800".to_owned(),
             ));
         }
         if !(1..=3600).contains(&self.checkpoint_interval_secs) {

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod decisions;
 pub mod demo;
 pub mod disclosure;

@@ -107,7 +107,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot build the decision index: {e}"))?;
         let decisions = Arc::new(decisions);
         let tokens = Arc::new(tokens);
-        let refusals = Arc::new(Refusals::new(clock, ledger.clone()));
+        let refusals = Arc::new(Refusals::new(Arc::clone(&clock), ledger.clone()));
         Arc::clone(&refusals).spawn_flusher();
         let access = Access::new(ledger.clone(), Arc::clone(&permissions), refusals);
         let cases = Arc::new(Cases::new(
@@ -183,6 +183,7 @@ impl Application {
             permissions,
             login_limiter: Arc::new(login_limiter),
             known_clients: Arc::default(),
+            clock,
         };
         Ok(Application {
             listener,

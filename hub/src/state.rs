@@ -50,6 +50,8 @@ pub struct AppState {
     pub records: Arc<crate::records::Records>,
     /// Departments, clients, roles and users (`crate::identity`).
     pub identity: Arc<Identity>,
+    /// Where console sessions read the time (tests move it: `crate::time::Clock`).
+    pub clock: Arc<dyn crate::time::Clock>,
 }
 
 impl AppState {

@@ -78,6 +78,26 @@ pub fn rfc3339_millis(ms: i64) -> String {
     t.format(&fmt).unwrap_or_default()
 }
 
+/// Unix epoch milliseconds as China Standard Time to the minute, `2026-12-06 16:00`, as the
+/// console shows times (its users work on Beijing time); empty if out of range.
+pub fn cst_minutes(ms: i64) -> String {
+    let fmt = ::time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    at(ms + CST_OFFSET_MS)
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_default()
+}
+
+/// A `datetime-local` form value (`2026-12-06T16:00`, China Standard Time) as Unix epoch
+/// milliseconds.
+pub fn parse_cst_local(text: &str) -> Option<i64> {
+    let fmt = ::time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let t = ::time::PrimitiveDateTime::parse(text, &fmt).ok()?;
+    let utc = t.assume_utc();
+    i64::try_from(utc.unix_timestamp_nanos() / 1_000_000)
+        .ok()
+        .map(|ms| ms - CST_OFFSET_MS)
+}
+
 /// An RFC 3339 time as Unix epoch milliseconds.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
     OffsetDateTime::parse(text, &Rfc3339)
@@ -104,6 +124,15 @@ pub fn seconds_to_cst_midnight(ms: i64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn console_times_are_beijing_time_both_ways() {
+        // 2026-11-24T15:59Z is 23:59 in Beijing.
+        let ms = parse_rfc3339("2026-11-24T15:59:00Z").unwrap();
+        assert_eq!(cst_minutes(ms), "2026-11-24 23:59");
+        assert_eq!(parse_cst_local("2026-11-24T23:59"), Some(ms));
+        assert_eq!(parse_cst_local("yesterday"), None);
+    }
 
     #[test]
     fn quota_days_follow_china_standard_time() {

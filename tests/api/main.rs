@@ -13,6 +13,7 @@ mod body_limit;
 mod calendar;
 mod cli;
 mod clients;
+mod console;
 mod crypto;
 mod decisions;
 mod deploy;

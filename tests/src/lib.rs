@@ -114,6 +114,22 @@ pub fn client_for(ca_pem: &Path) -> reqwest::Client {
 
 /// An HTTPS client trusting `ca_pem`, presenting `client_auth` = (certificate PEM, key PEM).
 pub fn https_client(ca_pem: &Path, client_auth: Option<(&str, &str)>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls_config(ca_pem, client_auth))
+        .build()
+        .unwrap()
+}
+
+/// As `client_for`, but answers with a redirect are returned, not followed (console tests).
+pub fn client_without_redirects(ca_pem: &Path) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls_config(ca_pem, None))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn tls_config(ca_pem: &Path, client_auth: Option<(&str, &str)>) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca_pem).unwrap() {
         roots.add(cert.unwrap()).unwrap();
@@ -136,10 +152,7 @@ pub fn https_client(ca_pem: &Path, client_auth: Option<(&str, &str)>) -> reqwest
         }
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    reqwest::Client::builder()
-        .use_preconfigured_tls(config)
-        .build()
-        .unwrap()
+    config
 }
 
 pub struct TestApp {

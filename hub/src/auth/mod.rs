@@ -4,6 +4,7 @@
 mod access;
 mod connection;
 pub mod known_clients;
+pub mod login;
 pub mod login_limiter;
 pub mod password;
 pub mod permissions;

@@ -7,6 +7,7 @@
 //! Nothing here updates or deletes an entry. A disclosure's daily-quota use is charged in the same commit as
 //! its entry (`charges`).
 
+pub mod bundle;
 pub mod charges;
 pub mod entry;
 pub mod health;

@@ -23,48 +23,48 @@ const DISCLOSURES: [&str; 2] = ["data.read", "data.lookup"];
 #[derive(Serialize, ToSchema)]
 pub struct DisclosureLine {
     /// When it was recorded (just before it was sent).
-    time: String,
-    department: Option<String>,
-    client: Option<String>,
+    pub time: String,
+    pub department: Option<String>,
+    pub client: Option<String>,
     /// The officer the department system said it acted for.
     #[serde(skip_serializing_if = "Option::is_none")]
-    on_behalf_of: Option<String>,
-    purpose: Option<String>,
-    grants: Vec<String>,
+    pub on_behalf_of: Option<String>,
+    pub purpose: Option<String>,
+    pub grants: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    case: Option<String>,
+    pub case: Option<String>,
     /// `pull` or `lookup`.
-    how: &'static str,
+    pub how: &'static str,
     /// Field → disclosure level (`clear`, `pseudonym`, `masked`, `generalized`).
-    fields: BTreeMap<String, String>,
+    pub fields: BTreeMap<String, String>,
     /// The ledger entry: verifiable with an inclusion proof.
-    ledger_index: u64,
+    pub ledger_index: u64,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct SubjectReport {
-    record: String,
-    disclosures: Vec<DisclosureLine>,
+    pub record: String,
+    pub disclosures: Vec<DisclosureLine>,
     /// Disclosures under confidential cases still open: shown once the case closes.
-    held_back: usize,
+    pub held_back: usize,
     /// Departments that received something (from this record or a related one), with how
     /// many times.
-    departments: BTreeMap<String, usize>,
+    pub departments: BTreeMap<String, usize>,
     /// Records about the same person in other categories (same identity number), typically
     /// those departments publish, with what was disclosed of each. Statistics answers never
     /// appear: they disclose no one.
-    related: Vec<RelatedRecord>,
+    pub related: Vec<RelatedRecord>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct RelatedRecord {
-    record: String,
-    category: String,
+    pub record: String,
+    pub category: String,
     /// The department that publishes the category, if one does.
     #[serde(skip_serializing_if = "Option::is_none")]
-    owner: Option<String>,
-    disclosures: Vec<DisclosureLine>,
-    held_back: usize,
+    pub owner: Option<String>,
+    pub disclosures: Vec<DisclosureLine>,
+    pub held_back: usize,
 }
 
 impl Oversight {

@@ -8,12 +8,11 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use std::time::Instant;
-
 use axum::Form;
 use axum::extract::rejection::FormRejection;
 
-use crate::auth::{Connection, password};
+use crate::auth::Connection;
+use crate::auth::login::PasswordLogin;
 use crate::error::{Error, current_request_id};
 use crate::extract::ApiJson;
 use crate::ledger::{Actor, Decision, EntryDraft};
@@ -49,65 +48,22 @@ pub async fn login(
     connection: Connection,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, Error> {
-    let address = connection.peer.ip();
-    if let Err(wait) = state
-        .login_limiter
-        .check(&req.username, address, Instant::now())
-    {
-        tracing::info!(outcome = "throttled", "login");
-        return Err(state
-            .deny(
-                Actor::default(),
-                "auth.login",
-                "too many failed logins for this username or address",
-                Error::RateLimited {
-                    retry_after_secs: wait.as_secs().max(1),
-                },
-            )
-            .await);
+    let user = PasswordLogin {
+        store: &state.store,
+        access: &state.access,
+        limiter: &state.login_limiter,
     }
-    let user = state.store.user_by_username(&req.username).await?;
-    let hash = user
-        .as_ref()
-        .filter(|u| !u.disabled)
-        .map(|u| u.password_hash.clone());
-    let password = req.password;
-    let ok = tokio::task::spawn_blocking(move || password::verify(&password, hash.as_deref()))
-        .await
-        .map_err(|e| Error::Internal(format!("password check task failed: {e}")))?;
-    let user = match (ok, user) {
-        (true, Some(user)) => user,
-        (_, known) => {
-            state
-                .login_limiter
-                .failed(&req.username, address, Instant::now());
-            tracing::info!(outcome = "failure", "login");
-            // Name the account only if it exists: a mistyped username may be anything.
-            let actor = known.map(|u| Actor::user(&u.id)).unwrap_or_default();
-            return Err(state
-                .deny(
-                    actor,
-                    "auth.login",
-                    "wrong username or password",
-                    Error::Unauthenticated,
-                )
-                .await);
-        }
-    };
-    state
-        .audit(EntryDraft::new(
-            Actor::user(&user.id),
-            "auth.login",
-            Decision::Allow,
-            current_request_id(),
-        ))
-        .await?;
-    state.login_limiter.succeeded(&req.username);
+    .check(
+        &req.username,
+        req.password,
+        connection.peer.ip(),
+        "auth.login",
+    )
+    .await?;
     let token = state
         .tokens
         .issue_user(&user.id)
         .map_err(|e| Error::Internal(e.to_string()))?;
-    tracing::info!(outcome = "success", user_id = %user.id, "login");
     Ok(Json(TokenResponse {
         access_token: token,
         token_type: "Bearer",

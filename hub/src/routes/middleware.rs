@@ -95,7 +95,7 @@ pub async fn request_context(
 
 /// On every answer: browsers keep to HTTPS for a year (`Strict-Transport-Security`; ignored on
 /// the `--insecure-http` development listener, as browsers ignore it over plain HTTP), never
-/// sniff a type, send no referrer, and store nothing (`no-store`: answers carry personal data or
+/// sniff a type, send no referrer (the console's pages keep theirs, `same-origin`), and store nothing (`no-store`: answers carry personal data or
 /// tokens, and the few that do not gain nothing from a cache). A handler's own `Cache-Control`
 /// is kept.
 fn security_headers(headers: &mut axum::http::HeaderMap) {
@@ -107,10 +107,9 @@ fn security_headers(headers: &mut axum::http::HeaderMap) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    headers
+        .entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("no-referrer"));
     headers
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));

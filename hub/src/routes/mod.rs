@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::router())
         .merge(subject_report::router())
         .merge(anomalies::router())
+        .merge(crate::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(limit))

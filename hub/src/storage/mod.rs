@@ -7,6 +7,7 @@
 mod audit_search;
 mod cases;
 mod catalog;
+mod console_sessions;
 mod disclosure;
 mod grants;
 mod grids;
@@ -34,6 +35,7 @@ use sqlx::sqlite::{
 pub use audit_search::{AuditFilters, AuditWindow};
 pub use cases::{AssignmentRow, CaseChange, CaseEvent, CaseRow, NewCase};
 pub use catalog::StoredCategory;
+pub use console_sessions::ConsoleSessionRow;
 pub use disclosure::{FieldNeeds, PageQuery, PageRecord};
 pub use grants::{
     Consent, ConsentAnswer, ConsentState, GrantEvent, GrantRow, GrantTransition, QuotaCharge,

@@ -1,0 +1,155 @@
+// Gridhub console: the one script of the console (the CSP allows no inline code).
+//
+// Inclusion proofs are checked here, in the officer's browser, with WebCrypto only: the leaf
+// hash of the entry's canonical text (RFC 9162: SHA-256(0x00 || entry)), the walk of the
+// inclusion proof up to the root (RFC 9162 §2.1.3.2), and the Ed25519 signature of the signed
+// checkpoint (C2SP signed note) that names that root. The ledger key is pinned in this
+// browser the first time it is seen (localStorage): a later answer under another key fails.
+"use strict";
+
+(function () {
+  const utf8 = (s) => new TextEncoder().encode(s);
+  const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+  const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+  function concat(...parts) {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+
+  async function sha256(bytes) {
+    return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  }
+
+  function same(a, b) {
+    return a.length === b.length && a.every((x, i) => x === b[i]);
+  }
+
+  const nodeHash = (left, right) => sha256(concat(Uint8Array.of(1), left, right));
+
+  // RFC 9162 §2.1.3.2: does `proof` take the leaf at `index` of a tree of `size` to `root`?
+  async function verifyInclusion(index, size, leaf, proof, root) {
+    if (index >= size) return false;
+    let fn = index;
+    let sn = size - 1;
+    let r = leaf;
+    for (const p of proof) {
+      if (sn === 0) return false;
+      if (fn % 2 === 1 || fn === sn) {
+        r = await nodeHash(p, r);
+        if (fn % 2 === 0) {
+          while (fn % 2 === 0 && fn !== 0) {
+            fn = Math.floor(fn / 2);
+            sn = Math.floor(sn / 2);
+          }
+        }
+      } else {
+        r = await nodeHash(r, p);
+      }
+      fn = Math.floor(fn / 2);
+      sn = Math.floor(sn / 2);
+    }
+    return sn === 0 && same(r, root);
+  }
+
+  // C2SP signed note: the text up to the blank line is signed; then "— name base64" lines.
+  function parseNote(text) {
+    const split = text.indexOf("\n\n");
+    if (split < 0) throw new Error("not a signed note");
+    const body = text.slice(0, split + 1);
+    const signatures = text
+      .slice(split + 2)
+      .split("\n")
+      .filter((line) => line.startsWith("\u2014 "))
+      .map((line) => {
+        const [name, sig] = line.slice(2).split(" ");
+        return { name, bytes: b64(sig) };
+      });
+    const [origin, size, root] = body.split("\n");
+    return { body, origin, size: Number(size), root: b64(root), signatures };
+  }
+
+  async function checkpointSigned(note, key) {
+    const publicKey = b64(key.public_key);
+    const keyHash = (await sha256(concat(utf8(key.key_name + "\n"), Uint8Array.of(1), publicKey)))
+      .slice(0, 4);
+    const line = note.signatures.find(
+      (s) => s.name === key.key_name && same(s.bytes.slice(0, 4), keyHash),
+    );
+    if (!line) return false;
+    const verifier = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, [
+      "verify",
+    ]);
+    return crypto.subtle.verify({ name: "Ed25519" }, verifier, line.bytes.slice(4), utf8(note.body));
+  }
+
+  async function fetchOk(url) {
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(url + ": HTTP " + response.status);
+    return response;
+  }
+
+  async function verifyEntry(section) {
+    const status = section.querySelector("[data-proof-status]");
+    const report = (result, text, detail) => {
+      section.dataset.result = result;
+      status.textContent = detail ? text + " (" + detail + ")" : text;
+    };
+    report("busy", section.dataset.busy);
+    try {
+      const index = Number(section.dataset.index);
+      const canonical = document.getElementById(section.dataset.canonical).textContent;
+      const [noteText, key] = await Promise.all([
+        fetchOk("/v1/audit/checkpoint").then((r) => r.text()),
+        fetchOk("/v1/audit/public-key").then((r) => r.json()),
+      ]);
+      const pinned = localStorage.getItem("gridhub.ledger-key");
+      if (pinned && pinned !== key.verifier) {
+        report("failed", section.dataset.keyChanged);
+        return;
+      }
+      const note = parseNote(noteText);
+      if (!(await checkpointSigned(note, key))) {
+        report("failed", section.dataset.fail, "checkpoint signature");
+        return;
+      }
+      const proof = await fetchOk(
+        "/v1/audit/proofs/inclusion?index=" + index + "&size=" + note.size,
+      ).then((r) => r.json());
+      const leaf = await sha256(concat(Uint8Array.of(0), utf8(canonical)));
+      const included = await verifyInclusion(
+        index,
+        note.size,
+        leaf,
+        proof.proof.map(b64),
+        note.root,
+      );
+      if (!included) {
+        report("failed", section.dataset.fail, "inclusion proof");
+        return;
+      }
+      if (!pinned) localStorage.setItem("gridhub.ledger-key", key.verifier);
+      section.querySelector("[data-checkpoint]").textContent =
+        note.origin + " · " + note.size + " · " + hex(note.root).slice(0, 16) + "…";
+      report("verified", section.dataset.ok);
+    } catch (e) {
+      report("failed", section.dataset.fail, e.message);
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    for (const button of document.querySelectorAll("[data-print]")) {
+      button.addEventListener("click", () => window.print());
+    }
+    for (const section of document.querySelectorAll("[data-proof]")) {
+      const button = section.querySelector("button");
+      button.addEventListener("click", () => verifyEntry(section));
+      verifyEntry(section);
+    }
+  });
+})();
