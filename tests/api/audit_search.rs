@@ -20,13 +20,18 @@ use crate::grants::{approved_grant, client_get, client_post, grant_request};
 
 /// Every entry, oldest first, read with the plain paging that predates the search.
 async fn all_entries(app: &TestApp) -> Vec<Value> {
+    entries_matching(app, "").await
+}
+
+/// Every entry `GET /v1/audit/entries?{query}` answers, oldest first, following `next_start`.
+pub(crate) async fn entries_matching(app: &TestApp, query: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let mut start = 0;
     loop {
         let page: Value = app
             .get(
                 &app.dpo_token,
-                &format!("/v1/audit/entries?start={start}&limit=1000"),
+                &format!("/v1/audit/entries?{query}&start={start}&limit=1000"),
             )
             .await
             .json()

@@ -84,26 +84,11 @@ async fn grant_status(app: &TestApp, id: &str) -> String {
 
 /// Every entry index the API's `GET /v1/audit/entries` answers for `query`, in order.
 async fn api_indices(app: &TestApp, query: &str) -> Vec<u64> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    loop {
-        let page: Value = app
-            .get(
-                &app.dpo_token,
-                &format!("/v1/audit/entries?{query}&start={start}&limit=1000"),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        for e in page["entries"].as_array().unwrap() {
-            out.push(e["index"].as_u64().unwrap());
-        }
-        match page["next_start"].as_u64() {
-            Some(next) => start = next,
-            None => return out,
-        }
-    }
+    crate::audit_search::entries_matching(app, query)
+        .await
+        .iter()
+        .map(|e| e["index"].as_u64().unwrap())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
