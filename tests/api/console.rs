@@ -47,8 +47,61 @@ fn ensure_node_modules() {
     );
 }
 
+/// Runs `tests/console/<script>` in headless Chromium against `app`, with the demo accounts'
+/// names and passwords (`DPO_USER`, `ADMIN_USER`, `WORKER_USER` and their `_PASSWORD`s), `HUB`,
+/// `SCREENS` (`target/console-screens/`) and `vars` in its environment. Fails the test, with
+/// the script's output, unless the script ran to its end; returns its steps by name, in order.
+pub(crate) fn run_browser(
+    app: &TestApp,
+    script: &str,
+    vars: &[(&str, String)],
+) -> HashMap<String, Vec<Value>> {
+    ensure_node_modules();
+    let screens = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/console-screens");
+    let mut command = Command::new("node");
+    command
+        .arg(script)
+        .current_dir(console_dir())
+        // Chromium runs on the real clock even when the suite runs under libfaketime.
+        .env_remove("LD_PRELOAD")
+        .env_remove("FAKETIME")
+        .env("HUB", &app.base)
+        .env("DPO_USER", "dpo")
+        .env("DPO_PASSWORD", DPO_PASSWORD)
+        .env("ADMIN_USER", "admin")
+        .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("WORKER_USER", "worker")
+        .env("WORKER_PASSWORD", WORKER_PASSWORD)
+        .env("SCREENS", &screens);
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("node runs tests/console/{script}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser script {script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut steps: HashMap<String, Vec<Value>> = HashMap::new();
+    for line in stdout.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        steps
+            .entry(v["step"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(v);
+    }
+    assert!(
+        steps.contains_key("done"),
+        "{script} did not finish:\n{stdout}"
+    );
+    steps
+}
+
 /// Beijing time to the minute, as a `datetime-local` input takes it.
-fn local_input(ms: i64) -> String {
+pub(crate) fn local_input(ms: i64) -> String {
     gridhub::time::cst_minutes(ms).replace(' ', "T")
 }
 
@@ -147,44 +200,18 @@ async fn officers_and_admins_work_in_a_real_browser() {
 
     let now = app.clock.now_ms();
     let (since, until) = (now - 3_600_000, now + 3_600_000);
-    let screens = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/console-screens");
-    let out = Command::new("node")
-        .arg("scenario.mjs")
-        .current_dir(console_dir())
-        // Chromium runs on the real clock even when the suite runs under libfaketime.
-        .env_remove("LD_PRELOAD")
-        .env_remove("FAKETIME")
-        .env("HUB", &app.base)
-        .env("DPO_USER", "dpo")
-        .env("DPO_PASSWORD", DPO_PASSWORD)
-        .env("ADMIN_USER", "admin")
-        .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("WORKER_USER", "worker")
-        .env("WORKER_PASSWORD", WORKER_PASSWORD)
-        .env("DEPARTMENT", "civil-affairs")
-        .env("SINCE", local_input(since))
-        .env("UNTIL", local_input(until))
-        .env("APPROVE_GRANT", &to_approve)
-        .env("REJECT_GRANT", &to_reject)
-        .env("RECORD", &records[0])
-        .env("SCREENS", &screens)
-        .output()
-        .expect("node runs tests/console/scenario.mjs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the browser scenario failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let steps = run_browser(
+        &app,
+        "scenario.mjs",
+        &[
+            ("DEPARTMENT", "civil-affairs".to_owned()),
+            ("SINCE", local_input(since)),
+            ("UNTIL", local_input(until)),
+            ("APPROVE_GRANT", to_approve.clone()),
+            ("REJECT_GRANT", to_reject.clone()),
+            ("RECORD", records[0].clone()),
+        ],
     );
-    let mut steps: HashMap<String, Vec<Value>> = HashMap::new();
-    for line in stdout.lines() {
-        let v: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
-        steps
-            .entry(v["step"].as_str().unwrap().to_owned())
-            .or_default()
-            .push(v);
-    }
-    assert!(steps.contains_key("done"), "{stdout}");
 
     // The filtered view, and both exports, hold exactly the API's entries for that filter. The
     // minute-wide inputs are what the API is asked too.
@@ -359,14 +386,14 @@ async fn officers_and_admins_work_in_a_real_browser() {
 }
 
 /// A console client that keeps the session cookie by hand and never follows redirects.
-struct Browserless {
+pub(crate) struct Browserless {
     http: reqwest::Client,
     base: String,
     cookie: Option<String>,
 }
 
 impl Browserless {
-    fn new(app: &TestApp) -> Browserless {
+    pub(crate) fn new(app: &TestApp) -> Browserless {
         Browserless {
             http: gridhub_tests::client_without_redirects(&app.data_dir.path().join("pki/ca.pem")),
             base: app.base.clone(),
@@ -374,7 +401,7 @@ impl Browserless {
         }
     }
 
-    async fn login(&mut self, username: &str, password: &str) -> reqwest::Response {
+    pub(crate) async fn login(&mut self, username: &str, password: &str) -> reqwest::Response {
         let resp = self
             .http
             .post(format!("{}/console/login", self.base))
@@ -390,7 +417,7 @@ impl Browserless {
         resp
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         let mut req = self.http.get(format!("{}{path}", self.base));
         if let Some(c) = &self.cookie {
             req = req.header("cookie", c);
@@ -398,7 +425,7 @@ impl Browserless {
         req.send().await.unwrap()
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         let mut req = self
             .http
             .post(format!("{}{path}", self.base))
@@ -411,12 +438,12 @@ impl Browserless {
     }
 }
 
-fn location(resp: &reqwest::Response) -> String {
+pub(crate) fn location(resp: &reqwest::Response) -> String {
     resp.headers()["location"].to_str().unwrap().to_owned()
 }
 
 /// The session's CSRF token, as the page's forms carry it.
-async fn csrf_of(page: reqwest::Response) -> String {
+pub(crate) async fn csrf_of(page: reqwest::Response) -> String {
     let html = page.text().await.unwrap();
     let at = html
         .find("name=\"csrf\" value=\"")

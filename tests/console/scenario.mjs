@@ -6,73 +6,8 @@
 // Environment: HUB (https://localhost:PORT), DPO_USER/DPO_PASSWORD, ADMIN_USER/ADMIN_PASSWORD,
 // WORKER_USER/WORKER_PASSWORD, DEPARTMENT (to filter by), SINCE/UNTIL (datetime-local,
 // Beijing time), APPROVE_GRANT, REJECT_GRANT, SCREENS (directory for screenshots).
-import { chromium } from "playwright-core";
-import { readFileSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
-
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
-const HUB = env("HUB");
-const SCREENS = env("SCREENS");
-mkdirSync(SCREENS, { recursive: true });
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-
-const report = (step, data = {}) => console.log(JSON.stringify({ step, ...data }));
-function check(ok, what) {
-  if (!ok) throw new Error(`check failed: ${what}`);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-
-async function session(lang) {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true });
-  if (lang === "en") {
-    const url = new URL(HUB);
-    await context.addCookies([
-      { name: "gridhub_lang", value: "en", domain: url.hostname, path: "/console", secure: true },
-    ]);
-  }
-  const page = await context.newPage();
-  return { context, page };
-}
-
-async function login(page, user, password) {
-  await page.goto(`${HUB}/console/login`);
-  await page.fill("#username", user);
-  await page.fill("#password", password);
-  await Promise.all([page.waitForNavigation(), page.click("form.login button")]);
-}
-
-// No serious or critical axe-core violations on the page now shown.
-async function accessible(page, name) {
-  const result = await page.evaluate(async (source) => {
-    // eslint-disable-next-line no-eval
-    (0, eval)(source);
-    const r = await window.axe.run(document, { resultTypes: ["violations"] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length }));
-  }, axeSource);
-  const bad = result.filter((v) => v.impact === "serious" || v.impact === "critical");
-  report("axe", { page: name, violations: result.length, serious: bad });
-  check(bad.length === 0, `${name}: serious accessibility violations ${JSON.stringify(bad)}`);
-}
-
-async function shoot(page, name, lang) {
-  await page.screenshot({ path: `${SCREENS}/${name}.${lang}.png`, fullPage: true });
-}
+import { readFileSync } from "node:fs";
+import { HUB, env, report, check, browser, session, login, accessible, shoot } from "./lib.mjs";
 
 try {
   // --- A grid worker can open no DPO or admin page: a 403 page each time (audited by the hub).

@@ -212,6 +212,10 @@ texts! {
     Saved => "已保存，下一次请求即生效。", "Saved; in force from the next request.";
     MatrixExplained => "勾选即授予该角色对该对象执行该操作的权限（所有网格）。保存后从下一次请求起生效，并记入审计日志。", "A tick grants the role that action on that object (in every grid). A save takes effect on the next request and is recorded in the audit ledger.";
     GridLimited => "仅限部分网格", "limited to some grids";
+    // Oversight: anomalies and charts.
+    // Ledger and keys; the watchlist.
+    // Admin: people and places.
+    // Admin: systems and the catalog.
 }
 
 #[cfg(test)]

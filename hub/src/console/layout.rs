@@ -15,13 +15,17 @@ use crate::state::AppState;
 
 /// The sections of the navigation: path, label, and the permission (object, action) that
 /// opens it — the same one the section's API twin checks.
-const SECTIONS: [(&str, Text, &str, &str); 6] = [
+const SECTIONS: &[(&str, Text, &str, &str)] = &[
     ("/console/", Text::Overview, "", ""),
     ("/console/audit", Text::Audit, "audit", "read"),
     ("/console/subjects", Text::SubjectReport, "audit", "read"),
     ("/console/grants", Text::Grants, "grants", "approve"),
     ("/console/visibility", Text::WhoCanSee, "grants", "read"),
+    // Oversight: anomalies and charts.
+    // Ledger and keys; the watchlist.
     ("/console/roles", Text::RolePermissions, "roles", "read"),
+    // Admin: people and places.
+    // Admin: systems and the catalog.
 ];
 
 /// What a page needs to draw its shell.
@@ -38,7 +42,7 @@ impl<'a> Shell<'a> {
     /// The shell for `user`, with the sections its roles open.
     pub async fn of(state: &AppState, user: &'a ConsoleUser, current: &'a str) -> Shell<'a> {
         let mut sections = Vec::new();
-        for (path, label, object, action) in SECTIONS {
+        for &(path, label, object, action) in SECTIONS {
             if object.is_empty()
                 || state
                     .permits(&user.principal, NO_GRID, object, action)

@@ -7,14 +7,24 @@
 //! `unsafe-inline` or `unsafe-eval` and with `frame-ancestors 'none'`; sessions and CSRF as in
 //! `session`. No page shows a personal value: officers see record ids, field names and levels.
 
+mod anomalies;
 mod audit;
+mod catalog;
+mod charts;
+mod clients;
+mod departments;
 mod grants;
+mod grids;
 pub mod i18n;
 mod layout;
+mod ledger;
+mod purposes;
 mod roles;
 pub mod session;
 mod subjects;
+mod users;
 mod visibility;
+mod watchlist;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -56,6 +66,20 @@ pub fn router() -> Router<AppState> {
         .merge(roles::router())
         .merge(subjects::router())
         .merge(visibility::router())
+        // Oversight: anomalies and charts.
+        .merge(anomalies::router())
+        .merge(charts::router())
+        // Ledger and keys; the watchlist.
+        .merge(ledger::router())
+        .merge(watchlist::router())
+        // Admin: people and places.
+        .merge(users::router())
+        .merge(departments::router())
+        .merge(grids::router())
+        .merge(purposes::router())
+        // Admin: systems and the catalog.
+        .merge(clients::router())
+        .merge(catalog::router())
         .layer(axum::middleware::map_response(security_headers))
 }
 

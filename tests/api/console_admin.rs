@@ -1,0 +1,1 @@
+//! Console browser tests: console_admin (issue 20; being built).

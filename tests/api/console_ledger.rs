@@ -1,0 +1,1 @@
+//! Console browser tests: console_ledger (issue 20; being built).

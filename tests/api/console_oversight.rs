@@ -1,0 +1,1 @@
+//! Console browser tests: console_oversight (issue 20; being built).

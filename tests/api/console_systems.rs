@@ -1,0 +1,1 @@
+//! Console browser tests: console_systems (issue 20; being built).
