@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use policy::{Catalog, CategoryDef};
+use policy::{Catalog, CategoryDef, FieldDef};
 
 use crate::auth::permissions::NO_GRID;
 use crate::auth::{Access, Principal};
@@ -43,6 +43,30 @@ pub enum Put {
     },
     /// The definition was already in force; nothing was written.
     Unchanged,
+}
+
+/// Field definitions as the API and the console send them (`{name, type, …}` objects, each
+/// with the label its problems are filed under), or every problem they have. Only the shape is
+/// checked here; `CatalogService::put` checks the category as a whole.
+pub fn parse_fields(
+    fields: impl IntoIterator<Item = (String, serde_json::Value)>,
+) -> Result<Vec<FieldDef>, Error> {
+    let mut parsed = Vec::new();
+    let mut problems = Vec::new();
+    for (label, field) in fields {
+        match serde_json::from_value::<FieldDef>(field) {
+            Ok(f) => parsed.push(f),
+            Err(e) => problems.push(policy::FieldProblem {
+                field: label,
+                problem: e.to_string(),
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(Error::Validation(problems))
+    }
 }
 
 pub struct CatalogService {

@@ -49,6 +49,10 @@ pub enum Error {
          (if already locked out: `gridhub admin recover`)"
     )]
     LastRoleAdministrator,
+    /// An admin asked to disable its own account (it would lock itself out mid-session);
+    /// nothing was changed.
+    #[error("refused: you cannot disable your own account; ask another admin")]
+    CannotDisableSelf,
     #[error("request body is larger than the configured limit")]
     PayloadTooLarge,
     #[error("unsupported media type: send `application/json`")]
@@ -117,6 +121,7 @@ impl Error {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::LastRoleAdministrator => (StatusCode::CONFLICT, "last_role_admin"),
+            Error::CannotDisableSelf => (StatusCode::CONFLICT, "cannot_disable_self"),
             Error::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Error::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")

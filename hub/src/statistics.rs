@@ -232,7 +232,20 @@ impl Statistics {
             ))
             .statistics(record);
         let (receipt, noise) = match terms.privacy {
-            None => (self.access.record_with_receipt(draft).await?, None),
+            // Counted as a use of the grant in the entry's commit (the grant watchlist's last
+            // use); no quota: `u32::MAX` queries a day is never reached.
+            None => {
+                let charge = QuotaCharge {
+                    day: cst_day(now),
+                    claims: vec![QuotaClaim {
+                        grant: grant.id.clone(),
+                        quota: u32::MAX,
+                        records: 1,
+                    }],
+                };
+                let appended = self.access.ledger().append_charged(draft, charge).await?;
+                (self.access.ledger().receipt(&appended), None)
+            }
             Some(budget) => {
                 let day = cst_day(now);
                 let charge = QuotaCharge {

@@ -367,6 +367,7 @@ async fn officers_and_admins_work_in_a_real_browser() {
     assert_eq!(worker_audit.status(), 200, "the matrix change is live");
 
     // Screenshots of the main pages in both languages.
+    let screens = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/console-screens");
     for page in ["overview", "audit", "grants", "roles"] {
         for lang in ["zh", "en"] {
             let shot = screens.join(format!("{page}.{lang}.png"));

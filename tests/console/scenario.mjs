@@ -7,7 +7,7 @@
 // WORKER_USER/WORKER_PASSWORD, DEPARTMENT (to filter by), SINCE/UNTIL (datetime-local,
 // Beijing time), APPROVE_GRANT, REJECT_GRANT, SCREENS (directory for screenshots).
 import { readFileSync } from "node:fs";
-import { HUB, env, report, check, browser, session, login, accessible, shoot } from "./lib.mjs";
+import { HUB, SCREENS, env, report, check, browser, session, login, accessible, shoot } from "./lib.mjs";
 
 try {
   // --- A grid worker can open no DPO or admin page: a 403 page each time (audited by the hub).

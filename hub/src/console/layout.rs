@@ -13,27 +13,71 @@ use crate::auth::permissions::NO_GRID;
 use crate::error::{Error, current_request_id};
 use crate::state::AppState;
 
-/// The sections of the navigation: path, label, and the permission (object, action) that
-/// opens it — the same one the section's API twin checks.
-const SECTIONS: &[(&str, Text, &str, &str)] = &[
+/// A section of the navigation: path, label, and the permission (object, action) that opens
+/// it — the same one the section's API twin checks.
+type Section = (&'static str, Text, &'static str, &'static str);
+
+/// Oversight: what data protection officers read and answer.
+const OVERSIGHT: &[Section] = &[
     ("/console/", Text::Overview, "", ""),
     ("/console/audit", Text::Audit, "audit", "read"),
     ("/console/subjects", Text::SubjectReport, "audit", "read"),
     ("/console/grants", Text::Grants, "grants", "approve"),
+    ("/console/watchlist", Text::WatchTitle, "grants", "read"),
     ("/console/visibility", Text::WhoCanSee, "grants", "read"),
-    // Oversight: anomalies and charts.
-    // Ledger and keys; the watchlist.
-    ("/console/roles", Text::RolePermissions, "roles", "read"),
-    // Admin: people and places.
-    // Admin: systems and the catalog.
+    ("/console/anomalies", Text::AnomTitle, "audit", "read"),
+    ("/console/charts", Text::ChartTitle, "audit", "read"),
+    ("/console/ledger", Text::LkTitle, "audit", "read"),
 ];
+
+/// Administration: who may do what, and the reference data.
+const ADMINISTRATION: &[Section] = &[
+    ("/console/roles", Text::RolePermissions, "roles", "read"),
+    ("/console/users", Text::UsersTitle, "users", "write"),
+    (
+        "/console/departments",
+        Text::DeptTitle,
+        "departments",
+        "write",
+    ),
+    ("/console/clients", Text::ClientsTitle, "clients", "read"),
+    ("/console/grids", Text::GridsTitle, "grids", "write"),
+    (
+        "/console/purposes",
+        Text::PurposesTitle,
+        "purposes",
+        "write",
+    ),
+    ("/console/catalog", Text::CatalogTitle, "catalog", "read"),
+];
+
+/// The sections of `group` that `user`'s roles open.
+async fn open_to(
+    state: &AppState,
+    user: &ConsoleUser,
+    group: &[Section],
+) -> Vec<(&'static str, Text)> {
+    let mut open = Vec::new();
+    for &(path, label, object, action) in group {
+        if object.is_empty()
+            || state
+                .permits(&user.principal, NO_GRID, object, action)
+                .await
+        {
+            open.push((path, label));
+        }
+    }
+    open
+}
 
 /// What a page needs to draw its shell.
 pub struct Shell<'a> {
     pub lang: Lang,
     pub user: Option<&'a ConsoleUser>,
-    /// The sections this user may open.
+    /// The oversight sections this user may open.
     pub sections: Vec<(&'static str, Text)>,
+    /// The administration sections this user may open.
+    pub admin_sections: Vec<(&'static str, Text)>,
     /// The path of the current section (marked in the navigation).
     pub current: &'a str,
 }
@@ -41,20 +85,11 @@ pub struct Shell<'a> {
 impl<'a> Shell<'a> {
     /// The shell for `user`, with the sections its roles open.
     pub async fn of(state: &AppState, user: &'a ConsoleUser, current: &'a str) -> Shell<'a> {
-        let mut sections = Vec::new();
-        for &(path, label, object, action) in SECTIONS {
-            if object.is_empty()
-                || state
-                    .permits(&user.principal, NO_GRID, object, action)
-                    .await
-            {
-                sections.push((path, label));
-            }
-        }
         Shell {
             lang: user.lang,
             user: Some(user),
-            sections,
+            sections: open_to(state, user, OVERSIGHT).await,
+            admin_sections: open_to(state, user, ADMINISTRATION).await,
             current,
         }
     }
@@ -65,6 +100,7 @@ impl<'a> Shell<'a> {
             lang,
             user: None,
             sections: Vec::new(),
+            admin_sections: Vec::new(),
             current: "",
         }
     }
@@ -87,15 +123,22 @@ impl<'a> Shell<'a> {
                     a.skip href="#main" { (lang.t(Text::SkipToContent)) }
                     header.top {
                         span.brand { (lang.t(Text::AppName)) }
-                        @if !self.sections.is_empty() {
+                        @if !self.sections.is_empty() || !self.admin_sections.is_empty() {
                             nav aria-label=(lang.t(Text::MainNavigation)) {
-                                ul {
-                                    @for (path, label) in &self.sections {
-                                        li {
-                                            @if *path == self.current {
-                                                a href=(path) aria-current="page" { (lang.t(*label)) }
-                                            } @else {
-                                                a href=(path) { (lang.t(*label)) }
+                                @for (group, sections) in [(Text::NavOversight, &self.sections), (Text::NavAdministration, &self.admin_sections)] {
+                                    @if !sections.is_empty() {
+                                        div.group {
+                                            span.group-name { (lang.t(group)) }
+                                            ul {
+                                                @for (path, label) in sections.iter() {
+                                                    li {
+                                                        @if *path == self.current {
+                                                            a href=(path) aria-current="page" { (lang.t(*label)) }
+                                                        } @else {
+                                                            a href=(path) { (lang.t(*label)) }
+                                                        }
+                                                    }
+                                                }
                                             }
                                         }
                                     }

@@ -151,13 +151,16 @@ pub(super) async fn plan_page(
     } else {
         after.map(Cursor::after)
     };
+    // Every grant the page draws on is counted, in the ledger's commit of the page's entry: a
+    // grant's daily quota is checked against it, and a grant without one (`u32::MAX`: never
+    // reached) still shows the day it was last used (the grant watchlist).
     let claims = per_grant
         .iter()
         .filter_map(|(g, n)| {
             let grant = candidates.grants().get(*g)?;
             Some(QuotaClaim {
                 grant: grant.id.to_string(),
-                quota: grant.daily_quota()?,
+                quota: grant.daily_quota().unwrap_or(u32::MAX),
                 records: *n,
             })
         })

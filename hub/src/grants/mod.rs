@@ -17,6 +17,9 @@ mod artefact;
 mod expiry;
 mod terms;
 mod visibility;
+// The watchlist and who can see one record (issue 20).
+pub mod reach;
+pub mod watchlist;
 
 use std::sync::Arc;
 

@@ -96,6 +96,14 @@ impl Identity {
             .ok_or(Error::NotFound("client"))
     }
 
+    /// Every client, by id, with its roles (role permission `clients:read`).
+    pub async fn clients(&self, who: &Principal) -> Result<Vec<ClientRow>, Error> {
+        self.access
+            .authorize(who, "clients", "read", None, "client.list")
+            .await?;
+        Ok(self.store.clients().await?)
+    }
+
     /// Revoke a client (role permission `clients:write`; audited before it is stored).
     pub async fn revoke_client(&self, who: &Principal, id: &str) -> Result<(), Error> {
         self.access

@@ -1,7 +1,8 @@
 //! Departments and their jurisdiction (grid subtrees). A department is created once, never
-//! renamed here; its jurisdiction is stored sorted and without duplicates, as canonical grid
-//! codes of grids that exist (storage bumps the decision version in the same transaction, so
-//! the decision index picks it up on the next request).
+//! renamed here; its jurisdiction (set at creation, replaced by `set_jurisdiction`) is stored
+//! sorted and without duplicates, as canonical grid codes of grids that exist, at least one
+//! (storage bumps the decision version in the same transaction, so the decision index picks it
+//! up on the next request).
 
 use super::{ID_RULE, Identity, problem, valid_id};
 use crate::auth::Principal;
@@ -59,6 +60,68 @@ impl Identity {
             .authorize(who, "departments", "read", None, "department.read")
             .await?;
         Ok(self.store.departments().await?)
+    }
+
+    /// Replace department `id`'s jurisdiction (role permission `departments:write`; audited as
+    /// `department.jurisdiction` before it is stored); answers the stored department.
+    pub async fn set_jurisdiction(
+        &self,
+        who: &Principal,
+        id: &str,
+        jurisdiction: &[String],
+    ) -> Result<DepartmentRow, Error> {
+        self.access
+            .authorize(who, "departments", "write", None, "department.jurisdiction")
+            .await?;
+        let Some(current) = self.store.department(id).await? else {
+            return Err(Error::NotFound("department"));
+        };
+        let codes = self.checked_jurisdiction(jurisdiction).await?;
+        self.access
+            .record(
+                EntryDraft::new(
+                    who.actor(),
+                    "department.jurisdiction",
+                    Decision::Allow,
+                    current_request_id(),
+                )
+                .reason(&format!(
+                    "department {id}: jurisdiction {} (was {})",
+                    codes.join(","),
+                    current.jurisdiction.join(",")
+                )),
+            )
+            .await?;
+        if !self.store.set_department_jurisdiction(id, &codes).await? {
+            return Err(Error::NotFound("department"));
+        }
+        tracing::info!(by = %who.id(), department = %id, "jurisdiction replaced");
+        Ok(DepartmentRow {
+            jurisdiction: codes,
+            ..current
+        })
+    }
+
+    /// At least one known grid, as canonical codes sorted and without duplicates, or a problem
+    /// per bad code.
+    async fn checked_jurisdiction(&self, grids: &[String]) -> Result<Vec<String>, Error> {
+        let mut problems = Vec::new();
+        if grids.is_empty() {
+            problems.push(problem("jurisdiction", "at least one grid code"));
+        }
+        let mut codes = Vec::new();
+        for (i, g) in grids.iter().enumerate() {
+            match self.known_grid(&format!("jurisdiction[{i}]"), g).await? {
+                Ok(code) => codes.push(code.as_str().to_owned()),
+                Err(p) => problems.push(p),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Validation(problems));
+        }
+        codes.sort();
+        codes.dedup();
+        Ok(codes)
     }
 
     /// The row a draft describes, or every field problem it has.

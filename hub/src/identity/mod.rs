@@ -1,16 +1,20 @@
 //! Identity administration: departments and their jurisdiction (`departments`), department
 //! systems registered with a certificate and revoked (`clients`), roles with their permission
-//! lines and who holds them (`roles`), and users (`users`).
+//! lines and who holds them (`roles`), and users (`users`); and the reference data they are
+//! defined against: the grid hierarchy (`grids`) and registered purposes (`purposes`).
 //!
 //! Invariants: every administrative method checks the caller's role permission itself
 //! (`Access::authorize`, audited on refusal; `calling_client` only reports what the
 //! authenticated caller is); every change is a durable `allow` ledger entry before it is stored;
 //! a rejected request names the fields at fault (`Error::Validation`) and never echoes what was
-//! sent. Nothing here knows HTTP: `routes/departments.rs`, `routes/roles.rs` and
-//! `routes/admin.rs` parse, call one method and respond.
+//! sent. Nothing here knows HTTP: `routes/departments.rs`, `routes/roles.rs`, `routes/admin.rs`,
+//! `routes/grids.rs`, `routes/purposes.rs` and the console's admin pages parse, call one method
+//! and respond.
 
 mod clients;
 mod departments;
+mod grids;
+mod purposes;
 mod roles;
 mod users;
 
@@ -20,8 +24,10 @@ use policy::{FieldProblem, GridCode};
 
 pub use clients::{CLIENT_CERT_DAYS, CallingClient, ClientDraft};
 pub use departments::DepartmentDraft;
+pub use grids::GridDraft;
+pub use purposes::PurposeDraft;
 pub use roles::{Permission, RolePut};
-pub use users::{CreatedUser, UserDraft, valid_username};
+pub use users::{CreatedUser, UserDraft, UserView, valid_username};
 
 use crate::auth::Access;
 use crate::error::Error;

@@ -240,7 +240,7 @@ impl Identity {
 
     /// Audit the refusal of a change to `what` that would leave nobody able to write roles, and
     /// answer with it (409 `last_role_admin`).
-    async fn refuse_lock_out(&self, who: &Principal, action: &str, what: &str) -> Error {
+    pub(super) async fn refuse_lock_out(&self, who: &Principal, action: &str, what: &str) -> Error {
         tracing::warn!(by = %who.id(), action, "refused: would leave no active user able to write roles");
         self.access
             .deny(

@@ -9,6 +9,7 @@
 
 pub mod bundle;
 pub mod charges;
+pub mod chunked;
 pub mod entry;
 pub mod health;
 pub mod merkle;

@@ -68,7 +68,10 @@ impl Stream {
 /// classified, a new family does (it would fall into `System`).
 pub const WRITTEN_ACTIONS: &[&str] = &[
     "admin.recover",
+    "audit.activity",
     "audit.anomalies",
+    "audit.anomaly_acknowledge",
+    "audit.anomaly_resolve",
     "audit.entries",
     "audit.export",
     "audit.subject",
@@ -139,7 +142,10 @@ mod tests {
         use Stream::*;
         let expected: &[(&str, Stream)] = &[
             ("admin.recover", Admin),
+            ("audit.activity", Admin),
             ("audit.anomalies", Admin),
+            ("audit.anomaly_acknowledge", Admin),
+            ("audit.anomaly_resolve", Admin),
             ("audit.entries", Admin),
             ("audit.export", Admin),
             ("audit.subject", Admin),

@@ -438,6 +438,8 @@ struct Rebuild {
     frontier: Frontier,
     checkpoints: Vec<Checkpoint>,
     next_cp: usize,
+    /// Where the range began: entries before it were checked by the ranges before.
+    start: u64,
 }
 
 impl Rebuild {
@@ -504,7 +506,8 @@ impl Rebuild {
                     .next_cp
                     .checked_sub(1)
                     .and_then(|i| self.checkpoints.get(i))
-                    .map_or(0, |c| c.size);
+                    .map_or(0, |c| c.size)
+                    .max(self.start);
                 if let Some(f) = pinpoint(source, first, cp.size).await? {
                     return Err(f);
                 }
@@ -557,6 +560,26 @@ pub async fn verify(
     source: &mut impl LedgerSource,
     verifier: &Verifier,
     origin: &str,
+    progress: impl FnMut(u64),
+) -> Result<VerifyReport, VerifyFailure> {
+    verify_range(source, verifier, origin, Frontier::new(), None, progress).await
+}
+
+/// `verify` over the entries `start.size()..end` only (to the end of the source without
+/// `end`), continuing the tree `start` — the tree of the entries before, as an earlier range
+/// recomputed it or as the stored tree holds it. The same checks, on that range: every text
+/// re-hashed, every stored node the range completes, every signed checkpoint whose size lies in
+/// `start.size()..=end` against the rebuilt root. Checkpoints of smaller sizes were met by the
+/// ranges before; larger ones are left to the ranges after, and a range that ends where the
+/// source ends also reports a checkpoint beyond it (the log was truncated). Successive ranges
+/// from 0, each started from the stored tree at its first index, check what one `verify` does
+/// (`chunked_ranges_check_what_one_pass_checks`), in pieces a console can show progress of.
+pub async fn verify_range(
+    source: &mut impl LedgerSource,
+    verifier: &Verifier,
+    origin: &str,
+    start: Frontier,
+    end: Option<u64>,
     mut progress: impl FnMut(u64),
 ) -> Result<VerifyReport, VerifyFailure> {
     let started = Instant::now();
@@ -583,14 +606,36 @@ pub async fn verify(
     }
     checkpoints.sort_by_key(|c| c.size);
     let mut next_cp = 0usize;
-    let frontier = Frontier::new();
-    // A checkpoint of size 0 covers the empty tree.
-    while let Some(cp) = checkpoints.get(next_cp).filter(|c| c.size == 0) {
-        if cp.root != merkle::empty_root() {
-            return Err(fail(
-                None,
-                "the checkpoint of size 0 does not sign the empty tree",
-            ));
+    let frontier = start;
+    // Checkpoints before the range were met by the ranges before it.
+    while checkpoints
+        .get(next_cp)
+        .is_some_and(|c| c.size < frontier.size())
+    {
+        next_cp += 1;
+    }
+    let first_cp = next_cp;
+    // A checkpoint of the start's size covers the tree the range continues (of size 0: the
+    // empty tree).
+    while let Some(cp) = checkpoints
+        .get(next_cp)
+        .filter(|c| c.size == frontier.size())
+    {
+        if cp.root != frontier.root() {
+            return Err(if frontier.size() == 0 {
+                fail(
+                    None,
+                    "the checkpoint of size 0 does not sign the empty tree",
+                )
+            } else {
+                fail(
+                    Some(frontier.size()),
+                    format!(
+                        "the tree before entry {} does not match its signed checkpoint",
+                        frontier.size()
+                    ),
+                )
+            });
         }
         next_cp += 1;
     }
@@ -599,6 +644,7 @@ pub async fn verify(
     // folded into the tree here. Pages are folded strictly in order, so the first failure
     // reported is still the first bad index.
     let mut tree = Rebuild {
+        start: frontier.size(),
         frontier,
         checkpoints,
         next_cp,
@@ -608,7 +654,17 @@ pub async fn verify(
     let mut hashing: Option<Hashing> = None;
     loop {
         let from = i64::try_from(next_from).unwrap_or(i64::MAX);
-        let page = source.page(from, PAGE).await.map_err(|e| fail(None, e))?;
+        let limit = match end {
+            None => PAGE,
+            Some(end) => i64::try_from(end.saturating_sub(next_from))
+                .unwrap_or(PAGE)
+                .min(PAGE),
+        };
+        let page = if limit > 0 {
+            source.page(from, limit).await.map_err(|e| fail(None, e))?
+        } else {
+            Page::Entries(Vec::new())
+        };
         let job = (!page.is_empty()).then(|| {
             let first = next_from;
             let count = page.len() as u64;
@@ -647,6 +703,7 @@ pub async fn verify(
         frontier,
         checkpoints,
         next_cp,
+        ..
     } = tree;
     // The last, incomplete tile is in no stored node: compare its stored leaf hashes.
     let size = frontier.size();
@@ -654,7 +711,9 @@ pub async fn verify(
     if let Some(f) = pinpoint(source, tail, size).await? {
         return Err(f);
     }
-    if let Some(cp) = checkpoints.get(next_cp) {
+    // A range that stopped at its `end` leaves the checkpoints beyond to the next range.
+    let source_ended = end.is_none_or(|end| size < end);
+    if let Some(cp) = checkpoints.get(next_cp).filter(|_| source_ended) {
         return Err(fail(
             Some(frontier.size()),
             format!(
@@ -666,7 +725,7 @@ pub async fn verify(
     }
     Ok(VerifyReport {
         entries: frontier.size(),
-        checkpoints: checkpoints.len(),
+        checkpoints: next_cp - first_cp,
         root: frontier.root(),
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -904,6 +963,72 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.index, Some(5000), "{err}");
         assert!(err.problem.contains("claims index 5001"), "{err}");
+    }
+
+    /// The tree of the first `size` texts, as a range that starts there continues it.
+    fn tree_of(texts: &[String], size: u64) -> Frontier {
+        let mut f = Frontier::new();
+        for t in &texts[..size as usize] {
+            f.push(merkle::leaf_hash(t.as_bytes()));
+        }
+        f
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn chunked_ranges_check_what_one_pass_checks() {
+        let n = PAGE as u64 + 300;
+        let sizes = [0, 16, 17, 1000, 4096, 9000, n];
+        for chunk in [1000u64, 4099, n + 5] {
+            let (mut source, verifier) = MemSource::new(n, &sizes, &[]);
+            let (mut from, mut entries, mut met) = (0u64, 0u64, 0usize);
+            while from < n {
+                let start = tree_of(&source.texts, from);
+                let to = (from + chunk).min(n);
+                let report = verify_range(&mut source, &verifier, "test", start, Some(to), |_| {})
+                    .await
+                    .unwrap();
+                assert_eq!(report.entries, to, "{chunk}");
+                entries = report.entries;
+                met += report.checkpoints;
+                from = to;
+            }
+            assert_eq!(entries, n);
+            // Each checkpoint is met once; those at a chunk's first index twice (they close
+            // one range and open the next).
+            let boundaries = sizes
+                .iter()
+                .filter(|s| **s > 0 && **s < n && **s % chunk == 0)
+                .count();
+            assert_eq!(met, sizes.len() + boundaries, "{chunk}");
+        }
+
+        // An altered text fails the chunk that holds it at the index one pass names, and the
+        // chunks before it pass; a wrong checkpoint inside a chunk fails that chunk.
+        let (mut source, verifier) = MemSource::new(n, &[n], &[]);
+        source.texts[9000] = source.texts[9000].replace("record.create", "record.delete");
+        for (from, to) in [(0, 8000), (8000, 12_000)] {
+            let start = tree_of(&source.texts, from);
+            let outcome =
+                verify_range(&mut source, &verifier, "test", start, Some(to), |_| {}).await;
+            match from {
+                0 => assert_eq!(outcome.unwrap().entries, 8000),
+                _ => assert_eq!(outcome.unwrap_err().index, Some(8992)),
+            }
+        }
+        let (mut source, verifier) = MemSource::new(n, &[40, n], &[40]);
+        let start = tree_of(&source.texts, 32);
+        let err = verify_range(&mut source, &verifier, "test", start, Some(64), |_| {})
+            .await
+            .unwrap_err();
+        assert_eq!(err.index, Some(32), "{err}");
+        // A range that ends where the source ends reports a checkpoint beyond it.
+        let (mut source, verifier) = MemSource::new(n + 10, &[n + 10], &[]);
+        source.texts.truncate(n as usize);
+        let start = tree_of(&source.texts, 16_000);
+        let err = verify_range(&mut source, &verifier, "test", start, Some(n + 50), |_| {})
+            .await
+            .unwrap_err();
+        assert!(err.problem.contains("log truncated"), "{err}");
     }
 
     #[test]

@@ -33,28 +33,94 @@ const PAGE: i64 = 10_000;
 const HOUR_MS: i64 = 3_600_000;
 const CST_OFFSET_MS: i64 = 8 * HOUR_MS;
 
-#[derive(Serialize, ToSchema)]
+/// A pattern worth a look. Computed from the ledger, never stored: `id` names it stably
+/// (`anomaly_id`), and its review steps are stored under that id (`anomaly_reviews`).
+#[derive(Serialize, ToSchema, Clone)]
 pub struct Anomaly {
+    /// `<first entry>-<16 hex digits>`: the ledger index of its first entry and a digest of
+    /// its kind, who it is about and that index. Stable while the entries stay in the window.
+    pub id: String,
     /// `bulk_pull`, `off_hours`, `repeated_denials` or `lookup_without_case`.
-    kind: &'static str,
+    pub kind: &'static str,
     #[schema(value_type = Object)]
-    actor: Actor,
+    pub actor: Actor,
     /// Records (bulk pulls) or entries (the other kinds).
-    count: usize,
-    first: String,
-    last: String,
+    pub count: usize,
+    pub first: String,
+    pub last: String,
     /// Ledger indexes of the entries behind it.
-    entries: Vec<u64>,
+    pub entries: Vec<u64>,
+    /// Where a DPO's review of it stands (`open` until acknowledged or resolved).
+    pub review: Review,
+    /// `client:<id>`, `user:<id>` or `system`: whom it is about.
+    #[serde(skip)]
+    pub actor_key: String,
+    #[serde(skip)]
+    pub first_ms: i64,
+    #[serde(skip)]
+    pub last_ms: i64,
+}
+
+/// A review's state and its steps, oldest first.
+#[derive(Serialize, ToSchema, Clone, Default)]
+pub struct Review {
+    /// `open`, `acknowledged` or `resolved`.
+    pub state: &'static str,
+    pub steps: Vec<ReviewStep>,
+}
+
+/// One step of a review.
+#[derive(Serialize, ToSchema, Clone)]
+pub struct ReviewStep {
+    /// `acknowledged` or `resolved`.
+    pub state: String,
+    /// `user:<id>` of the officer who took it.
+    pub by: String,
+    pub at: String,
+    #[serde(skip)]
+    pub at_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The ledger entry that recorded it.
+    pub entry: u64,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct AnomalyReport {
-    since: String,
-    until: String,
-    scanned: usize,
+    pub since: String,
+    pub until: String,
+    pub scanned: usize,
     /// More entries were in the window than were examined.
-    truncated: bool,
+    pub truncated: bool,
+    pub anomalies: Vec<Anomaly>,
+    #[serde(skip)]
+    pub since_ms: i64,
+    #[serde(skip)]
+    pub until_ms: i64,
+}
+
+/// The stable id of an anomaly: the index of its first entry (so it can be found again, see
+/// `Oversight::anomaly`) and a digest of kind, actor key and that index.
+pub fn anomaly_id(kind: &str, actor_key: &str, first_entry: u64) -> String {
+    let text = format!("{kind}\u{0}{actor_key}\u{0}{first_entry}");
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    let hex = crate::hex::encode(digest.as_ref());
+    format!("{first_entry}-{}", hex.get(..16).unwrap_or(&hex))
+}
+
+/// The first entry an anomaly id names, if it is one's.
+pub fn first_entry_of(id: &str) -> Option<u64> {
+    let (first, digest) = id.split_once('-')?;
+    let valid = digest.len() == 16 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+    valid.then(|| first.parse().ok()).flatten()
+}
+
+/// What the anomaly scan found: anomalies without their reviews, entries examined, whether it
+/// stopped early.
+struct Scan {
     anomalies: Vec<Anomaly>,
+    scanned: usize,
+    truncated: bool,
 }
 
 fn is_disclosure(e: &CanonicalEntry) -> bool {
@@ -111,22 +177,38 @@ fn busiest_hour(hits: &[(i64, usize, u64)]) -> (usize, usize, usize) {
 }
 
 /// An anomaly of `hits[from..=to]`.
-fn anomaly(kind: &'static str, actor: Actor, count: usize, hits: &[(i64, usize, u64)]) -> Anomaly {
+fn anomaly(
+    kind: &'static str,
+    actor_key: String,
+    actor: Actor,
+    count: usize,
+    hits: &[(i64, usize, u64)],
+) -> Anomaly {
     let first = hits.first().map_or(0, |h| h.0);
     let last = hits.last().map_or(0, |h| h.0);
+    let first_entry = hits.first().map_or(0, |h| h.2);
     Anomaly {
+        id: anomaly_id(kind, &actor_key, first_entry),
         kind,
         actor,
         count,
         first: rfc3339(first),
         last: rfc3339(last),
         entries: hits.iter().map(|h| h.2).collect(),
+        review: Review {
+            state: "open",
+            steps: Vec::new(),
+        },
+        actor_key,
+        first_ms: first,
+        last_ms: last,
     }
 }
 
 impl Oversight {
     /// Anomalies in the ledger between `since` (default 24 hours before `until`) and `until`
-    /// (default now), Unix ms (role permission `audit:read`; audited).
+    /// (default now), Unix ms, each with its review (role permission `audit:read`; audited).
+    /// "Now" is the ledger's own clock (the wall clock its entries are dated by).
     pub async fn anomalies(
         &self,
         who: &Principal,
@@ -141,6 +223,92 @@ impl Oversight {
         if since >= until {
             return Err(Error::validation("since", "must be before until"));
         }
+        let Scan {
+            mut anomalies,
+            scanned,
+            truncated,
+        } = self.scan(since, until).await?;
+        self.attach_reviews(&mut anomalies).await?;
+        self.access
+            .record(
+                EntryDraft::new(
+                    who.actor(),
+                    "audit.anomalies",
+                    Decision::Allow,
+                    current_request_id(),
+                )
+                .reason(&format!(
+                    "{} anomalies over {scanned} entries",
+                    anomalies.len()
+                )),
+            )
+            .await?;
+        Ok(AnomalyReport {
+            since: rfc3339(since),
+            until: rfc3339(until),
+            scanned,
+            truncated,
+            anomalies,
+            since_ms: since,
+            until_ms: until,
+        })
+    }
+
+    /// The anomaly `id` names, found again without a window: its first entry's time starts a
+    /// one-hour scan, which holds every kind's group from that entry on (a busiest hour spans
+    /// less than an hour; the other kinds group from their first entry in the window). `None`:
+    /// no such anomaly. Not audited (the caller's step is).
+    pub(super) async fn anomaly(&self, id: &str) -> Result<Option<Anomaly>, Error> {
+        let Some(first) = first_entry_of(id) else {
+            return Ok(None);
+        };
+        let Ok(start) = i64::try_from(first) else {
+            return Ok(None);
+        };
+        let rows = self
+            .store
+            .ledger_entries(&EntryFilter {
+                start,
+                end: start.saturating_add(1),
+                actor: None,
+                purpose: None,
+                case_id: None,
+                decision: None,
+                action: None,
+                since_ms: None,
+                until_ms: None,
+                limit: 1,
+            })
+            .await?;
+        let Some((_, canonical)) = rows.first() else {
+            return Ok(None);
+        };
+        let e = parse_canonical(canonical)
+            .map_err(|why| Error::Integrity(format!("ledger entry {first}: {why}")))?;
+        let Some(time) = parse_rfc3339(&e.time) else {
+            return Ok(None);
+        };
+        let scan = self.scan(time, time + HOUR_MS).await?;
+        let mut found = scan.anomalies.into_iter().find(|a| a.id == id);
+        if let Some(a) = found.as_mut() {
+            self.attach_reviews(std::slice::from_mut(a)).await?;
+        }
+        Ok(found)
+    }
+
+    /// Each anomaly's review, from its stored steps.
+    async fn attach_reviews(&self, anomalies: &mut [Anomaly]) -> Result<(), Error> {
+        let ids: Vec<String> = anomalies.iter().map(|a| a.id.clone()).collect();
+        let rows = self.store.anomaly_reviews(&ids).await?;
+        for a in anomalies.iter_mut() {
+            a.review =
+                super::anomaly_reviews::review_of(rows.iter().filter(|r| r.anomaly_id == a.id));
+        }
+        Ok(())
+    }
+
+    /// The anomalies of entries dated in `since..until`, without reviews.
+    async fn scan(&self, since: i64, until: i64) -> Result<Scan, Error> {
         let size = i64::try_from(self.access.ledger().size()).unwrap_or(i64::MAX);
         let mut groups: Groups = BTreeMap::new();
         let mut start = 0;
@@ -201,13 +369,13 @@ impl Oversight {
             }
         }
         let mut anomalies = Vec::new();
-        for ((kind, _), g) in groups {
+        for ((kind, key), g) in groups {
             let threshold = match kind {
                 "bulk_pull" => BULK_RECORDS,
                 "repeated_denials" => DENIALS,
                 _ => {
                     let count = g.hits.len();
-                    anomalies.push(anomaly(kind, g.actor, count, &g.hits));
+                    anomalies.push(anomaly(kind, key, g.actor, count, &g.hits));
                     continue;
                 }
             };
@@ -215,32 +383,17 @@ impl Oversight {
             if total >= threshold {
                 anomalies.push(anomaly(
                     kind,
+                    key,
                     g.actor,
                     total,
                     g.hits.get(from..=to).unwrap_or(&[]),
                 ));
             }
         }
-        self.access
-            .record(
-                EntryDraft::new(
-                    who.actor(),
-                    "audit.anomalies",
-                    Decision::Allow,
-                    current_request_id(),
-                )
-                .reason(&format!(
-                    "{} anomalies over {scanned} entries",
-                    anomalies.len()
-                )),
-            )
-            .await?;
-        Ok(AnomalyReport {
-            since: rfc3339(since),
-            until: rfc3339(until),
+        Ok(Scan {
+            anomalies,
             scanned,
             truncated,
-            anomalies,
         })
     }
 }
@@ -275,6 +428,28 @@ mod tests {
     }
 
     const MIN: i64 = 60_000;
+
+    #[test]
+    fn anomaly_ids_name_their_first_entry_and_nothing_else_parses() {
+        let id = anomaly_id("bulk_pull", "client:civil-sys", 42);
+        assert_eq!(first_entry_of(&id), Some(42));
+        assert_ne!(id, anomaly_id("off_hours", "client:civil-sys", 42));
+        assert_ne!(id, anomaly_id("bulk_pull", "client:health-sys", 42));
+        assert_eq!(
+            id,
+            anomaly_id("bulk_pull", "client:civil-sys", 42),
+            "stable"
+        );
+        for bad in [
+            "",
+            "42",
+            "x-0123456789abcdef",
+            "42-0123",
+            "42-0123456789abcdeg",
+        ] {
+            assert_eq!(first_entry_of(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn the_busiest_hour_slides_over_bucket_edges() {

@@ -1,13 +1,20 @@
 //! Oversight: what data protection officers read back from the audit ledger — anomalies
-//! (`anomalies`), subject access reports (`subject_report`) and the search of entries behind
-//! the audit explorer (`audit_search`). Read-only apart from the ledger entry that records a
-//! request; every method checks `audit:read` itself.
+//! (`anomalies`), activity figures (`activity`), subject access reports (`subject_report`) and
+//! the search of entries behind the audit explorer (`audit_search`) — and the one thing they
+//! write: reviews of anomalies (`anomaly_reviews`). Read-only apart from those reviews and the
+//! ledger entry that records a request; every method checks `audit:read` itself.
 
+mod activity;
 mod anomalies;
+mod anomaly_reviews;
 pub mod audit_search;
+// Ledger status, verification in ranges, key versions (issue 20).
+pub mod ledger_keys;
 mod subject_report;
 
-pub use anomalies::{Anomaly, AnomalyReport, BULK_RECORDS, DENIALS};
+pub use activity::{Activity, Consumer, DepartmentCases, DepartmentDays, MAX_DAYS};
+pub use anomalies::{Anomaly, AnomalyReport, BULK_RECORDS, DENIALS, Review, ReviewStep};
+pub use anomaly_reviews::ReviewAction;
 pub use audit_search::{AuditExport, AuditPage, AuditParams, AuditQuery, FoundEntry};
 pub use subject_report::{DisclosureLine, RelatedRecord, SubjectReport};
 

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use policy::{CategoryDef, FieldDef};
+use policy::CategoryDef;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -92,20 +92,12 @@ pub async fn put_category(
     // The role first: a caller who may not change the catalog is refused (and recorded)
     // whatever its fields say.
     state.catalog.admit_write(&who).await?;
-    let mut fields = Vec::with_capacity(body.fields.len());
-    let mut problems = Vec::new();
-    for (i, field) in body.fields.into_iter().enumerate() {
-        match serde_json::from_value::<FieldDef>(field) {
-            Ok(f) => fields.push(f),
-            Err(e) => problems.push(policy::FieldProblem {
-                field: format!("fields[{i}]"),
-                problem: e.to_string(),
-            }),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(Error::Validation(problems));
-    }
+    let fields = crate::catalog::parse_fields(
+        body.fields
+            .into_iter()
+            .enumerate()
+            .map(|(i, field)| (format!("fields[{i}]"), field)),
+    )?;
     let definition = CategoryDef {
         name: body.category,
         description: body.description,

@@ -1,16 +1,17 @@
 //! Departments and their systems (clients), through `crate::identity`, which checks, audits
 //! and stores:
 //! - `POST/GET /v1/admin/departments`: a department and its jurisdiction (grid subtrees);
+//! - `PUT /v1/admin/departments/{id}/jurisdiction`: replace a department's jurisdiction;
 //! - `POST /v1/admin/clients`: register a client from a CSR (the hub CA signs it; CN and a
 //!   `urn:gridhub:client:<id>` name carry the client id) or from a certificate issued by a
-//!   configured external CA; `GET /v1/admin/clients/{id}`;
+//!   configured external CA; `GET /v1/admin/clients/{id}`; `GET /v1/admin/clients` (all);
 //! - `POST /v1/admin/clients/{id}/revoke`: the certificate and every token issued over it stop
 //!   working on the next request;
 //! - `GET /v1/clients/me`: a department system checks who it is (certificate-bound token).
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -28,7 +29,11 @@ pub fn router() -> Router<AppState> {
             "/v1/admin/departments",
             post(create_department).get(list_departments),
         )
-        .route("/v1/admin/clients", post(create_client))
+        .route(
+            "/v1/admin/departments/{id}/jurisdiction",
+            put(put_jurisdiction),
+        )
+        .route("/v1/admin/clients", post(create_client).get(list_clients))
         .route("/v1/admin/clients/{id}", get(get_client))
         .route("/v1/admin/clients/{id}/revoke", post(revoke_client))
         .route("/v1/clients/me", get(whoami))
@@ -92,6 +97,32 @@ pub async fn list_departments(
     let rows = state.identity.departments(&who).await?;
     let departments = rows.into_iter().map(Department::from).collect();
     Ok(Json(DepartmentList { departments }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"jurisdiction": ["330110.001", "330110.002.001"]}))]
+pub struct Jurisdiction {
+    /// Grid codes (at least one); the department's jurisdiction becomes their subtrees.
+    #[schema(min_items = 1)]
+    jurisdiction: Vec<String>,
+}
+
+/// Replace a department's jurisdiction; decisions follow from the next request.
+#[utoipa::path(put, path = "/v1/admin/departments/{id}/jurisdiction", tag = "identity",
+    request_body = Jurisdiction, security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Department), (status = 403), (status = 404), (status = 422)))]
+pub async fn put_jurisdiction(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<Jurisdiction>,
+) -> Result<Json<Department>, Error> {
+    let row = state
+        .identity
+        .set_jurisdiction(&who, &id, &req.jurisdiction)
+        .await?;
+    Ok(Json(row.into()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -163,6 +194,25 @@ pub async fn create_client(
     };
     let row = state.identity.create_client(&who, draft).await?;
     Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClientList {
+    /// Every client, by id.
+    clients: Vec<ClientBody>,
+}
+
+/// Every department system, by id: department, certificate (thumbprint, issuer, expiry),
+/// status and roles.
+#[utoipa::path(get, path = "/v1/admin/clients", tag = "identity", security(("bearer" = [])),
+    responses((status = 200, body = ClientList), (status = 403)))]
+pub async fn list_clients(
+    State(state): State<AppState>,
+    who: Principal,
+) -> Result<Json<ClientList>, Error> {
+    let rows = state.identity.clients(&who).await?;
+    let clients = rows.into_iter().map(ClientBody::from).collect();
+    Ok(Json(ClientList { clients }))
 }
 
 /// One client.

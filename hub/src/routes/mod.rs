@@ -14,6 +14,8 @@ mod departments;
 pub mod grants;
 mod grids;
 mod health;
+// Ledger status and verification, key versions (issue 20).
+pub(crate) mod ledger_keys;
 mod middleware;
 pub mod openapi;
 mod openapi_errors;
@@ -21,6 +23,8 @@ mod purposes;
 pub(crate) mod records;
 pub(crate) mod roles;
 mod subject_report;
+// The grant watchlist and who can see one record (issue 20).
+pub(crate) mod watch;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -47,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         .merge(decisions::router())
         .merge(data::router())
         .merge(audit::router())
+        .merge(ledger_keys::router())
+        .merge(watch::router())
         .merge(subject_report::router())
         .merge(anomalies::router())
         .merge(crate::console::router())

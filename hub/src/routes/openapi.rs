@@ -14,6 +14,7 @@ use super::{
     admin, anomalies, audit, auth, cases, catalog, data, decisions, departments, grants, grids,
     health, purposes, records, roles, subject_report,
 };
+use super::{ledger_keys, watch};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,9 +24,12 @@ use super::{
     paths(
         health::healthz, health::readyz, health::metrics,
         auth::login, auth::client_token, auth::jwks,
-        admin::create_user,
+        admin::create_user, admin::list_users, admin::get_user, admin::put_user_grids,
+        admin::disable_user, admin::enable_user,
         departments::create_department, departments::list_departments,
+        departments::put_jurisdiction,
         departments::create_client, departments::get_client, departments::revoke_client,
+        departments::list_clients,
         departments::whoami,
         roles::list_roles, roles::get_role, roles::put_role, roles::put_user_roles,
         roles::put_client_roles,
@@ -36,7 +40,9 @@ use super::{
         records::patch_record, records::erase_record,
         audit::entries, audit::checkpoint, audit::public_key, audit::inclusion,
         audit::consistency, audit::subject, subject_report::report,
-        anomalies::anomalies,
+        ledger_keys::status, ledger_keys::verify, ledger_keys::keys,
+        watch::watchlist, watch::record_visibility,
+        anomalies::anomalies, anomalies::acknowledge, anomalies::resolve, anomalies::activity,
         grants::request_grant, grants::list_grants, grants::get_grant, grants::approve,
         grants::reject, grants::suspend, grants::resume, grants::revoke, grants::artefact,
         grants::consent, grants::decline,

@@ -21,7 +21,7 @@ pub struct ErrorResponse {
 pub struct ErrorObject {
     /// Stable machine-readable code: `bad_request`, `validation_failed`, `unauthenticated`,
     /// `forbidden`, `no_grant`, `not_found`, `conflict`, `last_role_admin`,
-    /// `payload_too_large`, `unsupported_media_type`, `method_not_allowed`, `not_acceptable`,
+    /// `cannot_disable_self`, `payload_too_large`, `unsupported_media_type`, `method_not_allowed`, `not_acceptable`,
     /// `rate_limited`, `quota_exceeded`, `integrity_failed`, `storage_unavailable`, `timeout`,
     /// `audit_unavailable`, `internal`.
     #[schema(pattern = "^[a-z_]+$")]

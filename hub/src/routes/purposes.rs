@@ -1,17 +1,18 @@
 //! `GET/POST /v1/purposes`: registered purposes of processing with their legal basis.
+//! `Identity::purposes` and `Identity::create_purpose` check, audit and store (the console's
+//! purpose page calls them too).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use policy::FieldProblem;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
-use crate::error::{Error, current_request_id};
+use crate::error::Error;
 use crate::extract::ApiJson;
-use crate::ledger::{Decision, EntryDraft};
+use crate::identity::PurposeDraft;
 use crate::state::AppState;
 use crate::storage::PurposeRow;
 
@@ -47,29 +48,14 @@ pub async fn list_purposes(
     State(state): State<AppState>,
     who: Principal,
 ) -> Result<Json<PurposeList>, Error> {
-    state
-        .authorize(&who, "purposes", "read", None, "purpose.read")
-        .await?;
     let purposes = state
-        .store
-        .purposes()
+        .identity
+        .purposes(&who)
         .await?
         .into_iter()
-        .map(|p| Purpose {
-            id: p.id,
-            description: p.description,
-            legal_basis: p.legal_basis,
-        })
+        .map(Purpose::from)
         .collect();
     Ok(Json(PurposeList { purposes }))
-}
-
-fn valid_id(id: &str) -> bool {
-    (2..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && id.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
 }
 
 /// Register a purpose (admin only).
@@ -81,53 +67,21 @@ pub async fn create_purpose(
     who: Principal,
     ApiJson(req): ApiJson<Purpose>,
 ) -> Result<(StatusCode, Json<Purpose>), Error> {
-    state
-        .authorize(&who, "purposes", "write", None, "purpose.create")
-        .await?;
-    let mut problems = Vec::new();
-    if !valid_id(&req.id) {
-        problems.push(FieldProblem {
-            field: "id".into(),
-            problem: "2–64 characters of a-z, 0-9 and -, starting with a letter".into(),
-        });
-    }
-    if req.description.trim().is_empty() || req.description.chars().count() > 500 {
-        problems.push(FieldProblem {
-            field: "description".into(),
-            problem: "1–500 characters".into(),
-        });
-    }
-    if req.legal_basis.trim().is_empty() || req.legal_basis.chars().count() > 500 {
-        problems.push(FieldProblem {
-            field: "legal_basis".into(),
-            problem: "1–500 characters; a purpose needs its legal basis".into(),
-        });
-    }
-    if !problems.is_empty() {
-        return Err(Error::Validation(problems));
-    }
-    let row = PurposeRow {
+    let draft = PurposeDraft {
         id: req.id,
         description: req.description,
         legal_basis: req.legal_basis,
     };
-    let mut entry = EntryDraft::new(
-        who.actor(),
-        "purpose.create",
-        Decision::Allow,
-        current_request_id(),
-    );
-    entry.reason = Some(format!("purpose {}", row.id));
-    state.audit(entry).await?;
-    if !state.store.insert_purpose(&row).await? {
-        return Err(Error::Conflict("a purpose with this id exists".to_owned()));
+    let row = state.identity.create_purpose(&who, draft).await?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+impl From<PurposeRow> for Purpose {
+    fn from(p: PurposeRow) -> Purpose {
+        Purpose {
+            id: p.id,
+            description: p.description,
+            legal_basis: p.legal_basis,
+        }
     }
-    Ok((
-        StatusCode::CREATED,
-        Json(Purpose {
-            id: row.id,
-            description: row.description,
-            legal_basis: row.legal_basis,
-        }),
-    ))
 }

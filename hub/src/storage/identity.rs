@@ -345,6 +345,46 @@ impl Store {
         })
     }
 
+    /// Replace department `id`'s jurisdiction; `Ok(false)` when there is no such department
+    /// (nothing written). Bumps the decision version in the same transaction, as creating one
+    /// does.
+    pub async fn set_department_jurisdiction(
+        &self,
+        id: &str,
+        jurisdiction: &[String],
+    ) -> Result<bool, sqlx::Error> {
+        on_write!(self, |pool| {
+            let mut tx = WriteTx::begin(pool).await?;
+            let found = sqlx::query("SELECT 1 AS one FROM departments WHERE id = $1")
+                .bind(id.to_owned())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if !found {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query("DELETE FROM department_jurisdiction WHERE department_id = $1")
+                .bind(id.to_owned())
+                .execute(&mut *tx)
+                .await?;
+            for grid in jurisdiction {
+                sqlx::query(
+                    "INSERT INTO department_jurisdiction (department_id, grid) VALUES ($1, $2)",
+                )
+                .bind(id.to_owned())
+                .bind(grid.clone())
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("UPDATE decision_state SET version = version + 1 WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
     pub async fn departments(&self) -> Result<Vec<DepartmentRow>, sqlx::Error> {
         let ids: Vec<String> = on_read!(self, |pool| {
             sqlx::query("SELECT id FROM departments ORDER BY id")
@@ -459,6 +499,45 @@ impl Store {
         thumbprint: &str,
     ) -> Result<Option<ClientRow>, sqlx::Error> {
         self.client_where(false, thumbprint).await
+    }
+
+    /// Every client with its roles, by id (two statements, whatever the number of clients).
+    pub async fn clients(&self) -> Result<Vec<ClientRow>, sqlx::Error> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY id");
+        on_read!(self, |pool| {
+            let mut roles: std::collections::HashMap<String, Vec<String>> =
+                std::collections::HashMap::new();
+            for r in
+                sqlx::query("SELECT client_id, role FROM client_roles ORDER BY client_id, role")
+                    .fetch_all(pool)
+                    .await?
+            {
+                roles
+                    .entry(r.try_get("client_id")?)
+                    .or_default()
+                    .push(r.try_get("role")?);
+            }
+            let mut out = Vec::new();
+            for row in sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .fetch_all(pool)
+                .await?
+            {
+                let id: String = row.try_get("id")?;
+                let status: String = row.try_get("status")?;
+                out.push(ClientRow {
+                    roles: roles.remove(&id).unwrap_or_default(),
+                    id,
+                    department: row.try_get("department_id")?,
+                    thumbprint: row.try_get("cert_thumbprint")?,
+                    certificate_pem: row.try_get("certificate_pem")?,
+                    issuer: row.try_get("issuer")?,
+                    not_after: row.try_get("not_after")?,
+                    age_recipient: row.try_get("age_recipient")?,
+                    active: status == "active",
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// Mark a client revoked; `false` when there is no such client. Idempotent.

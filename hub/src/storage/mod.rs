@@ -4,6 +4,8 @@
 //! single-connection pool, so writers queue instead of failing with "database is locked", while
 //! reads use their own pool.
 
+mod activity;
+mod anomaly_reviews;
 mod audit_search;
 mod cases;
 mod catalog;
@@ -20,6 +22,8 @@ mod role_changes;
 pub mod sealed_fields;
 mod statistics;
 mod users;
+// The ledger-and-keys page and the grant watchlist (issue 20).
+mod watch;
 mod write_tx;
 
 use std::path::Path;
@@ -32,6 +36,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use activity::{CaseLoad, DisclosureRow};
+pub use anomaly_reviews::AnomalyReviewRow;
 pub use audit_search::{AuditFilters, AuditWindow};
 pub use cases::{AssignmentRow, CaseChange, CaseEvent, CaseRow, NewCase};
 pub use catalog::StoredCategory;
@@ -55,6 +61,7 @@ pub use records::{BlindEntry, NewRecord, RecordUpdate, StoredRecord, UpdateOutco
 pub use role_changes::{AdminOutcome, Apply, Guarded, PolicyGuard, RecoveredAdmin};
 pub use statistics::{CountQuery, CountRow};
 pub use users::{NewUser, UserRow};
+pub use watch::DekCount;
 pub use write_tx::WriteTx;
 
 use crate::config::DatabaseLocation;

@@ -1,5 +1,6 @@
 //! Changes that can take `roles:write` away from its last holder — replacing a role's
-//! permissions, replacing a user's roles — and the operator's recovery that restores it.
+//! permissions, replacing a user's roles, disabling a user — and the operator's recovery that
+//! restores it.
 //!
 //! Invariant (guarded change): one write transaction takes the policy lock first (the version
 //! bump: SQLite's `BEGIN IMMEDIATE` already holds the write lock; PostgreSQL's row lock on
@@ -159,6 +160,32 @@ impl Store {
                     .bind(role.clone())
                     .execute(&mut *tx)
                     .await?;
+            }
+            finish_guarded!(tx, guard, apply, true)
+        })
+    }
+
+    /// Disable or enable user `id` if `guard` admits the result (a disabled user's role
+    /// assignments leave the policy, so disabling can take `roles:write` from its last holder).
+    /// `Admitted(false)` when there is no such user (nothing written).
+    pub async fn set_user_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+        guard: &dyn PolicyGuard,
+        apply: Apply,
+    ) -> Result<Guarded<bool>, sqlx::Error> {
+        on_write!(self, |pool| {
+            let mut tx = WriteTx::begin(pool).await?;
+            sqlx::query(BUMP_VERSION).execute(&mut *tx).await?;
+            let done = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+                .bind(disabled)
+                .bind(id.to_owned())
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Ok(Guarded::Admitted(false));
             }
             finish_guarded!(tx, guard, apply, true)
         })

@@ -8,6 +8,7 @@ pub mod keyring;
 mod pseudonym;
 pub mod random;
 mod signing;
+pub mod stats;
 
 pub use pseudonym::Pseudonyms;
 pub use signing::{Ed25519Key, NotEd25519};

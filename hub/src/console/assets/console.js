@@ -153,3 +153,93 @@
     }
   });
 })();
+
+// --- Admin: systems and the catalog: the "copy the certificate" button (clients.rs). Without
+// a script the button stays hidden and the download link and the visible PEM remain.
+(function () {
+  document.addEventListener("DOMContentLoaded", () => {
+    for (const button of document.querySelectorAll("button[data-copy]")) {
+      const source = document.getElementById(button.dataset.copy);
+      const status = button.parentElement.querySelector(".copy-status");
+      if (!source || !navigator.clipboard) continue;
+      button.hidden = false;
+      button.addEventListener("click", async () => {
+        await navigator.clipboard.writeText(source.textContent);
+        if (status) status.textContent = button.dataset.copied;
+      });
+    }
+  });
+})();
+
+// --- Ledger and keys: the verify button (ledger.rs). The ledger is checked range by range by
+// the hub (POST /console/ledger/verify, the code of `gridhub audit verify`); this drives the
+// ranges in order from 0, each starting where the last ended, shows the progress and names
+// the first bad entry. Texts come from the section's data attributes.
+(function () {
+  async function verifyLedger(section, button) {
+    const bar = section.querySelector("progress");
+    const status = section.querySelector("[data-verify-status]");
+    const chunk = Number(section.dataset.chunk) || 50000;
+    const target = Math.max(Number(section.dataset.target) || 0, 1);
+    const show = (result, text) => {
+      section.dataset.result = result;
+      status.textContent = text;
+    };
+    const advance = (to) => {
+      bar.max = Math.max(target, to, 1);
+      bar.value = Math.min(to, bar.max);
+      bar.textContent = Math.floor((100 * bar.value) / bar.max) + " %";
+    };
+    button.disabled = true;
+    advance(0);
+    show("busy", section.dataset.busy);
+    let from = 0;
+    let ranges = 0;
+    try {
+      for (;;) {
+        const body = new URLSearchParams({
+          csrf: section.dataset.csrf,
+          from: String(from),
+          to: String(from + chunk),
+        });
+        const response = await fetch("/console/ledger/verify", {
+          method: "POST",
+          body,
+          credentials: "same-origin",
+          headers: { accept: "application/json" },
+        });
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        const answer = await response.json();
+        ranges += 1;
+        section.dataset.ranges = String(ranges);
+        if (!answer.ok) {
+          const index = answer.failure && answer.failure.index;
+          section.dataset.badIndex = index === undefined || index === null ? "" : String(index);
+          show("failed", section.dataset.fail + " " + section.dataset.badIndex +
+            " (" + (answer.failure ? answer.failure.problem : "") + ")");
+          return;
+        }
+        advance(answer.to);
+        if (answer.done) {
+          advance(bar.max);
+          section.dataset.checked = String(answer.to);
+          show("verified", section.dataset.ok + " " + answer.to);
+          return;
+        }
+        if (answer.to <= from) throw new Error("no progress at entry " + from);
+        from = answer.to;
+      }
+    } catch (e) {
+      show("error", section.dataset.error + " " + e.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    for (const section of document.querySelectorAll("[data-verify]")) {
+      const button = section.querySelector("[data-verify-start]");
+      button.addEventListener("click", () => verifyLedger(section, button));
+    }
+  });
+})();
