@@ -632,6 +632,14 @@ async fn api_twins_on_both_backends(backend: Backend) {
         .json()
         .await
         .unwrap();
+    // A department may explain its own access, not learn who else sees a record.
+    let refused = client_get(
+        &app,
+        &civil,
+        &format!("/v1/records/{}/visibility", records[0]),
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
     let mut seen: Vec<(String, Value)> = reach["departments"]
         .as_array()
         .unwrap()

@@ -63,8 +63,10 @@ pub struct RecordVisibility {
 }
 
 impl Grants {
-    /// Who could see record `id` at `now` (`decisions:explain`, refusals audited as
-    /// `decision.visibility`; an unknown or erased record is 404).
+    /// Who could see record `id` at `now` (`grants:read`: oversight of every department's
+    /// grants, which a department's `decisions:explain` is not — it would learn other
+    /// departments' grants and the record's cases; refusals audited as `decision.visibility`;
+    /// an unknown or erased record is 404).
     pub async fn record_visibility(
         &self,
         who: &Principal,
@@ -72,7 +74,7 @@ impl Grants {
         now: i64,
     ) -> Result<RecordVisibility, Error> {
         self.access
-            .authorize(who, "decisions", "explain", None, "decision.visibility")
+            .authorize(who, "grants", "read", None, "decision.visibility")
             .await?;
         let stored = self
             .store

@@ -35,7 +35,7 @@ pub async fn watchlist(
 /// Which departments could see this record now: per department and purpose (and open case,
 /// for case-bound grants), each field disclosed with its level, the grant behind it and until
 /// when, as the decision index decides a pull. Field names and levels only. Audited as
-/// `decision.visibility`. DPO and admin (`decisions:explain`).
+/// `decision.visibility`. DPO and admin (`grants:read`; not departments).
 #[utoipa::path(get, path = "/v1/records/{id}/visibility", tag = "decisions",
     params(("id" = String, Path, description = "record id")), security(("bearer" = [])),
     responses((status = 200, body = RecordVisibility), (status = 403), (status = 404)))]
