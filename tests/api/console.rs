@@ -549,3 +549,118 @@ async fn console_sessions_end_when_idle_too_old_or_logged_out() {
     assert!(resp.headers().get("set-cookie").is_none());
     drop(app.stop().await);
 }
+
+/// Lineage of a case-bound disclosure: its entry's page names the case assignment that made
+/// the department responsible at that moment (round, times), and says it is no longer in
+/// force once the case is reassigned; an entry without a case has no such section.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_bound_disclosure_shows_the_assignment_behind_it() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create_department("public-security", &["330110"]).await;
+    app.create_department("civil-affairs", &["330110.001"])
+        .await;
+    let police = app.register_client("police-sys", "public-security").await;
+    let body = person(
+        WORKER_GRID,
+        "测试",
+        &id_number("33010219800101001"),
+        "13900000001",
+    );
+    let resp = app.post(&app.worker_token, "/v1/records", &body).await;
+    assert_eq!(resp.status(), 201);
+    let record = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut bound = grant_request(
+        "public-security",
+        "case-investigation",
+        json!({"name": "masked"}),
+        &["330110.001"],
+    );
+    bound["case_bound"] = json!(true);
+    bound["legal_basis"] = json!("Criminal Procedure Law art. 54");
+    app.approved_grant(&police, &bound).await;
+    let resp = app
+        .post(
+            &app.worker_token,
+            "/v1/cases",
+            &json!({"grid": WORKER_GRID, "kind": "dispute", "summary": "纠纷", "subjects": [record]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let case = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let assign = |departments: &'static str| {
+        let path = format!("/v1/cases/{case}/assign");
+        let app = &app;
+        async move {
+            let resp = app
+                .post(
+                    &app.admin_token,
+                    &path,
+                    &json!({"departments": [departments], "deadline": crate::grants::rfc3339(7 * 86_400)}),
+                )
+                .await;
+            assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+        }
+    };
+    assign("public-security").await;
+    let resp = client_get(
+        &app,
+        &police,
+        &format!("/v1/data/person?purpose=case-investigation&case={case}"),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "the assignee pulls under its case");
+    assign("civil-affairs").await;
+    let pulled = entries_of(&app, "data.read").await;
+    let index = pulled
+        .iter()
+        .find(|e| e["case"] == case.as_str() && e["decision"] == "allow")
+        .expect("the case-bound pull is in the ledger")["index"]
+        .as_u64()
+        .unwrap();
+    let view: Value = app
+        .get(&app.admin_token, &format!("/v1/cases/{case}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let round = view["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["department"] == "public-security")
+        .unwrap()["round"]
+        .as_i64()
+        .unwrap();
+
+    let mut console = Browserless::new(&app);
+    assert_eq!(console.login("dpo", DPO_PASSWORD).await.status(), 303);
+    let page = console
+        .get(&format!("/console/audit/entries/{index}"))
+        .await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("当时的案件指派"), "the section is there");
+    assert!(
+        html.contains(&format!("data-round=\"{round}\"")),
+        "the round of the police's assignment"
+    );
+    assert!(
+        html.contains("已改派或案件已结"),
+        "reassigned since: no longer in force"
+    );
+    let token = entries_of(&app, "auth.client_token").await;
+    let other = token[0]["index"].as_u64().unwrap();
+    let html = console
+        .get(&format!("/console/audit/entries/{other}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("当时的案件指派"), "no case, no assignment");
+}

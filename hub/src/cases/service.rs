@@ -265,6 +265,20 @@ impl Cases {
         })
     }
 
+    /// Case `id`'s assignments, every round, for those whose role may read cases in its grid
+    /// (refusals audited as `case.read`). No text is opened, so the read itself is not an
+    /// entry: this is the console's lineage, which assignment made a department responsible
+    /// when a case-bound disclosure happened.
+    pub async fn assignments(
+        &self,
+        who: &Principal,
+        id: &str,
+    ) -> Result<Vec<AssignmentRow>, Error> {
+        let row = self.load(id).await?;
+        self.authorize(who, &row, "read").await?;
+        Ok(row.assignments)
+    }
+
     /// A report's kind, summary and subjects (sorted, deduplicated), or every problem with it:
     /// an unknown grid, a bad kind or summary, too many or unknown subjects, in that order.
     async fn check_report(

@@ -294,6 +294,34 @@ fn decision(lang: Lang, e: &CanonicalEntry) -> Markup {
     }
 }
 
+/// For an entry of a department under a case: the assignment that made the department
+/// responsible at the entry's time (the latest round assigned by then, if it names the
+/// department), read with `Cases::assignments` (the case's own read check; no text opened).
+/// `None` when the entry names no case or no department; `Err` carries the refusal's code.
+async fn responsibility_then(
+    state: &AppState,
+    user: &ConsoleUser,
+    e: &CanonicalEntry,
+) -> Option<Result<Option<crate::storage::AssignmentRow>, &'static str>> {
+    let (Some(case), Some(department)) = (&e.case, &e.actor.department) else {
+        return None;
+    };
+    let at = parse_rfc3339(&e.time).unwrap_or(i64::MAX);
+    Some(match state.cases.assignments(&user.principal, case).await {
+        Ok(rows) => {
+            let round = rows
+                .iter()
+                .filter(|a| a.assigned_at <= at)
+                .map(|a| a.round)
+                .max();
+            Ok(rows
+                .into_iter()
+                .find(|a| Some(a.round) == round && a.department == *department))
+        }
+        Err(error) => Err(error.status_and_code().1),
+    })
+}
+
 /// One entry: what was decided and why, its records and fields (ids, names and levels only),
 /// its canonical text, and its inclusion proof checked in the browser.
 async fn entry(
@@ -321,6 +349,7 @@ async fn entry(
     let e: CanonicalEntry = serde_json::from_str(&canonical)
         .map_err(|_| Error::Integrity("a ledger entry is not a canonical entry".to_owned()))
         .in_lang(lang)?;
+    let responsibility = responsibility_then(&state, &user, &e).await;
     let shell = Shell::of(&state, &user, "/console/audit").await;
     let title = format!("{} #{index}", lang.t(Text::Entry));
     let body = html! {
@@ -348,6 +377,27 @@ async fn entry(
                 }
                 @if let Some(r) = &e.reason { dt { (lang.t(Text::Reason)) } dd { (r) } }
                 dt { (lang.t(Text::RequestId)) } dd { code { (e.request_id) } }
+            }
+        }
+        @if let Some(then) = &responsibility {
+            section aria-labelledby="responsibility" {
+                h2 #responsibility { (lang.t(Text::ResponsibilityThen)) }
+                @match then {
+                    Ok(Some(a)) => {
+                        dl.facts data-round=(a.round) {
+                            dt { (lang.t(Text::AssignmentRound)) } dd { (a.round) }
+                            dt { (lang.t(Text::AssignedAt)) } dd { (cst_minutes(a.assigned_at)) }
+                            dt { (lang.t(Text::Deadline)) } dd { (cst_minutes(a.deadline)) }
+                            @if let Some(replied) = a.replied_at {
+                                dt { (lang.t(Text::RepliedAt)) } dd { (cst_minutes(replied)) }
+                            }
+                            dt { (lang.t(Text::AssignmentNow)) }
+                            dd { (lang.t(if a.current { Text::StillAssigned } else { Text::NoLongerAssigned })) }
+                        }
+                    }
+                    Ok(None) => p.deny { (lang.t(Text::NotAssignedThen)) },
+                    Err(code) => p { (lang.t(Text::ResponsibilityUnavailable)) " (" code { (code) } ")" },
+                }
             }
         }
         @if !e.records.is_empty() {

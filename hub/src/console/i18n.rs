@@ -212,6 +212,17 @@ texts! {
     Saved => "已保存，下一次请求即生效。", "Saved; in force from the next request.";
     MatrixExplained => "勾选即授予该角色对该对象执行该操作的权限（所有网格）。保存后从下一次请求起生效，并记入审计日志。", "A tick grants the role that action on that object (in every grid). A save takes effect on the next request and is recorded in the audit ledger.";
     GridLimited => "仅限部分网格", "limited to some grids";
+    // Lineage: the case assignment behind a case-bound entry.
+    ResponsibilityThen => "当时的案件指派（权随责走）", "Responsibility at that moment (the case assignment)";
+    AssignmentRound => "指派轮次", "Assignment round";
+    AssignedAt => "指派时间（北京时间）", "Assigned at (Beijing time)";
+    Deadline => "办理期限", "Deadline";
+    RepliedAt => "答复时间", "Replied at";
+    AssignmentNow => "现在", "Now";
+    StillAssigned => "仍由该部门负责", "still assigned to this department";
+    NoLongerAssigned => "已改派或案件已结", "reassigned since, or the case is closed";
+    NotAssignedThen => "当时该案件未指派给该部门。", "The case was not assigned to this department at that moment.";
+    ResponsibilityUnavailable => "无法读取该案件的指派记录", "The case's assignments cannot be read";
     NavOversight => "监督", "Oversight";
     NavAdministration => "管理", "Administration";
     // Oversight: anomalies and charts.
