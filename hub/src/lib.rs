@@ -16,7 +16,7 @@ pub mod extract;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod grants;
-pub mod hex;
+pub use tlog::hex;
 pub mod idempotency;
 pub mod identity;
 pub mod init;

@@ -8,17 +8,8 @@ use sqlx::Row;
 
 use super::{Store, UsageIncrease, WriteTx, on_read, on_write};
 
-/// A SHA-256 output, as stored (leaf hashes, tree nodes). Storage keeps and returns them; the
-/// ledger (`ledger::merkle`) computes them.
-pub type Hash = [u8; 32];
-
-/// A perfect subtree of the ledger's Merkle tree: 2^level leaves starting at leaf
-/// index * 2^level; the key of a stored tree node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeId {
-    pub level: u8,
-    pub index: u64,
-}
+/// SHA-256 outputs and tree-node keys, as stored; the ledger (`tlog::merkle`) computes them.
+pub use tlog::merkle::{Hash, NodeId};
 
 /// One entry as stored.
 #[derive(Debug, Clone)]

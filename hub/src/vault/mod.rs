@@ -7,11 +7,10 @@ pub mod envelope;
 pub mod keyring;
 mod pseudonym;
 pub mod random;
-mod signing;
 pub mod stats;
 
 pub use pseudonym::Pseudonyms;
-pub use signing::{Ed25519Key, NotEd25519};
+pub use tlog::{Ed25519Key, NotEd25519};
 
 /// `HMAC-SHA256(key, category ‖ 0 ‖ field ‖ 0 ‖ value)`: blind-index tokens (under the index
 /// key) and pseudonyms (under a department's key) of one field's value.

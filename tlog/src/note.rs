@@ -3,7 +3,7 @@
 //! valid signature of the verifier's key over exactly the text that is handed back.
 
 use crate::hex::encode as hex;
-use crate::vault::Ed25519Key;
+use crate::key::Ed25519Key;
 use std::fmt;
 use std::sync::Arc;
 

@@ -7,7 +7,16 @@ use std::fmt;
 
 use ring::digest::{Context, SHA256};
 
-pub use crate::storage::{Hash, NodeId};
+/// A SHA-256 output (leaf hashes, tree nodes, roots).
+pub type Hash = [u8; 32];
+
+/// A perfect subtree of the Merkle tree: 2^level leaves starting at leaf index * 2^level; the
+/// key of a stored tree node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId {
+    pub level: u8,
+    pub index: u64,
+}
 
 /// Errors of proof construction and verification.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
