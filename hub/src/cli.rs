@@ -47,6 +47,11 @@ pub fn main() -> ExitCode {
             Command::Admin {
                 command: AdminCommand::Recover(args),
             } => commands::admin_recover(args).await,
+            Command::Webhooks {
+                command: WebhooksCommand::Replay(args),
+            } => crate::webhooks::replay_command(args).await,
+            Command::Import(args) => crate::import::run(*args).await,
+            Command::Connector { command } => crate::connector::command(command).await,
         }
     });
     match result {
@@ -115,11 +120,33 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Bulk import of a workbook, CSV or JSON-lines file into one category (create or update
+    /// by the key field; resumable; rejects listed by line without values).
+    Import(Box<crate::import::ImportArgs>),
+    /// Source connectors: keep a category in step with a PostgreSQL or MySQL/MariaDB table
+    /// (incremental by updated_at and key; upserts by the key field; rejects without values).
+    Connector {
+        #[command(subcommand)]
+        command: crate::connector::ConnectorCommand,
+    },
     /// Operator tools that work on the data directory and database directly.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Webhook and NATS outbox tools.
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
+}
+
+/// The outbox of webhooks and the NATS publisher (issue 21).
+#[derive(Subcommand)]
+pub enum WebhooksCommand {
+    /// Set matching outbox rows (by --id, --dead, --since; optionally --destination) back to
+    /// pending, due now; audited; prints how many. Meant for a stopped hub (it appends to the ledger).
+    Replay(crate::webhooks::ReplayArgs),
 }
 
 #[derive(Subcommand)]

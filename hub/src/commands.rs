@@ -14,6 +14,7 @@ use crate::init::{InitOptions, init as init_dir, is_initialised};
 use crate::ledger::note::{NoteSigner, Verifier};
 use crate::ledger::sources::{HttpSource, StoreSource};
 use crate::ledger::verify::{LedgerSource, verify};
+use crate::ledger::witnessed;
 use crate::recover::RecoverOptions;
 use crate::startup::ledger_origin;
 use crate::startup::{Application, shutdown_signal};
@@ -72,6 +73,13 @@ pub struct VerifyArgs {
     /// hub's /v1/audit/public-key (--url, trusted on first use).
     #[arg(long)]
     pub vkey: Option<String>,
+    /// A witness's cosigner key (C2SP tlog-cosignature/v1 vkey, `name+hash+base64(0x04‖key)`);
+    /// repeat for several. The newest checkpoint carrying their cosignatures must verify.
+    #[arg(long = "witness", value_name = "VKEY")]
+    pub witnesses: Vec<String>,
+    /// How many of the --witness keys must have cosigned (default: all of them).
+    #[arg(long, value_name = "K", requires = "witnesses")]
+    pub min_witnesses: Option<usize>,
 }
 
 #[derive(Args)]
@@ -470,6 +478,14 @@ pub async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
     if let Some(file) = &args.source.bundle {
         return verify_bundle(file, args.vkey.as_deref());
     }
+    let witnesses = witnessed::parse_witnesses(&args.witnesses).map_err(|e| anyhow::anyhow!(e))?;
+    let required = args.min_witnesses.unwrap_or(witnesses.len());
+    if required > witnesses.len() {
+        anyhow::bail!(
+            "--min-witnesses {required} is more than the {} --witness keys given",
+            witnesses.len()
+        );
+    }
     if let Some(dir) = args.source.data_dir {
         let settings = Settings::load(
             None,
@@ -493,6 +509,19 @@ pub async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
             }
         };
         let store = Store::open(&settings.database()?).await?;
+        if !witnesses.is_empty() {
+            let note = witnessed::from_store(&store, required).await;
+            let checked =
+                note.and_then(|n| witnessed::check(n.as_deref(), &vkey, &witnesses, required));
+            if let Err(e) = checked {
+                store.close().await;
+                anyhow::bail!(e);
+            }
+            println!(
+                "witnessed: {required} of {} witness keys cosigned a stored checkpoint",
+                witnesses.len()
+            );
+        }
         let total = store.ledger_size().await?;
         let result = run_verify(&mut StoreSource::new(&store), &vkey, &origin, total).await;
         store.close().await;
@@ -512,6 +541,20 @@ pub async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
         };
         let origin = vkey.split('+').next().unwrap_or_default().to_owned();
         let mut source = source;
+        if !witnesses.is_empty() {
+            let note = witnessed::from_hub(&source, required)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let text = witnessed::check(note.as_deref(), &vkey, &witnesses, required)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            println!(
+                "witnessed: {required} of {} witness keys cosigned checkpoint {}",
+                witnesses.len(),
+                text.lines().nth(1).unwrap_or_default()
+            );
+            // The witnessed checkpoint is checked against the entries with the newest one.
+            source.also_check(note.unwrap_or_default());
+        }
         run_verify(&mut source, &vkey, &origin, 0).await
     } else {
         anyhow::bail!("give --data-dir DIR or --url URL")

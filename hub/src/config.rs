@@ -86,6 +86,62 @@ pub struct Settings {
     /// `Settings::load` is the only constructor and sets it.
     #[serde(skip)]
     pub working_calendar: WorkingCalendar,
+    /// Webhook delivery (issue 21): retries, dead letters, extra trusted CAs.
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
+    /// The NATS JetStream publisher (issue 21); off unless `[nats]` is given.
+    #[serde(default)]
+    pub nats: Option<NatsSettings>,
+}
+
+/// `[webhooks]`: how the delivery worker retries. Attempt `n` (from 0) that fails is retried
+/// after a random delay in [0, min(cap, base × 2^n)] (exponential backoff, full jitter); a row
+/// is dead after `max_attempts` attempts (the defaults span about a day).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    #[serde(default = "defaults::webhook_backoff_base_secs")]
+    pub backoff_base_secs: u64,
+    #[serde(default = "defaults::webhook_backoff_cap_secs")]
+    pub backoff_cap_secs: u64,
+    #[serde(default = "defaults::webhook_max_attempts")]
+    pub max_attempts: u32,
+    /// Seconds one attempt may take (connect, send, answer).
+    #[serde(default = "defaults::webhook_timeout_secs")]
+    pub timeout_secs: u64,
+    /// How often the worker looks for due rows and the sweep for due events.
+    #[serde(default = "defaults::webhook_poll_secs")]
+    pub poll_secs: u64,
+    /// PEM bundle of CAs trusted for endpoints besides the system roots (a private CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> WebhookSettings {
+        WebhookSettings {
+            backoff_base_secs: defaults::webhook_backoff_base_secs(),
+            backoff_cap_secs: defaults::webhook_backoff_cap_secs(),
+            max_attempts: defaults::webhook_max_attempts(),
+            timeout_secs: defaults::webhook_timeout_secs(),
+            poll_secs: defaults::webhook_poll_secs(),
+            ca_file: None,
+        }
+    }
+}
+
+/// `[nats]`: publish case events and checkpoints to JetStream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsSettings {
+    /// `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// The stream, created if absent with subjects `gridhub.<instance>.>`.
+    #[serde(default = "defaults::nats_stream")]
+    pub stream: String,
+    /// The subjects' prefix instead of `gridhub.<instance>` (hubs sharing a NATS, tests).
+    #[serde(default)]
+    pub subject_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -99,6 +155,24 @@ mod defaults {
     use super::LogFormat;
     use std::net::{Ipv4Addr, SocketAddr};
 
+    pub fn webhook_backoff_base_secs() -> u64 {
+        60
+    }
+    pub fn webhook_backoff_cap_secs() -> u64 {
+        8 * 3600
+    }
+    pub fn webhook_max_attempts() -> u32 {
+        12
+    }
+    pub fn webhook_timeout_secs() -> u64 {
+        10
+    }
+    pub fn webhook_poll_secs() -> u64 {
+        5
+    }
+    pub fn nats_stream() -> String {
+        "GRIDHUB".to_owned()
+    }
     pub fn listen() -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, 8443))
     }

@@ -164,6 +164,8 @@ impl Application {
             store.clone(),
             Arc::clone(&vault),
         ));
+        let webhooks = build_webhooks(&settings, &access, &store, &vault, &clock).await?;
+        Arc::clone(&webhooks).spawn_worker();
         let state = AppState {
             settings: Arc::new(settings),
             store,
@@ -184,6 +186,7 @@ impl Application {
             login_limiter: Arc::new(login_limiter),
             known_clients: Arc::default(),
             clock,
+            webhooks,
         };
         Ok(Application {
             listener,
@@ -284,6 +287,40 @@ pub async fn open_ledger(vault: &Vault, store: Store, instance: &str) -> anyhow:
     Ledger::open(store, signer, origin)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the audit ledger: {e}"))
+}
+
+/// The webhook service (issue 21): its HTTPS client, retry policy and, with `[nats]`, the
+/// JetStream publisher (a NATS that cannot be reached stops start-up, naming it).
+async fn build_webhooks(
+    settings: &Settings,
+    access: &Access,
+    store: &Store,
+    vault: &Arc<Vault>,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<Arc<crate::webhooks::Webhooks>> {
+    let w = &settings.webhooks;
+    let http = crate::webhooks::http_client(
+        w.ca_file.as_deref(),
+        Duration::from_secs(w.timeout_secs.max(1)),
+    )?;
+    let nats = match &settings.nats {
+        Some(n) => Some(crate::webhooks::nats::Publisher::connect(n, &settings.instance).await?),
+        None => None,
+    };
+    Ok(Arc::new(crate::webhooks::Webhooks::new(
+        access.clone(),
+        store.clone(),
+        Arc::clone(vault),
+        Arc::clone(clock),
+        http,
+        crate::webhooks::Backoff {
+            base: Duration::from_secs(w.backoff_base_secs),
+            cap: Duration::from_secs(w.backoff_cap_secs),
+            max_attempts: w.max_attempts.max(1),
+        },
+        Duration::from_secs(w.poll_secs.max(1)),
+        nats,
+    )))
 }
 
 /// Completes on SIGINT or SIGTERM.

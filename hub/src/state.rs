@@ -52,6 +52,8 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     /// Where console sessions read the time (tests move it: `crate::time::Clock`).
     pub clock: Arc<dyn crate::time::Clock>,
+    /// Webhook endpoints, the outbox sweep and delivery, NATS (`crate::webhooks`).
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 impl AppState {

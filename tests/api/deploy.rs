@@ -191,12 +191,23 @@ fn deploy_config_loads_under_the_real_settings() {
 #[test]
 fn deploy_config_sets_every_setting_except_the_database_url() {
     let text = deploy(CONFIG);
-    let set: BTreeSet<String> = lines(&text)
+    // Top-level keys, and tables (`[webhooks]`) as their key; the keys inside a table are the
+    // table's own (checked by loading the file under the real settings).
+    let top = text.split("\n[").next().unwrap_or_default();
+    let set: BTreeSet<String> = lines(top)
         .filter_map(|l| l.split_once('='))
         .map(|(k, _)| k.trim().to_owned())
+        .chain(
+            lines(&text)
+                .filter_map(|l| l.strip_prefix('[')?.strip_suffix(']'))
+                .map(str::to_owned),
+        )
         .collect();
     let mut expected = settings_keys();
     assert!(expected.remove("database_url"), "database_url is a setting");
+    // The NATS publisher is off unless its table is given: documented commented out.
+    assert!(expected.remove("nats"), "nats is a setting");
+    assert!(text.contains("\n# [nats]\n"), "deploy/{CONFIG} documents [nats]");
     // Optional paths: documented as a commented-out example, since the file must exist if set.
     for key in ["client_ca_file", "calendar_file"] {
         assert!(expected.remove(key), "{key} is a setting");

@@ -15,9 +15,9 @@ use ring::signature::{ED25519, UnparsedPublicKey};
 /// Algorithm byte of Ed25519 keys in key hashes and verifier keys.
 const ALG_ED25519: u8 = 0x01;
 /// Every signature line starts with an em dash (U+2014) and a space.
-const SIG_PREFIX: &str = "\u{2014} ";
+pub(crate) const SIG_PREFIX: &str = "\u{2014} ";
 /// Parsing stops at this many signature lines (as golang.org/x/mod/sumdb/note does).
-const MAX_SIGNATURES: usize = 100;
+pub(crate) const MAX_SIGNATURES: usize = 100;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum NoteError {
@@ -48,12 +48,12 @@ pub enum NoteError {
 }
 
 /// Key name rule of C2SP signed-note: non-empty, no whitespace, no '+'.
-fn is_valid_name(name: &str) -> bool {
+pub(crate) fn is_valid_name(name: &str) -> bool {
     !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+')
 }
 
 /// Note text rule: ends with "\n" and has no control character other than "\n".
-fn check_text(text: &str) -> Result<(), NoteError> {
+pub(crate) fn check_text(text: &str) -> Result<(), NoteError> {
     if !text.ends_with('\n') {
         return Err(NoteError::TextNotTerminated);
     }

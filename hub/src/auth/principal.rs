@@ -21,6 +21,9 @@ use crate::error::Error;
 use crate::ledger::Actor;
 use crate::storage::{ClientRow, Store, UserRow, Versions};
 
+/// The id the operator principal acts under (the ledger's `system` actor).
+const OPERATOR_ID: &str = "system";
+
 /// The header a department system uses to name the officer it acts for (recorded in the audit
 /// entry, never trusted for permissions).
 pub const ON_BEHALF_OF: &str = "gridhub-on-behalf-of";
@@ -48,8 +51,17 @@ impl Role {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
-    User { id: String, username: String },
-    Client { id: String, thumbprint: String },
+    User {
+        id: String,
+        username: String,
+    },
+    Client {
+        id: String,
+        thumbprint: String,
+    },
+    /// The operator of a CLI command that works on the data directory directly (it holds the
+    /// keyring already); audited as the `system` actor, as `gridhub admin recover` is.
+    Operator,
 }
 
 #[derive(Debug, Clone)]
@@ -97,18 +109,36 @@ impl Principal {
         }
     }
 
-    /// The user or client id.
-    pub fn id(&self) -> &str {
-        match &self.caller {
-            Caller::User { id, .. } | Caller::Client { id, .. } => id,
+    /// The operator of a data directory (`gridhub import --data-dir`), holding the `admin`
+    /// role's permissions. Built only by CLI commands that opened the keyring themselves: whoever
+    /// runs them can read and write every record anyway.
+    pub fn operator(versions: Versions) -> Principal {
+        Principal {
+            caller: Caller::Operator,
+            department: None,
+            roles: vec![Role::Admin.as_str().to_owned()],
+            on_behalf_of: None,
+            versions,
         }
     }
 
-    /// The casbin subject (`user:<id>` or `client:<id>`).
+    /// The user or client id (`system` for the operator).
+    pub fn id(&self) -> &str {
+        match &self.caller {
+            Caller::User { id, .. } | Caller::Client { id, .. } => id,
+            Caller::Operator => OPERATOR_ID,
+        }
+    }
+
+    /// The casbin subject (`user:<id>` or `client:<id>`). The operator's subject is the role
+    /// `admin` itself: casbin's role manager counts every name as holding itself, so the
+    /// operator gets exactly the admin role's permissions, and no user id can collide with it
+    /// (user subjects are prefixed).
     pub fn subject(&self) -> String {
         match &self.caller {
             Caller::User { id, .. } => user_subject(id),
             Caller::Client { id, .. } => client_subject(id),
+            Caller::Operator => Role::Admin.as_str().to_owned(),
         }
     }
 
@@ -125,6 +155,7 @@ impl Principal {
                 on_behalf_of: self.on_behalf_of.clone(),
                 user: None,
             },
+            Caller::Operator => Actor::system(),
         }
     }
 

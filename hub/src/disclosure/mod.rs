@@ -228,7 +228,7 @@ impl Disclosures {
                 .await?
                 .and_then(|c| c.age_recipient)
                 .and_then(|r| r.parse::<age::x25519::Recipient>().ok()),
-            Caller::User { .. } => None,
+            Caller::User { .. } | Caller::Operator => None,
         };
         match recipient {
             Some(r) => Ok(Some(r)),

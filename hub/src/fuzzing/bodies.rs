@@ -37,7 +37,9 @@ pub fn record_body(data: &[u8]) {
         }
         1 => {
             if let Ok(batch) = parse_json::<CreateBatch>(body) {
-                Vec::<RecordInput>::from(batch)
+                batch
+                    .into_parts()
+                    .1
                     .into_iter()
                     .for_each(create_record);
             }

@@ -17,6 +17,8 @@ mod grids;
 mod purposes;
 mod roles;
 mod users;
+// Department clients' witness keys and their cosignatures (issue 21).
+mod witnesses;
 
 use std::sync::Arc;
 
@@ -28,6 +30,7 @@ pub use grids::GridDraft;
 pub use purposes::PurposeDraft;
 pub use roles::{Permission, RolePut};
 pub use users::{CreatedUser, UserDraft, UserView, valid_username};
+pub use witnesses::{AcceptedCosignature, note_text};
 
 use crate::auth::Access;
 use crate::error::Error;

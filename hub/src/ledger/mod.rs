@@ -18,6 +18,8 @@ pub mod sources;
 pub mod stream;
 mod subject_merge;
 pub mod verify;
+// `gridhub audit verify --witness` (issue 21).
+pub mod witnessed;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

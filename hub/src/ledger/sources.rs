@@ -196,6 +196,8 @@ pub struct HttpSource {
     client: reqwest::Client,
     base: String,
     token: Option<String>,
+    /// Checkpoints fetched apart (a witnessed one) that verification also checks.
+    extra: Vec<String>,
 }
 
 impl HttpSource {
@@ -220,6 +222,7 @@ impl HttpSource {
             client,
             base: base.trim_end_matches('/').to_owned(),
             token,
+            extra: Vec::new(),
         })
     }
 
@@ -233,6 +236,29 @@ impl HttpSource {
             return Err(format!("GET {path}: HTTP {}", resp.status()));
         }
         Ok(resp)
+    }
+
+    /// `GET /v1/audit/checkpoint?min_cosignatures=K`: the newest checkpoint with at least
+    /// `min` witness cosignatures, or `None` if the hub has none.
+    pub async fn cosigned_checkpoint(&self, min: usize) -> Result<Option<String>, String> {
+        let path = format!("/v1/audit/checkpoint?min_cosignatures={min}");
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(|e| format!("GET {path}: {e}"))?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(format!("GET {path}: HTTP {}", resp.status()));
+        }
+        resp.text().await.map(Some).map_err(|e| e.to_string())
+    }
+
+    /// Also check `note` (a checkpoint fetched apart) against the tree the entries rebuild.
+    pub fn also_check(&mut self, note: String) {
+        self.extra.push(note);
     }
 
     /// The hub's published ledger key (C2SP verifier string).
@@ -259,7 +285,9 @@ impl LedgerSource for HttpSource {
             .text()
             .await
             .map_err(|e| e.to_string())?;
-        Ok(vec![note])
+        let mut notes = vec![note];
+        notes.extend(self.extra.iter().cloned());
+        Ok(notes)
     }
 
     async fn page(&mut self, from: i64, limit: i64) -> Result<Page, String> {

@@ -14,6 +14,7 @@
 mod idempotency;
 mod prepare;
 mod sealing;
+mod upsert;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use policy::{CategoryDef, FieldValue, GridCode};
 use serde_json::{Map, Value};
 
+pub use upsert::Upserted;
 pub use sealing::{
     DiscloseInput, RecordDraft, Release, disclose, open_all, prefix_problems, public_fields,
     releases, seal,

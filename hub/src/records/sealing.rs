@@ -62,7 +62,12 @@ fn is_encrypted(category: &CategoryDef, field: &str) -> bool {
 
 /// Seal a draft into a row ready for insertion.
 pub fn seal(vault: &Vault, draft: RecordDraft<'_>) -> Result<NewRecord, Error> {
-    let id = new_record_id();
+    seal_as(vault, draft, new_record_id())
+}
+
+/// Seal a draft as the whole new content of record `id`, under a fresh data key (an upsert
+/// replacing a record's content; the old key is overwritten with the row).
+pub fn seal_as(vault: &Vault, draft: RecordDraft<'_>, id: String) -> Result<NewRecord, Error> {
     let category = draft.category;
     let mut plain = Map::new();
     let mut secret: Vec<(&str, Zeroizing<Vec<u8>>)> = Vec::new();

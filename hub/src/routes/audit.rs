@@ -187,11 +187,33 @@ pub async fn entries(
     }))
 }
 
-/// The newest signed checkpoint (C2SP signed note); a new one is signed if the log grew.
-#[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit",
-    responses((status = 200, content_type = "text/plain", body = String)))]
-pub async fn checkpoint(State(state): State<AppState>) -> Result<impl IntoResponse, Error> {
-    let note = state.ledger.checkpoint().await?;
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointQuery {
+    /// Serve the newest stored checkpoint carrying at least this many witness cosignatures
+    /// (404 if there is none) instead of the newest checkpoint.
+    #[param(minimum = 0)]
+    min_cosignatures: Option<u64>,
+}
+
+/// The newest signed checkpoint (C2SP signed note); a new one is signed if the log grew. The
+/// hub's signature line comes first, then every witness cosignature (C2SP tlog-cosignature/v1)
+/// collected for that checkpoint (`POST /v1/audit/cosignatures`).
+#[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit", params(CheckpointQuery),
+    responses((status = 200, content_type = "text/plain", body = String),
+        (status = 404, description = "`min_cosignatures`: no stored checkpoint has that many")))]
+pub async fn checkpoint(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<CheckpointQuery>,
+) -> Result<impl IntoResponse, Error> {
+    let note = match q.min_cosignatures {
+        None => {
+            let note = state.ledger.checkpoint().await?;
+            state.identity.with_cosignatures(note).await?
+        }
+        Some(min) => state.identity.cosigned_checkpoint(min).await?,
+    };
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note))
 }
 

@@ -25,6 +25,10 @@ pub(crate) mod roles;
 mod subject_report;
 // The grant watchlist and who can see one record (issue 20).
 pub(crate) mod watch;
+// Webhook endpoints and deliveries (issue 21).
+pub(crate) mod webhooks;
+// Departments as witnesses: keys and cosignatures (issue 21).
+pub(crate) mod witnesses;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -55,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         .merge(watch::router())
         .merge(subject_report::router())
         .merge(anomalies::router())
+        .merge(webhooks::router())
+        .merge(witnesses::router())
         .merge(crate::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -14,7 +14,7 @@ use super::{
     admin, anomalies, audit, auth, cases, catalog, data, decisions, departments, grants, grids,
     health, purposes, records, roles, subject_report,
 };
-use super::{ledger_keys, watch};
+use super::{ledger_keys, watch, webhooks, witnesses};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -43,11 +43,15 @@ use super::{ledger_keys, watch};
         ledger_keys::status, ledger_keys::verify, ledger_keys::keys,
         watch::watchlist, watch::record_visibility,
         anomalies::anomalies, anomalies::acknowledge, anomalies::resolve, anomalies::activity,
+        witnesses::put_witness, witnesses::delete_witness, witnesses::list_witnesses,
+        witnesses::post_cosignature,
         grants::request_grant, grants::list_grants, grants::get_grant, grants::approve,
         grants::reject, grants::suspend, grants::resume, grants::revoke, grants::artefact,
         grants::consent, grants::decline,
         cases::report, cases::get_case, cases::assign, cases::reply, cases::close,
         decisions::explain, data::pull, data::lookup, data::statistics,
+        webhooks::put_webhook, webhooks::list_webhooks, webhooks::delete_webhook,
+        webhooks::deliveries,
     ),
     modifiers(&BearerAuth, &ErrorResponses),
     components(schemas(ErrorResponse, ErrorObject, FieldProblemDoc)),

@@ -50,7 +50,9 @@ pub async fn create_record(
     Ok((StatusCode::CREATED, Json(written.into())))
 }
 
-/// Create many records: all of them, or none with every problem listed.
+/// Create many records: all of them, or none with every problem listed. With `upsert_by`, a
+/// record whose key matches a live record updates it instead (answer adds `ids`, `created`,
+/// `updated`; one ledger entry `record.import` for the batch).
 #[utoipa::path(post, path = "/v1/records/batch", tag = "records", request_body = CreateBatch,
     params(("idempotency-key" = Option<String>, Header, pattern = "^[A-Za-z0-9._:-]{1,64}$", 
         description = "as on `POST /v1/records`: a retry with the same key and body gets the first answer (same ids, same receipt) and writes nothing")),
@@ -65,8 +67,20 @@ pub async fn create_batch(
     ApiJson(req): ApiJson<CreateBatch>,
 ) -> Result<(StatusCode, Json<BatchCreated>), Error> {
     let key = idempotency_key(&headers);
-    let written = state.records.create_batch(&who, req.into(), key).await?;
-    Ok((StatusCode::CREATED, Json(written.into())))
+    let (upsert_by, items) = req.into_parts();
+    let Some(upsert_by) = upsert_by else {
+        let written = state.records.create_batch(&who, items, key).await?;
+        return Ok((StatusCode::CREATED, Json(written.into())));
+    };
+    if !matches!(key, Ok(None)) {
+        // An upsert is repeatable as it is; a key would promise a replay it does not keep.
+        return Err(Error::validation(
+            "idempotency-key",
+            "not taken with `upsert_by` (an upsert can be repeated as is)",
+        ));
+    }
+    let upserted = state.records.upsert_batch(&who, items, &upsert_by).await?;
+    Ok((StatusCode::CREATED, Json(upserted.into())))
 }
 
 /// Read a record in clear (grid workers in their grids, admins).

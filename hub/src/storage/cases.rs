@@ -7,6 +7,7 @@ use policy::{CaseStatus, Responsibility};
 use sqlx::Row;
 
 use super::grants::BUMP_DECISION_VERSION;
+use super::outbox::{case_event, emit_events};
 use super::{Store, WriteTx, on_read, on_write};
 use crate::vault::{SealedField, WrappedDek};
 
@@ -288,6 +289,22 @@ impl Store {
                     CaseChange::NotFound
                 });
             }
+            // The departments that lose the case on a reassignment hear of it too.
+            let previous: Vec<String> = sqlx::query(
+                "SELECT department FROM case_assignments WHERE case_id = $1 AND current = $2",
+            )
+            .bind(id.to_owned())
+            .bind(true)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("department"))
+            .collect::<Result<_, _>>()?;
+            let kind: String = sqlx::query("SELECT kind FROM cases WHERE id = $1")
+                .bind(id.to_owned())
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("kind")?;
             sqlx::query(
                 "UPDATE case_assignments SET current = $2 WHERE case_id = $1 AND current = $3",
             )
@@ -330,6 +347,14 @@ impl Store {
                 .bind(detail)
                 .execute(&mut *tx)
                 .await?;
+            let what = if round == 1 { "assigned" } else { "reassigned" };
+            let mut event = case_event(id, what, &kind, round, departments, deadline);
+            for department in previous {
+                if !event.destinations.contains(&department) {
+                    event.destinations.push(department);
+                }
+            }
+            emit_events!(self, tx, [&event], now);
             let version: i64 = sqlx::query(BUMP_DECISION_VERSION)
                 .fetch_one(&mut *tx)
                 .await?

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use policy::{Disclosure, GrantStatus, GrantTerms, GridCode, StatisticsTerms};
 use sqlx::{QueryBuilder, Row};
 
+use super::outbox::emit_grant_event;
 use super::{Store, WriteTx, on_read, on_write};
 
 pub(super) const BUMP_DECISION_VERSION: &str =
@@ -148,6 +149,20 @@ pub enum Transitioned {
     Done { version: i64 },
     /// The grant was no longer in `from` (or is gone): nothing changed.
     Stale,
+}
+
+/// The event a grant's move to `to` emits (`grant.<name>`); none for `requested`, which only a
+/// new grant has (`insert_grant` emits it).
+fn grant_event_name(from: GrantStatus, to: GrantStatus) -> Option<&'static str> {
+    match to {
+        GrantStatus::Requested => None,
+        GrantStatus::Approved if from == GrantStatus::Suspended => Some("resumed"),
+        GrantStatus::Approved => Some("approved"),
+        GrantStatus::Rejected => Some("rejected"),
+        GrantStatus::Suspended => Some("suspended"),
+        GrantStatus::Revoked => Some("revoked"),
+        GrantStatus::Expired => Some("expired"),
+    }
 }
 
 fn decode_error(what: &str) -> sqlx::Error {
@@ -296,6 +311,8 @@ impl Store {
             .bind(g.status.as_str())
             .execute(&mut *tx)
             .await?;
+            // The request's event, in its transaction (the outbox invariant).
+            emit_grant_event!(self, tx, g.id.as_str(), "requested", g.requested_at);
             tx.commit().await
         })
     }
@@ -429,6 +446,9 @@ impl Store {
             .bind(t.reason.map(str::to_owned))
             .execute(&mut *tx)
             .await?;
+            if let Some(what) = grant_event_name(t.from, t.to) {
+                emit_grant_event!(self, tx, t.id, what, t.now);
+            }
             let version: i64 = sqlx::query(BUMP_DECISION_VERSION)
                 .fetch_one(&mut *tx)
                 .await?
@@ -481,6 +501,11 @@ impl Store {
             .bind(a.reason.map(str::to_owned))
             .execute(&mut *tx)
             .await?;
+            let what = match a.to {
+                ConsentState::Declined => "declined",
+                _ => "consented",
+            };
+            emit_grant_event!(self, tx, a.id, what, a.now);
             let version: i64 = sqlx::query(BUMP_DECISION_VERSION)
                 .fetch_one(&mut *tx)
                 .await?

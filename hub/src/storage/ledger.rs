@@ -801,6 +801,11 @@ impl Store {
                 .bind(c.time_ms)
                 .execute(&mut *tx)
                 .await?;
+            // The signed checkpoint for the NATS publisher, in its transaction (issue 21).
+            if self.nats_outbox() {
+                let event = super::outbox::checkpoint_event(c.size, &c.note);
+                super::outbox::emit_events!(self, tx, [&event], c.time_ms);
+            }
             tx.commit().await?;
             Ok(true)
         })

@@ -16,6 +16,8 @@ mod grids;
 mod idempotency;
 mod identity;
 mod ledger;
+// The outbox of webhooks and the NATS publisher (issue 21).
+pub(crate) mod outbox;
 mod purposes;
 mod records;
 mod role_changes;
@@ -24,6 +26,8 @@ mod statistics;
 mod users;
 // The ledger-and-keys page and the grant watchlist (issue 20).
 mod watch;
+// Departments as witnesses: their keys and cosignatures (issue 21).
+mod witnesses;
 mod write_tx;
 
 use std::path::Path;
@@ -49,6 +53,7 @@ pub use grants::{
 };
 pub use grids::GridRow;
 pub use idempotency::Claim;
+pub use outbox::{DeliveryMark, OutboxEvent, OutboxRow, ReplayFilter, WebhookEndpointRow};
 pub use identity::{
     ClientRow, DepartmentRow, Inserted, NewClient, PermissionLine, PolicySnapshot, RoleRow,
     RoleSeed, Versions,
@@ -57,11 +62,15 @@ pub use ledger::{
     EntryFilter, Hash, LedgerChunk, LedgerPageRow, LedgerRow, NodeId, StoredCheckpoint,
 };
 pub use purposes::PurposeRow;
-pub use records::{BlindEntry, NewRecord, RecordUpdate, StoredRecord, UpdateOutcome};
+pub use records::{
+    BlindEntry, NewRecord, RecordUpdate, Replacement, StoredRecord, UpdateOutcome, UpsertKey,
+    UpsertOutcome,
+};
 pub use role_changes::{AdminOutcome, Apply, Guarded, PolicyGuard, RecoveredAdmin};
 pub use statistics::{CountQuery, CountRow};
 pub use users::{NewUser, UserRow};
 pub use watch::DekCount;
+pub use witnesses::{CosignatureRow, WitnessKeyRow};
 pub use write_tx::WriteTx;
 
 use crate::config::DatabaseLocation;
@@ -90,6 +99,8 @@ enum Backend {
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    /// Whether events also go to the NATS sink of the outbox (`Store::publish_to_nats`).
+    nats_outbox: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Run `$body` with `$pool` bound to the backend's read pool (SQLite) or its one pool (PostgreSQL).
@@ -181,6 +192,7 @@ impl Store {
             .map_err(StoreError::Connect)?;
         Ok(Store {
             backend: Backend::Sqlite { read, write },
+            nats_outbox: std::sync::Arc::default(),
         })
     }
 
@@ -208,6 +220,7 @@ impl Store {
             .map_err(StoreError::Connect)?;
         Ok(Store {
             backend: Backend::Postgres(pool),
+            nats_outbox: std::sync::Arc::default(),
         })
     }
 
@@ -219,6 +232,18 @@ impl Store {
         .map_err(StoreError::Migrate)?;
         self.seed_purposes().await?;
         Ok(())
+    }
+
+    /// From now on, case events and checkpoints also get a `nats` outbox row (the NATS
+    /// publisher is configured).
+    pub fn publish_to_nats(&self) {
+        self.nats_outbox
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether events get a `nats` outbox row.
+    pub fn nats_outbox(&self) -> bool {
+        self.nats_outbox.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Which backend this is, for logs and `/readyz`.

@@ -11,6 +11,10 @@ use crate::vault::{SealedField, WrappedDek};
 /// Rows per multi-row INSERT; keeps bind counts far below SQLite's and PostgreSQL's limits.
 const CHUNK: usize = 400;
 
+/// The PostgreSQL advisory lock every upsert transaction holds (an arbitrary constant, "upsert"
+/// in ASCII), so two upserts never both create a record for the same new key.
+const UPSERT_LOCK: i64 = 0x7570_7365_7274;
+
 #[derive(Debug, Clone)]
 pub struct BlindEntry {
     pub field: String,
@@ -61,6 +65,37 @@ pub struct RecordUpdate {
     pub reindex: Vec<(String, Vec<Vec<u8>>)>,
 }
 
+/// A live record whose whole content an upsert replaces: new grid, purpose, fields, data key
+/// and tokens under the same id, applied only if it is still at `expected_version`.
+#[derive(Debug, Clone)]
+pub struct Replacement {
+    pub record: NewRecord,
+    pub expected_version: i64,
+}
+
+/// The key of an upsert: records created by it must not find their `field` token taken by
+/// a live record of `category` when the write commits (a concurrent upsert got there first).
+pub struct UpsertKey<'a> {
+    pub category: &'a str,
+    pub field: &'a str,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    Written,
+    /// A replaced record changed, or a created record's key appeared, since the batch looked;
+    /// nothing was written.
+    Raced,
+}
+
+/// What one write transaction of records does besides inserting.
+#[derive(Default)]
+struct WriteExtras<'a> {
+    answer: Option<KeyAnswer<'a>>,
+    replace: &'a [Replacement],
+    key: Option<UpsertKey<'a>>,
+}
+
 /// The answer of an idempotency key, stored with the records it names.
 struct KeyAnswer<'a> {
     principal: &'a str,
@@ -96,9 +131,68 @@ fn decode_sealed(bytes: Option<&[u8]>) -> Result<Vec<SealedField>, sqlx::Error> 
 impl Store {
     /// Insert records with their sealed fields and tokens: all of them or none.
     pub async fn insert_records(&self, records: &[NewRecord], now: i64) -> Result<(), sqlx::Error> {
-        self.insert_records_with(records, now, None)
+        self.insert_records_with(records, now, WriteExtras::default())
             .await
             .map(|_| ())
+    }
+
+    /// Insert `records` and replace `replace` in one transaction (an upsert by `key`): all of
+    /// it, or nothing and `Raced` if a replaced record changed or a new record's key token
+    /// appeared on a live record since the caller looked.
+    pub async fn upsert_records(
+        &self,
+        records: &[NewRecord],
+        replace: &[Replacement],
+        key: UpsertKey<'_>,
+        now: i64,
+    ) -> Result<UpsertOutcome, sqlx::Error> {
+        let extras = WriteExtras {
+            answer: None,
+            replace,
+            key: Some(key),
+        };
+        let written = self.insert_records_with(records, now, extras).await?;
+        Ok(if written {
+            UpsertOutcome::Written
+        } else {
+            UpsertOutcome::Raced
+        })
+    }
+
+    /// Live records of `category` holding one of `tokens` for `field`, as (token, record id);
+    /// one query per 400 tokens.
+    pub async fn records_by_tokens(
+        &self,
+        category: &str,
+        field: &str,
+        tokens: &[Vec<u8>],
+    ) -> Result<Vec<(Vec<u8>, String)>, sqlx::Error> {
+        let mut found = Vec::new();
+        for chunk in tokens.chunks(CHUNK) {
+            let rows = on_read!(self, |pool| {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "SELECT b.token AS token, b.record_id AS id FROM blind_index b \
+                     JOIN records r ON r.id = b.record_id WHERE r.erased_at IS NULL AND b.category = ",
+                );
+                qb.push_bind(category.to_owned())
+                    .push(" AND b.field = ")
+                    .push_bind(field.to_owned())
+                    .push(" AND b.token IN (");
+                let mut list = qb.separated(", ");
+                for token in chunk {
+                    list.push_bind(token.clone());
+                }
+                qb.push(")");
+                qb.build()
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.try_get("token")?, r.try_get("id")?)))
+                    .collect::<Result<Vec<(Vec<u8>, String)>, sqlx::Error>>()
+            })?;
+            found.extend(rows);
+        }
+        Ok(found)
     }
 
     /// As `insert_records`, for a write under an idempotency key claimed by `attempt`
@@ -120,15 +214,36 @@ impl Store {
             attempt,
             ledger_index,
         };
-        self.insert_records_with(records, now, Some(answer)).await
+        let extras = WriteExtras {
+            answer: Some(answer),
+            ..WriteExtras::default()
+        };
+        self.insert_records_with(records, now, extras).await
     }
 
+    /// The one write transaction of new records (and, for an upsert, replaced ones). Returns
+    /// false, having written nothing, when an idempotency claim was lost or an upsert raced.
     async fn insert_records_with(
         &self,
         records: &[NewRecord],
         now: i64,
-        answer: Option<KeyAnswer<'_>>,
+        extras: WriteExtras<'_>,
     ) -> Result<bool, sqlx::Error> {
+        let WriteExtras {
+            answer,
+            replace,
+            key,
+        } = extras;
+        let fresh_tokens: Vec<Vec<u8>> = match &key {
+            Some(key) => records
+                .iter()
+                .flat_map(|r| r.index.iter())
+                .filter(|e| e.field == key.field)
+                .map(|e| e.token.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        let postgres = matches!(self.backend, super::Backend::Postgres(_));
         let record_ids = match &answer {
             Some(_) => serde_json::to_string(&records.iter().map(|r| &r.id).collect::<Vec<_>>())
                 .map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
@@ -155,6 +270,67 @@ impl Store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
+            }
+            if let Some(key) = &key {
+                // INVARIANT (no duplicate keys): checked inside the write transaction, and
+                // upserts take it one at a time: SQLite has one writer; on PostgreSQL every
+                // upsert first takes the same transaction-scoped advisory lock.
+                if postgres {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(UPSERT_LOCK)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for chunk in fresh_tokens.chunks(CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::new(
+                        "SELECT 1 AS one FROM blind_index b JOIN records r ON r.id = b.record_id \
+                         WHERE r.erased_at IS NULL AND b.category = ",
+                    );
+                    qb.push_bind(key.category.to_owned())
+                        .push(" AND b.field = ")
+                        .push_bind(key.field.to_owned())
+                        .push(" AND b.token IN (");
+                    let mut list = qb.separated(", ");
+                    for token in chunk {
+                        list.push_bind(token.clone());
+                    }
+                    qb.push(") LIMIT 1");
+                    if qb.build().fetch_optional(&mut *tx).await?.is_some() {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
+                }
+            }
+            for r in replace {
+                let sealed = encode_sealed(&r.record.sealed)?;
+                let n = &r.record;
+                let bumped = sqlx::query(
+                    "UPDATE records SET version = version + 1, grid = $1, purpose = $2, \
+                     legal_basis = $3, plain_fields = $4, kek_version = $5, wrapped_dek = $6, \
+                     sealed_fields = $7, updated_at = $8 \
+                     WHERE id = $9 AND version = $10 AND erased_at IS NULL",
+                )
+                .bind(n.grid.clone())
+                .bind(n.purpose.clone())
+                .bind(n.legal_basis.clone())
+                .bind(n.plain_fields.clone())
+                .bind(i64::from(n.wrapped.kek_version))
+                .bind(n.wrapped.bytes.clone())
+                .bind(sealed)
+                .bind(now)
+                .bind(n.id.clone())
+                .bind(r.expected_version)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if bumped != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                sqlx::query("DELETE FROM blind_index WHERE record_id = $1")
+                    .bind(n.id.clone())
+                    .execute(&mut *tx)
+                    .await?;
             }
             for chunk in records.chunks(CHUNK / 4) {
                 let mut qb = sqlx::QueryBuilder::new(
@@ -185,6 +361,7 @@ impl Store {
             }
             let tokens: Vec<(&NewRecord, &BlindEntry)> = records
                 .iter()
+                .chain(replace.iter().map(|r| &r.record))
                 .flat_map(|r| r.index.iter().map(move |e| (r, e)))
                 .collect();
             for chunk in tokens.chunks(CHUNK) {
@@ -201,7 +378,7 @@ impl Store {
             }
             // Count KEK wraps (NIST SP 800-38D usage limit), per category and version.
             let mut wraps: std::collections::BTreeMap<(&str, u32), i64> = Default::default();
-            for r in records {
+            for r in records.iter().chain(replace.iter().map(|r| &r.record)) {
                 *wraps
                     .entry((r.category.as_str(), r.wrapped.kek_version))
                     .or_default() += 1;

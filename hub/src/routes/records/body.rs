@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::ledger::Receipt;
-use crate::records::{BatchWritten, Change, ClearRecord, RecordInput, Written};
+use crate::records::{BatchWritten, Change, ClearRecord, RecordInput, Upserted, Written};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +32,23 @@ pub struct CreateBatch {
     /// 1–5 000 records.
     #[schema(min_items = 1, max_items = 5000)]
     records: Vec<CreateRecord>,
+    /// An `indexed` field of the (one) category of the batch, present once in every record
+    /// and unique within the batch: a record whose key matches a live record updates it
+    /// (its fields overlaid, the whole validated again) instead of creating another.
+    #[serde(default)]
+    #[schema(example = "id_number")]
+    upsert_by: Option<String>,
+}
+
+impl CreateBatch {
+    /// The upsert key field, if the batch asked for one, and the records.
+    pub fn into_parts(self) -> (Option<String>, Vec<RecordInput>) {
+        let upsert_by = self.upsert_by;
+        (
+            upsert_by,
+            self.records.into_iter().map(RecordInput::from).collect(),
+        )
+    }
 }
 
 /// A JSON object with at least one member.
@@ -60,6 +77,15 @@ pub struct BatchCreated {
     records: Vec<RecordWritten>,
     /// Signed receipt of the one ledger entry that recorded the whole batch.
     receipt: Receipt,
+    /// With `upsert_by`: the record ids in request order (created or updated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ids: Option<Vec<String>>,
+    /// With `upsert_by`: how many records were created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<usize>,
+    /// With `upsert_by`: how many existing records were updated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated: Option<usize>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -100,12 +126,6 @@ impl From<CreateRecord> for RecordInput {
     }
 }
 
-impl From<CreateBatch> for Vec<RecordInput> {
-    fn from(batch: CreateBatch) -> Vec<RecordInput> {
-        batch.records.into_iter().map(RecordInput::from).collect()
-    }
-}
-
 impl From<PatchRecord> for Change {
     fn from(p: PatchRecord) -> Change {
         Change {
@@ -134,6 +154,29 @@ impl From<BatchWritten> for BatchCreated {
                 .map(|id| RecordWritten { id, version: 1 })
                 .collect(),
             receipt: w.receipt,
+            ids: None,
+            created: None,
+            updated: None,
+        }
+    }
+}
+
+impl From<Upserted> for BatchCreated {
+    fn from(w: Upserted) -> BatchCreated {
+        BatchCreated {
+            records: w
+                .ids
+                .iter()
+                .zip(&w.versions)
+                .map(|(id, version)| RecordWritten {
+                    id: id.clone(),
+                    version: *version,
+                })
+                .collect(),
+            receipt: w.receipt,
+            ids: Some(w.ids),
+            created: Some(w.created),
+            updated: Some(w.updated),
         }
     }
 }
