@@ -145,7 +145,8 @@ pub enum Command {
 #[derive(Subcommand)]
 pub enum WebhooksCommand {
     /// Set matching outbox rows (by --id, --dead, --since; optionally --destination) back to
-    /// pending, due now; audited; prints how many. Meant for a stopped hub (it appends to the ledger).
+    /// pending, due now; audited; prints how many. Meant for a stopped hub (it appends to the
+    /// ledger).
     Replay(crate::webhooks::ReplayArgs),
 }
 

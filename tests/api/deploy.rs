@@ -207,7 +207,10 @@ fn deploy_config_sets_every_setting_except_the_database_url() {
     assert!(expected.remove("database_url"), "database_url is a setting");
     // The NATS publisher is off unless its table is given: documented commented out.
     assert!(expected.remove("nats"), "nats is a setting");
-    assert!(text.contains("\n# [nats]\n"), "deploy/{CONFIG} documents [nats]");
+    assert!(
+        text.contains("\n# [nats]\n"),
+        "deploy/{CONFIG} documents [nats]"
+    );
     // Optional paths: documented as a commented-out example, since the file must exist if set.
     for key in ["client_ca_file", "calendar_file"] {
         assert!(expected.remove(key), "{key} is a setting");

@@ -12,6 +12,7 @@ mod audit_search;
 mod body_limit;
 mod calendar;
 mod cli;
+mod client_cli;
 mod clients;
 mod connector;
 mod console;

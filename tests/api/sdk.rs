@@ -21,11 +21,13 @@ use serde_json::{Value, json};
 
 use crate::grants::{approved_grant, grant_request};
 
-const RECORDS: usize = 23;
+pub(crate) const RECORDS: usize = 23;
 
 /// A hub with `RECORDS` residents in the worker's grid, a department `civil-affairs` over the
 /// district with an approved grant, and its client `civil-sys`; returns the record ids.
-async fn hub_with_residents(backend: Backend) -> (TestApp, DeptClient, BTreeSet<String>) {
+pub(crate) async fn hub_with_residents(
+    backend: Backend,
+) -> (TestApp, DeptClient, BTreeSet<String>) {
     let app = spawn_app(backend).await;
     app.create_department("civil-affairs", &["330110.001"])
         .await;
@@ -392,7 +394,7 @@ fn run_sql(backend: Backend, sqlite: PathBuf, pg: Option<String>, statements: &[
 
 /// Stop the hub, run `statements` on its database, start it again (it re-derives its tree
 /// from the entries and signs anew).
-async fn rewrite_ledger(app: TestApp, statements: &'static [&'static str]) -> TestApp {
+pub(crate) async fn rewrite_ledger(app: TestApp, statements: &'static [&'static str]) -> TestApp {
     let (backend, sqlite, pg) = (app.backend, app.sqlite_path(), app.database_url.clone());
     app.restart_after(move || run_sql(backend, sqlite, pg, statements))
         .await
@@ -400,7 +402,7 @@ async fn rewrite_ledger(app: TestApp, statements: &'static [&'static str]) -> Te
 
 /// Rewrite one early entry, and drop the derived nodes and the signed checkpoints that would
 /// give it away: the hub starts on a forked log and signs it with its own key.
-const FORK: &[&str] = &[
+pub(crate) const FORK: &[&str] = &[
     "UPDATE ledger_entries SET canonical = replace(canonical, '\"decision\":\"allow\"', \
      '\"decision\":\"deny\"') WHERE idx = (SELECT MIN(idx) FROM ledger_entries \
      WHERE canonical LIKE '%\"decision\":\"allow\"%')",

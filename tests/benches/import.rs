@@ -156,15 +156,23 @@ async fn app_with_grids(backend: Backend, grids: &[synth::DemoGrid]) -> TestApp 
     app
 }
 
-/// Peak resident set of process `pid` so far (kB), from /proc.
-fn vm_hwm(pid: u32) -> Option<u64> {
+/// (VmHWM, RssAnon) of process `pid` now (kB), from /proc: the peak resident set, which counts
+/// the SQLite database pages the hub maps (`mmap_size`), and the anonymous (heap) part.
+fn memory(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    let kb = |key: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some((kb("VmHWM:")?, kb("RssAnon:")?))
 }
 
-/// Import `file` into the stopped hub's data directory: (summary line, seconds, peak RSS MB).
-fn import(dir: &Path, database_url: &Option<String>, file: &Path) -> (String, f64, f64) {
+/// Import `file` into the stopped hub's data directory: (summary line, seconds, peak RSS MB,
+/// peak anonymous RSS MB).
+fn import(dir: &Path, database_url: &Option<String>, file: &Path) -> (String, f64, f64, f64) {
+    let mut progress = file.as_os_str().to_owned();
+    progress.push(".import-progress");
+    let _ = std::fs::remove_file(&progress);
     let mut cmd = Command::new(BIN);
     cmd.arg("import")
         .arg("--data-dir")
@@ -180,10 +188,11 @@ fn import(dir: &Path, database_url: &Option<String>, file: &Path) -> (String, f6
     }
     let started = Instant::now();
     let mut child = cmd.spawn().unwrap();
-    let mut peak = 0;
+    let (mut peak, mut anon) = (0, 0);
     loop {
-        if let Some(kb) = vm_hwm(child.id()) {
-            peak = peak.max(kb);
+        if let Some((hwm, heap)) = memory(child.id()) {
+            peak = peak.max(hwm);
+            anon = anon.max(heap);
         }
         if child.try_wait().unwrap().is_some() {
             break;
@@ -198,7 +207,7 @@ fn import(dir: &Path, database_url: &Option<String>, file: &Path) -> (String, f6
         .next()
         .unwrap_or("")
         .to_owned();
-    (said, secs, peak as f64 / 1024.0)
+    (said, secs, peak as f64 / 1024.0, anon as f64 / 1024.0)
 }
 
 /// The batch API's rate on `people` (batches of 500, 2 clients), as the ingest bench.
@@ -309,9 +318,9 @@ async fn main() {
                     *noted.lock().unwrap() = Some(import(&dir, &url, &file));
                 })
                 .await;
-            let (said, secs, rss) = result.lock().unwrap().take().unwrap();
+            let (said, secs, rss, anon) = result.lock().unwrap().take().unwrap();
             println!(
-                "{backend:?} {kind}: {:>7.0} rows/s, peak RSS {rss:.0} MB ({said}; wall {secs:.1} s)",
+                "{backend:?} {kind}: {:>7.0} rows/s, peak RSS {rss:.0} MB (anonymous {anon:.0} MB) ({said}; wall {secs:.1} s)",
                 n as f64 / secs
             );
             app.stop().await;

@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
 #[schema(example = json!({"url": "https://civil-affairs.example/hooks/gridhub"}))]
 pub struct WebhookUrl {
     /// An `https://` URL (at most 2 000 characters).
+    #[schema(max_length = 2000, pattern = "^https://[^/?#]+")]
     url: String,
 }
 
@@ -118,8 +119,27 @@ pub async fn delete_webhook(
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
-    /// `pending`, `delivered` or `dead`.
-    state: Option<String>,
+    /// Only rows in this state.
+    state: Option<DeliveryState>,
+}
+
+/// The state of an outbox row.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl DeliveryState {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Dead => "dead",
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -170,7 +190,10 @@ pub async fn deliveries(
     who: Principal,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> Result<Json<DeliveryList>, Error> {
-    let rows = state.webhooks.deliveries(&who, q.state.as_deref()).await?;
+    let rows = state
+        .webhooks
+        .deliveries(&who, q.state.map(DeliveryState::as_str))
+        .await?;
     Ok(Json(DeliveryList {
         deliveries: rows.into_iter().map(Delivery::from).collect(),
     }))

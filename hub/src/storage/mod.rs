@@ -53,7 +53,6 @@ pub use grants::{
 };
 pub use grids::GridRow;
 pub use idempotency::Claim;
-pub use outbox::{DeliveryMark, OutboxEvent, OutboxRow, ReplayFilter, WebhookEndpointRow};
 pub use identity::{
     ClientRow, DepartmentRow, Inserted, NewClient, PermissionLine, PolicySnapshot, RoleRow,
     RoleSeed, Versions,
@@ -61,6 +60,7 @@ pub use identity::{
 pub use ledger::{
     EntryFilter, Hash, LedgerChunk, LedgerPageRow, LedgerRow, NodeId, StoredCheckpoint,
 };
+pub use outbox::{DeliveryMark, OutboxEvent, OutboxRow, ReplayFilter, WebhookEndpointRow};
 pub use purposes::PurposeRow;
 pub use records::{
     BlindEntry, NewRecord, RecordUpdate, Replacement, StoredRecord, UpdateOutcome, UpsertKey,

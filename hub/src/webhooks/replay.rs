@@ -77,7 +77,9 @@ async fn replay_in(
 
 /// `gridhub webhooks replay`.
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("rows").required(true).multiple(true).args(["id", "dead", "since"])))]
+#[command(group(
+    clap::ArgGroup::new("rows").required(true).multiple(true).args(["id", "dead", "since"])
+))]
 pub struct ReplayArgs {
     #[arg(long, env = "GRIDHUB_DATA_DIR")]
     pub data_dir: PathBuf,

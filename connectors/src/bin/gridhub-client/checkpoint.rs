@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use connectors::Client;
 
-use crate::common::{Failure, print_json};
+use super::common::{Failure, print_json};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {

@@ -1,5 +1,6 @@
-//! What every subcommand shares: the connection options (flags, `GRIDHUB_CLIENT_*` variables,
-//! or a `--profile` TOML file, in that order of precedence), the SDK client built from them,
+//! What every subcommand shares: the connection options (flags before the subcommand,
+//! `GRIDHUB_CLIENT_*` variables, or a `--profile` TOML file, in that order of precedence;
+//! not global, so that `lookup --key` and `witness --key` keep their own `--key`), the SDK client built from them,
 //! and the one failure type with its exit code. Invariant: no failure message carries a
 //! record's field value (the SDK's errors do not, and nothing here adds one).
 
@@ -14,44 +15,43 @@ use serde::Deserialize;
 pub struct Common {
     /// A TOML file with any of the options below (`url`, `ca`, `cert`, `key`, `age_identity`,
     /// `vkey`, `state_file`, `witness = [..]`, `min_witnesses`); flags and variables win.
-    #[arg(long, global = true, env = "GRIDHUB_CLIENT_PROFILE")]
+    #[arg(long, env = "GRIDHUB_CLIENT_PROFILE")]
     pub profile: Option<PathBuf>,
     /// The hub, e.g. `https://hub.example:8443`.
-    #[arg(long, global = true, env = "GRIDHUB_CLIENT_URL")]
+    #[arg(long, env = "GRIDHUB_CLIENT_URL")]
     pub url: Option<String>,
     /// The hub's CA certificate (PEM file).
-    #[arg(long, global = true, env = "GRIDHUB_CLIENT_CA")]
+    #[arg(long, env = "GRIDHUB_CLIENT_CA")]
     pub ca: Option<PathBuf>,
     /// The client certificate (PEM file).
-    #[arg(long, global = true, env = "GRIDHUB_CLIENT_CERT")]
+    #[arg(long, env = "GRIDHUB_CLIENT_CERT")]
     pub cert: Option<PathBuf>,
     /// The client certificate's key (PEM file).
-    #[arg(long, global = true, env = "GRIDHUB_CLIENT_KEY")]
+    #[arg(long, env = "GRIDHUB_CLIENT_KEY")]
     pub key: Option<PathBuf>,
     /// An age identity file (`AGE-SECRET-KEY-1…`): ask for sealed answers and open them.
-    #[arg(long, global = true, env = "GRIDHUB_CLIENT_AGE_IDENTITY")]
+    #[arg(long, env = "GRIDHUB_CLIENT_AGE_IDENTITY")]
     pub age_identity: Option<PathBuf>,
     /// The ledger's C2SP verifier key; without it the hub's key is pinned on first use.
-    #[arg(long, global = true, env = "GRIDHUB_CLIENT_VKEY")]
+    #[arg(long, env = "GRIDHUB_CLIENT_VKEY")]
     pub vkey: Option<String>,
     /// The state file (pinned key, last verified checkpoint). Default:
     /// `$XDG_STATE_HOME/gridhub-client/<host>_<port>.json` (`~/.local/state/…`).
-    #[arg(long, global = true, env = "GRIDHUB_CLIENT_STATE_FILE")]
+    #[arg(long, env = "GRIDHUB_CLIENT_STATE_FILE")]
     pub state_file: Option<PathBuf>,
     /// A witness's C2SP cosignature verifier key (repeatable; with `--min-witnesses`).
     #[arg(
         long = "witness",
-        global = true,
         env = "GRIDHUB_CLIENT_WITNESS",
         value_delimiter = ','
     )]
     pub witnesses: Vec<String>,
     /// Accept only checkpoints cosigned by at least this many of the `--witness` keys
     /// (default: all of them).
-    #[arg(long, global = true, env = "GRIDHUB_CLIENT_MIN_WITNESSES")]
+    #[arg(long, env = "GRIDHUB_CLIENT_MIN_WITNESSES")]
     pub min_witnesses: Option<usize>,
     /// Write the two signed notes of an inconsistency here instead of to stderr.
-    #[arg(long, global = true, env = "GRIDHUB_CLIENT_EVIDENCE")]
+    #[arg(long, env = "GRIDHUB_CLIENT_EVIDENCE")]
     pub evidence: Option<PathBuf>,
 }
 

@@ -4,7 +4,7 @@
 use connectors::Client;
 use serde_json::Value;
 
-use crate::common::{Failure, Scope, print_json};
+use super::common::{Failure, Scope, print_json};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

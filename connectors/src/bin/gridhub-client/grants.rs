@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use connectors::{Client, GrantRequest, GrantStatus};
 use serde_json::{Map, Value};
 
-use crate::common::{Failure, print_json};
+use super::common::{Failure, print_json};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {

@@ -4,7 +4,7 @@
 use connectors::Client;
 use serde_json::{Map, Value};
 
-use crate::common::{Failure, Scope, page_json, print_json};
+use super::common::{Failure, Scope, page_json, print_json};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -80,3 +80,13 @@ pub fn main() -> ExitCode {
         Err(failure) => failure.report(evidence.as_deref()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

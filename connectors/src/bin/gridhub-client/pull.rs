@@ -15,7 +15,7 @@ use futures::TryStreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::common::{Failure, Scope, print_json, record_json};
+use super::common::{Failure, Scope, print_json, record_json};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

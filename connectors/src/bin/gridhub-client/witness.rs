@@ -13,7 +13,7 @@ use connectors::tlog::cosignature::Cosigner;
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use rustls_pki_types::pem::PemObject;
 
-use crate::common::{Failure, print_json};
+use super::common::{Failure, print_json};
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
