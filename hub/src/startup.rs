@@ -80,7 +80,8 @@ impl Application {
             token_issuer(&settings.instance),
             settings.token_ttl_secs,
         )
-        .map_err(|e| anyhow::anyhow!("cannot set up token signing: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot set up token signing: {e}"))?
+        .with_clock(Arc::clone(&clock));
         let ledger = open_ledger(&vault, store.clone(), &settings.instance).await?;
         ledger.spawn_checkpointer(Duration::from_secs(settings.checkpoint_interval_secs));
         store
@@ -164,7 +165,8 @@ impl Application {
             store.clone(),
             Arc::clone(&vault),
         ));
-        let webhooks = build_webhooks(&settings, &access, &store, &vault, &clock).await?;
+        let webhooks =
+            build_webhooks(&settings, &access, &store, &vault, &clock, &oversight).await?;
         Arc::clone(&webhooks).spawn_worker();
         let state = AppState {
             settings: Arc::new(settings),
@@ -297,6 +299,7 @@ async fn build_webhooks(
     store: &Store,
     vault: &Arc<Vault>,
     clock: &Arc<dyn Clock>,
+    oversight: &Arc<Oversight>,
 ) -> anyhow::Result<Arc<crate::webhooks::Webhooks>> {
     let w = &settings.webhooks;
     let http = crate::webhooks::http_client(
@@ -320,6 +323,7 @@ async fn build_webhooks(
         },
         Duration::from_secs(w.poll_secs.max(1)),
         nats,
+        Arc::clone(oversight),
     )))
 }
 

@@ -44,14 +44,14 @@ async fn entries(app: &TestApp, start: i64, query: &str) -> Vec<Value> {
     }
 }
 
-async fn ledger_size(app: &TestApp) -> i64 {
+pub(crate) async fn ledger_size(app: &TestApp) -> i64 {
     app.raw_count("SELECT COUNT(*) AS n FROM ledger_entries")
         .await
 }
 
 /// (refusals written as entries of their own, refusals counted in summaries) of `action` from
 /// index `start` on; checks that each names the local address and that reasons add up.
-async fn accounted(app: &TestApp, start: i64, action: &str) -> (u64, u64) {
+pub(crate) async fn accounted(app: &TestApp, start: i64, action: &str) -> (u64, u64) {
     let singles = entries(app, start, &format!("action={action}&decision=deny")).await;
     for e in &singles {
         assert_eq!(e["source"], LOCAL, "a refusal entry names its source: {e}");

@@ -101,7 +101,7 @@ fn ids_of(pages: &[Page]) -> Vec<String> {
 }
 
 async fn sixteen_workers_share_one_refresh_and_page_to_the_end(backend: Backend) {
-    let (app, civil, ids) = hub_with_residents(backend).await;
+    let (mut app, civil, ids) = hub_with_residents(backend).await;
     let state = tempfile::tempdir().unwrap();
     let clock = Arc::new(TestClock(AtomicU64::new(
         u64::try_from(gridhub::time::now_ms()).unwrap(),
@@ -118,9 +118,8 @@ async fn sixteen_workers_share_one_refresh_and_page_to_the_end(backend: Backend)
     assert_eq!(client.token_fetches(), 1);
 
     // The token's life (300 s) passes on the SDK's clock: all sixteen workers need a new
-    // token at once, and exactly one of them fetches it. (The hub checks `exp` against the
-    // wall clock, which a test cannot move; the reactive path, a 401 refreshing once per
-    // token generation, is unit-tested in `connectors::token`.)
+    // token at once, and exactly one of them fetches it (the proactive path; the reactive
+    // one, on the hub's clock, follows below).
     clock.advance(Duration::from_secs(400));
     let workers: Vec<_> = (0..16)
         .map(|_| {
@@ -181,6 +180,35 @@ async fn sixteen_workers_share_one_refresh_and_page_to_the_end(backend: Backend)
     resumed.extend(ids_of(&rest));
     assert_eq!(resumed.len(), RECORDS);
     assert_eq!(resumed.into_iter().collect::<BTreeSet<_>>(), ids);
+
+    // The token's life passes on the hub's clock only: the SDK believes its token good, the
+    // hub answers every worker 401 `unauthenticated`, and exactly one of them refreshes;
+    // each retries once and succeeds.
+    let start = crate::refusals::ledger_size(&app).await;
+    app.clock.advance(Duration::from_secs(400));
+    let go = Arc::new(tokio::sync::Barrier::new(16));
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, go) = (client.clone(), Arc::clone(&go));
+            tokio::spawn(async move {
+                go.wait().await;
+                client.pull("person", pull(5)).await
+            })
+        })
+        .collect();
+    for worker in workers {
+        let page = worker.await.unwrap().unwrap();
+        assert_eq!(page.records.len(), 5);
+    }
+    assert_eq!(
+        client.token_fetches(),
+        3,
+        "one refresh for sixteen refusals"
+    );
+    app.log_in_again().await;
+    app.close_refusal_window().await;
+    let (singles, counted) = crate::refusals::accounted(&app, start, "auth.token").await;
+    assert_eq!(singles + counted, 16, "every worker was refused once");
     app.stop().await;
 }
 

@@ -358,9 +358,9 @@ async fn webhooks_deliver_every_event_once_signed_through_failures_and_a_restart
     .await;
 
     // Time-based events: overdue after three hours, the second grant expiring within a day.
-    app.clock.advance(Duration::from_secs(4 * 3600));
+    app.advance_clock(Duration::from_secs(4 * 3600)).await;
     app.state.webhooks.sweep().await.unwrap();
-    app.clock.advance(Duration::from_secs(30 * 3600));
+    app.advance_clock(Duration::from_secs(30 * 3600)).await;
     app.state.webhooks.sweep().await.unwrap();
     assert_eq!(
         app.state.webhooks.sweep().await.unwrap(),
@@ -617,7 +617,98 @@ async fn nats_publishes_case_events_and_checkpoints_deduplicated(backend: Backen
     app.stop().await;
 }
 
+/// An anomaly (here: five denials of one client within the hour) reaches the DPO endpoint as
+/// one signed `anomaly.flagged`, however often the sweep runs, with ids, counts, times and
+/// ledger indexes only.
+async fn anomalies_are_flagged_to_the_dpos_once(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, ca_file, seen) = start_receiver(dir.path()).await;
+    let extra = format!(
+        "[webhooks]\nca_file = \"{}\"\npoll_secs = 3600\n",
+        ca_file.display()
+    );
+    let app = spawn_app_with(
+        backend,
+        SpawnOptions {
+            extra_config: Some(extra),
+            ..SpawnOptions::default()
+        },
+    )
+    .await;
+    app.create_department("health", &[WORKER_GRID]).await;
+    let health = app.register_client("health-sys", "health").await;
+    for _ in 0..5 {
+        let resp =
+            crate::grants::client_get(&app, &health, "/v1/data/person?purpose=elderly-care").await;
+        assert_eq!(error_code(resp).await.0, 403);
+    }
+    // Without a DPO endpoint nothing is written (and nothing marked).
+    assert_eq!(app.state.webhooks.sweep().await.unwrap(), 0);
+    let resp = put_webhook(&app, "dpo", &format!("https://localhost:{port}/dpo")).await;
+    assert_eq!(resp.status(), 200);
+    let secret = resp.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reported: Value = app
+        .get(&app.dpo_token, "/v1/audit/anomalies")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let denials: Vec<&Value> = reported["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "repeated_denials")
+        .collect();
+    assert_eq!(denials.len(), 1, "{reported}");
+    let anomaly = denials[0];
+
+    let flagged = app.state.webhooks.sweep().await.unwrap();
+    assert!(flagged >= 1, "the denials, and any off-hours disclosure");
+    assert_eq!(app.state.webhooks.sweep().await.unwrap(), 0, "once only");
+    deliver_until(&app, &seen, 3, |s| {
+        accepted_types(s, "dpo").len() >= flagged
+    })
+    .await;
+    app.state.webhooks.sweep().await.unwrap();
+    app.state.webhooks.deliver_due().await.unwrap();
+
+    let seen = seen.lock().unwrap();
+    let flags: Vec<&(String, String, String, String, String)> =
+        seen.accepted.iter().filter(|a| a.0 == "dpo").collect();
+    assert_eq!(flags.len(), flagged, "each anomaly once");
+    let mine: Vec<Value> = flags
+        .iter()
+        .map(|(_, id, ts, sig, body)| {
+            assert_eq!(sig, &expected_signature(&secret, id, ts, body));
+            serde_json::from_str::<Value>(body).unwrap()
+        })
+        .filter(|b| b["data"]["anomaly_id"] == anomaly["id"])
+        .collect();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let event = &mine[0];
+    assert_eq!(event["type"], "anomaly.flagged");
+    assert_eq!(
+        event["data"],
+        json!({
+            "anomaly_id": anomaly["id"],
+            "kind": "repeated_denials",
+            "client": "health-sys",
+            "department": "health",
+            "count": 5,
+            "first": anomaly["first"],
+            "last": anomaly["last"],
+            "entries": anomaly["entries"],
+        })
+    );
+    drop(seen);
+    app.stop().await;
+}
+
 on_both_backends!(
     webhooks_deliver_every_event_once_signed_through_failures_and_a_restart,
     nats_publishes_case_events_and_checkpoints_deduplicated,
+    anomalies_are_flagged_to_the_dpos_once,
 );

@@ -503,6 +503,22 @@ async fn serve(
 }
 
 impl TestApp {
+    /// Move the hub's clock by `by` and log the accounts in again. Hub tokens live by that
+    /// clock (`token_ttl_secs`, 300 s by default), so a token from before a longer move is
+    /// refused; department clients fetch a token per request (`client_token`) and need
+    /// nothing.
+    pub async fn advance_clock(&mut self, by: std::time::Duration) {
+        self.clock.advance(by);
+        self.log_in_again().await;
+    }
+
+    /// Fresh tokens for the admin, the worker and the DPO, by the hub's clock now.
+    pub async fn log_in_again(&mut self) {
+        self.admin_token = self.token("admin", ADMIN_PASSWORD).await;
+        self.worker_token = self.token("worker", WORKER_PASSWORD).await;
+        self.dpo_token = self.token("dpo", DPO_PASSWORD).await;
+    }
+
     /// Move the hub's clock past the current minute and write the summaries of the refusal
     /// windows that closed (what the hub's flusher does on its own every few seconds).
     pub async fn close_refusal_window(&self) {

@@ -16,6 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::time::{Clock, SystemClock};
 use crate::vault::{Ed25519Key, Vault};
 
 /// The audience every hub token carries.
@@ -65,6 +66,8 @@ pub struct TokenIssuer {
     jwks: serde_json::Value,
     validation: Validation,
     verified: VerifiedTokens,
+    /// What "now" is for `iat`, `nbf` and `exp`: the hub's clock (tests move it).
+    clock: Arc<dyn Clock>,
 }
 
 /// Seconds of clock skew allowed on `exp` and `nbf`.
@@ -127,8 +130,11 @@ impl TokenIssuer {
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_issuer(&[issuer.as_str()]);
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECS.unsigned_abs();
+        // `exp` and `nbf` must be present (and numbers: `Claims` holds them as integers), but
+        // they are compared with the hub's clock in `verify`, not with the system time that
+        // jsonwebtoken would read.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         Ok(TokenIssuer {
             issuer,
             ttl_secs: i64::try_from(ttl_secs).unwrap_or(300),
@@ -138,6 +144,7 @@ impl TokenIssuer {
             jwks: serde_json::json!({ "keys": keys }),
             validation,
             verified: VerifiedTokens::new(),
+            clock: Arc::new(SystemClock),
         })
     }
 
@@ -176,6 +183,17 @@ impl TokenIssuer {
         self.compact_jws(&header, claims)
     }
 
+    /// This issuer with `clock` as its time (the hub's injected clock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> TokenIssuer {
+        self.clock = clock;
+        self
+    }
+
+    /// Unix seconds now, by the issuer's clock.
+    fn now_secs(&self) -> i64 {
+        self.clock.now_ms().div_euclid(1000)
+    }
+
     /// The `iss` of every hub token and document.
     pub fn issuer(&self) -> &str {
         &self.issuer
@@ -187,7 +205,7 @@ impl TokenIssuer {
         kind: &str,
         cnf: Option<Confirmation>,
     ) -> Result<String, TokenError> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = self.now_secs();
         let claims = Claims {
             iss: self.issuer.clone(),
             sub: subject.to_owned(),
@@ -221,11 +239,16 @@ impl TokenIssuer {
     /// The claims of a valid token: from the verified tokens if it is one of them and not
     /// expired, else verified in full (and remembered).
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = self.now_secs();
         if let Some(claims) = self.verified.get(token, now) {
             return Ok(claims);
         }
         let claims = self.verify_signature(token)?;
+        let in_force = claims.nbf <= now.saturating_add(LEEWAY_SECS)
+            && now <= claims.exp.saturating_add(LEEWAY_SECS);
+        if !in_force {
+            return Err(TokenError::Invalid);
+        }
         self.verified.insert(token, &claims, now);
         Ok(claims)
     }
@@ -271,6 +294,29 @@ mod tests {
             (claims.kind.as_str(), claims.cnf.unwrap().x5t_s256.as_str()),
             ("client", "thumb")
         );
+    }
+
+    #[test]
+    fn tokens_live_by_the_hubs_clock_not_the_systems() {
+        let clock = Arc::new(crate::time::ManualClock::at(1_000_000_000_000));
+        let mut t = issuer().with_clock(Arc::clone(&clock) as Arc<dyn Clock>);
+        let token = t.issue_client("c1", "thumb").unwrap();
+        let claims = t.verify(&token).unwrap();
+        // Issued at the hub's time (2001), not the system's.
+        assert_eq!(claims.iat, 1_000_000_000);
+        assert_eq!(claims.exp, 1_000_000_000 + 300);
+        // Still valid at `exp` plus the leeway, refused a second later (also when it was
+        // remembered as verified).
+        clock.advance(std::time::Duration::from_secs(300 + 5));
+        assert!(t.verify(&token).is_ok());
+        clock.advance(std::time::Duration::from_secs(1));
+        assert!(t.verify(&token).is_err());
+        // A token whose `nbf` lies beyond the leeway in the hub's future is refused too.
+        let future = t.issue_client("c1", "thumb").unwrap();
+        t.clock = Arc::new(crate::time::ManualClock::at(
+            (1_000_000_000 + 306 - 6) * 1000,
+        ));
+        assert!(t.verify(&future).is_err());
     }
 
     #[test]

@@ -254,6 +254,14 @@ impl Oversight {
         })
     }
 
+    /// The anomalies of the last 24 hours by the ledger's clock (the API's default window),
+    /// without reviews and not audited: the hub's own reading for the webhook sweep
+    /// (`anomaly.flagged`), not a person's.
+    pub async fn recent_anomalies(&self) -> Result<Vec<Anomaly>, Error> {
+        let until = now_ms();
+        Ok(self.scan(until - 24 * HOUR_MS, until).await?.anomalies)
+    }
+
     /// The anomaly `id` names, found again without a window: its first entry's time starts a
     /// one-hour scan, which holds every kind's group from that entry on (a busiest hour spans
     /// less than an hour; the other kinds group from their first entry in the window). `None`:

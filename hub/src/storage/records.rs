@@ -167,6 +167,22 @@ impl Store {
         field: &str,
         tokens: &[Vec<u8>],
     ) -> Result<Vec<(Vec<u8>, String)>, sqlx::Error> {
+        if let super::Backend::Postgres(pool) = &self.backend {
+            // One array bind: PostgreSQL's generic plan for a long `IN` list of binds scans.
+            return sqlx::query(
+                "SELECT b.token AS token, b.record_id AS id FROM blind_index b \
+                 JOIN records r ON r.id = b.record_id WHERE r.erased_at IS NULL \
+                 AND b.category = $1 AND b.field = $2 AND b.token = ANY($3)",
+            )
+            .bind(category.to_owned())
+            .bind(field.to_owned())
+            .bind(tokens.to_vec())
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("token")?, r.try_get("id")?)))
+            .collect();
+        }
         let mut found = Vec::new();
         for chunk in tokens.chunks(CHUNK) {
             let rows = on_read!(self, |pool| {

@@ -9,7 +9,7 @@
 //! - `signature.rs`: Standard Webhooks secrets and signatures.
 //! - `backoff.rs`: exponential backoff with full jitter.
 //! - `delivery.rs`: the worker (`deliver_due`).
-//! - `sweep.rs`: due-soon, overdue and expiring events, each once (`sweep`).
+//! - `sweep.rs`: due-soon, overdue, expiring and anomaly events, each once (`sweep`).
 //! - `nats.rs`: the JetStream publisher.
 
 mod backoff;
@@ -31,6 +31,7 @@ use signature::WebhookSecret;
 use crate::auth::{Access, Principal};
 use crate::error::{Error, current_request_id};
 use crate::ledger::{Decision, EntryDraft};
+use crate::oversight::Oversight;
 use crate::storage::{OutboxRow, Store, WebhookEndpointRow};
 use crate::time::Clock;
 use crate::vault::{CASE_TEXTS, SealedField, Vault, WrappedDek};
@@ -51,6 +52,8 @@ pub struct Webhooks {
     /// The JetStream publisher, when `[nats]` is configured.
     nats: Option<nats::Publisher>,
     poll: Duration,
+    /// Reads the anomalies the sweep flags to the DPOs (`anomaly.flagged`).
+    oversight: Arc<Oversight>,
 }
 
 /// An endpoint as the admin API shows it (never its secret).
@@ -71,6 +74,7 @@ impl Webhooks {
         backoff: Backoff,
         poll: Duration,
         nats: Option<nats::Publisher>,
+        oversight: Arc<Oversight>,
     ) -> Webhooks {
         if nats.is_some() {
             store.publish_to_nats();
@@ -85,6 +89,7 @@ impl Webhooks {
             round: tokio::sync::Mutex::new(()),
             nats,
             poll,
+            oversight,
         }
     }
 

@@ -19,6 +19,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "grant.consented",
     "grant.declined",
     "ledger.checkpoint",
+    "anomaly.flagged",
 ];
 
 /// The states of an outbox row.

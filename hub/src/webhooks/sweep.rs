@@ -1,10 +1,13 @@
 //! Time-based events, by the injected clock: a case assignment due within a day
-//! (`case.due_soon`) or past its deadline unreplied (`case.overdue`), and an approved grant
-//! whose window ends within a day (`grant.expiring`). Invariant: each is written once per
-//! (subject, kind) — the sweep mark is inserted in the events' own transaction.
+//! (`case.due_soon`) or past its deadline unreplied (`case.overdue`), an approved grant
+//! whose window ends within a day (`grant.expiring`), and an anomaly of the last 24 hours
+//! to the DPOs (`anomaly.flagged`). Invariant: each is written once per (subject, kind) —
+//! the sweep mark is inserted in the events' own transaction.
 
-use super::Webhooks;
+use super::{DPO_DESTINATION, Webhooks};
 use crate::error::Error;
+use crate::oversight::Anomaly;
+use crate::storage::OutboxEvent;
 use crate::storage::outbox::case_event;
 
 /// "Within a day".
@@ -49,6 +52,48 @@ impl Webhooks {
                 written += 1;
             }
         }
+        Ok(written + self.flag_anomalies(now).await?)
+    }
+
+    /// `anomaly.flagged` to the DPOs, once per anomaly id (stable while its entries stay in
+    /// the window). Without a `dpo` endpoint the ledger is not scanned and nothing is marked,
+    /// so anomalies still in the window are flagged once one is registered.
+    async fn flag_anomalies(&self, now: i64) -> Result<usize, Error> {
+        let endpoints = self.store.webhook_endpoints().await?;
+        if !endpoints.iter().any(|e| e.destination == DPO_DESTINATION) {
+            return Ok(0);
+        }
+        let mut written = 0;
+        for anomaly in self.oversight.recent_anomalies().await? {
+            let mark = format!("anomaly:{}", anomaly.id);
+            if self
+                .store
+                .emit_once(&mark, &[anomaly_event(&anomaly)], now)
+                .await?
+            {
+                written += 1;
+            }
+        }
         Ok(written)
+    }
+}
+
+/// The event of an anomaly: ids, kind, counts, times and ledger indexes; never a user id or
+/// a record (who looked is in the entries, which the DPO reads with `audit:read`).
+fn anomaly_event(a: &Anomaly) -> OutboxEvent {
+    OutboxEvent {
+        event: "anomaly.flagged".to_owned(),
+        data: serde_json::json!({
+            "anomaly_id": a.id,
+            "kind": a.kind,
+            "client": a.actor.client,
+            "department": a.actor.department,
+            "count": a.count,
+            "first": a.first,
+            "last": a.last,
+            "entries": a.entries,
+        }),
+        destinations: vec![DPO_DESTINATION.to_owned()],
+        nats: false,
     }
 }
