@@ -160,7 +160,7 @@ impl Store {
     }
 
     /// Live records of `category` holding one of `tokens` for `field`, as (token, record id);
-    /// one query per 400 tokens.
+    /// one query on PostgreSQL (an array bind), one per 400 tokens on SQLite.
     pub async fn records_by_tokens(
         &self,
         category: &str,
