@@ -510,7 +510,7 @@ async fn nats_publishes_case_events_and_checkpoints_deduplicated(backend: Backen
         "[webhooks]\npoll_secs = 3600\n[nats]\nurl = \"nats://127.0.0.1:4222\"\n\
          stream = \"{stream}\"\nsubject_prefix = \"{prefix}\"\n"
     );
-    let mut app = spawn_app_with(
+    let app = spawn_app_with(
         backend,
         SpawnOptions {
             extra_config: Some(extra),
@@ -522,7 +522,7 @@ async fn nats_publishes_case_events_and_checkpoints_deduplicated(backend: Backen
     let case = report_case(&app).await;
     assign(&app, &case, &["civil-affairs"], 3600).await;
     app.state.ledger.checkpoint().await.unwrap();
-    app.advance_clock(Duration::from_secs(2 * 3600)).await;
+    app.clock.advance(Duration::from_secs(2 * 3600));
     app.state.webhooks.sweep().await.unwrap();
     app.state.webhooks.deliver_due().await.unwrap();
 

@@ -37,11 +37,7 @@ pub fn record_body(data: &[u8]) {
         }
         1 => {
             if let Ok(batch) = parse_json::<CreateBatch>(body) {
-                batch
-                    .into_parts()
-                    .1
-                    .into_iter()
-                    .for_each(create_record);
+                batch.into_parts().1.into_iter().for_each(create_record);
             }
         }
         _ => {
