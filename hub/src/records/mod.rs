@@ -23,11 +23,11 @@ use std::time::Duration;
 use policy::{CategoryDef, FieldValue, GridCode};
 use serde_json::{Map, Value};
 
-pub use upsert::Upserted;
 pub use sealing::{
     DiscloseInput, RecordDraft, Release, disclose, open_all, prefix_problems, public_fields,
     releases, seal,
 };
+pub use upsert::Upserted;
 
 use crate::auth::{Access, Principal};
 use crate::error::{Error, current_request_id};
