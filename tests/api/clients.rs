@@ -345,8 +345,9 @@ async fn jwt_attack_suite() {
     let token_a = app.client_token(&a).await;
     assert_eq!(me(&app, &a.http, &token_a).await.status(), 200);
     let key = HubKey::of(&app);
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let good = jwt::client_claims("police-a", &a.thumbprint);
+    // The hub's clock, which its tokens live by (it stands still unless the test moves it).
+    let now = gridhub::time::Clock::now_ms(app.clock.as_ref()).div_euclid(1000);
+    let good = jwt::client_claims("police-a", &a.thumbprint, now);
     let with = |edit: &dyn Fn(&mut Value)| {
         let mut c = good.clone();
         edit(&mut c);

@@ -77,7 +77,7 @@ fn grants_in(list: &Value) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_ledger_keys_watchlist_and_record_visibility() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let mut app = spawn_app(Backend::Sqlite).await;
     app.create_department("civil-affairs", &["330110.001"])
         .await;
     app.create_department("health", &["330110.002"]).await;
@@ -483,8 +483,8 @@ async fn console_ledger_keys_watchlist_and_record_visibility() {
         "UPDATE ledger_entries SET canonical = replace(canonical, '\"request_id\":\"', '\"request_id\":\"x') WHERE idx = {bad}"
     ))
     .await;
-    app.clock
-        .advance(std::time::Duration::from_secs(31 * 86_400));
+    app.advance_clock(std::time::Duration::from_secs(31 * 86_400))
+        .await;
     let steps = run_browser(
         &app,
         "ledger.mjs",

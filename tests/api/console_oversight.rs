@@ -173,7 +173,7 @@ async fn officers_review_anomalies_and_read_charts_in_a_browser() {
     // Tomorrow (written while the hub is stopped), health-sys received 2 × 4 records.
     let tomorrow = app.clock.now_ms() + DAY_MS;
     let location = DatabaseLocation::Sqlite(app.sqlite_path());
-    let app = app
+    let mut app = app
         .restart_after(|| {
             tokio::task::block_in_place(|| {
                 tokio::runtime::Handle::current()
@@ -181,8 +181,8 @@ async fn officers_review_anomalies_and_read_charts_in_a_browser() {
             })
         })
         .await;
-    app.clock
-        .advance(std::time::Duration::from_millis(DAY_MS as u64));
+    app.advance_clock(std::time::Duration::from_millis(DAY_MS as u64))
+        .await;
     assert_eq!(app.clock.now_ms(), tomorrow);
 
     // A grid worker: 403 pages. The DPO: a form without the CSRF token is refused.

@@ -510,7 +510,7 @@ async fn nats_publishes_case_events_and_checkpoints_deduplicated(backend: Backen
         "[webhooks]\npoll_secs = 3600\n[nats]\nurl = \"nats://127.0.0.1:4222\"\n\
          stream = \"{stream}\"\nsubject_prefix = \"{prefix}\"\n"
     );
-    let app = spawn_app_with(
+    let mut app = spawn_app_with(
         backend,
         SpawnOptions {
             extra_config: Some(extra),
@@ -522,7 +522,7 @@ async fn nats_publishes_case_events_and_checkpoints_deduplicated(backend: Backen
     let case = report_case(&app).await;
     assign(&app, &case, &["civil-affairs"], 3600).await;
     app.state.ledger.checkpoint().await.unwrap();
-    app.clock.advance(Duration::from_secs(2 * 3600));
+    app.advance_clock(Duration::from_secs(2 * 3600)).await;
     app.state.webhooks.sweep().await.unwrap();
     app.state.webhooks.deliver_due().await.unwrap();
 
@@ -675,9 +675,14 @@ async fn anomalies_are_flagged_to_the_dpos_once(backend: Backend) {
     app.state.webhooks.sweep().await.unwrap();
     app.state.webhooks.deliver_due().await.unwrap();
 
-    let seen = seen.lock().unwrap();
-    let flags: Vec<&(String, String, String, String, String)> =
-        seen.accepted.iter().filter(|a| a.0 == "dpo").collect();
+    let flags: Vec<(String, String, String, String, String)> = seen
+        .lock()
+        .unwrap()
+        .accepted
+        .iter()
+        .filter(|a| a.0 == "dpo")
+        .cloned()
+        .collect();
     assert_eq!(flags.len(), flagged, "each anomaly once");
     let mine: Vec<Value> = flags
         .iter()
@@ -703,7 +708,6 @@ async fn anomalies_are_flagged_to_the_dpos_once(backend: Backend) {
             "entries": anomaly["entries"],
         })
     );
-    drop(seen);
     app.stop().await;
 }
 

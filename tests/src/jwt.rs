@@ -46,9 +46,9 @@ impl HubKey {
     }
 }
 
-/// The claims the hub itself would issue to client `sub` bound to `thumbprint`.
-pub fn client_claims(sub: &str, thumbprint: &str) -> Value {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+/// The claims the hub itself would issue at `now` (Unix seconds, by the hub's clock: tokens
+/// live by it) to client `sub` bound to `thumbprint`.
+pub fn client_claims(sub: &str, thumbprint: &str, now: i64) -> Value {
     json!({
         "iss": "gridhub/gridhub-test", "sub": sub, "aud": "gridhub",
         "exp": now + 300, "nbf": now, "iat": now, "jti": uuid::Uuid::new_v4().to_string(),

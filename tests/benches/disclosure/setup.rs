@@ -18,7 +18,7 @@ pub const PURPOSE: &str = "elderly-care";
 pub const CATEGORY: &str = "person";
 pub const PAGE: usize = 100;
 /// Large enough that a day of benchmarking never reaches it, small enough to be a real check.
-pub const DAILY_QUOTA: u32 = 1_000_000_000;
+pub const DAILY_QUOTA: u32 = 10_000_000;
 
 pub struct Fixture {
     pub app: TestApp,
