@@ -110,10 +110,10 @@ fn cosigner(key: &Path, name: Option<String>) -> Result<Cosigner, Failure> {
                     path.display()
                 ))
             })?;
+            // A key name has no '+'; the key's base64 may.
             vkey.trim()
-                .rsplitn(3, '+')
-                .nth(2)
-                .map(str::to_owned)
+                .split_once('+')
+                .map(|(name, _)| name.to_owned())
                 .ok_or_else(|| Failure::Usage(format!("`{}` is not a vkey", path.display())))?
         }
     };
