@@ -12,12 +12,14 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use ring::digest::{SHA256, digest};
 use ring::signature::{ED25519, UnparsedPublicKey};
 
 use crate::hex::encode as hex;
 use crate::key::Ed25519Key;
-use crate::note::{MAX_SIGNATURES, NoteError, SIG_PREFIX, Verifier, check_text, is_valid_name};
+use crate::note::{
+    MAX_SIGNATURES, NoteError, SIG_PREFIX, Verifier, check_text, is_valid_name, key_hash_for,
+    parse_vkey, vkey_for,
+};
 
 /// Algorithm byte of Ed25519 cosignature/v1 keys in key hashes and verifier keys.
 pub const ALG_COSIGNATURE_V1: u8 = 0x04;
@@ -50,16 +52,7 @@ pub enum CosignError {
 /// Key hash of a cosignature/v1 key: the first 4 bytes of
 /// SHA-256(name ‖ "\n" ‖ 0x04 ‖ public key).
 pub fn cosigner_key_hash(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
-    let mut input = Vec::with_capacity(name.len() + 2 + 32);
-    input.extend_from_slice(name.as_bytes());
-    input.push(b'\n');
-    input.push(ALG_COSIGNATURE_V1);
-    input.extend_from_slice(public_key);
-    let mut out = [0u8; 4];
-    for (o, b) in out.iter_mut().zip(digest(&SHA256, &input).as_ref()) {
-        *o = *b;
-    }
-    out
+    key_hash_for(ALG_COSIGNATURE_V1, name, public_key)
 }
 
 /// The message a cosignature/v1 signs: `cosignature/v1\ntime <decimal>\n` ‖ checkpoint text.
@@ -68,14 +61,7 @@ pub fn cosigned_message(checkpoint_text: &str, timestamp_secs: u64) -> String {
 }
 
 fn vkey_string(name: &str, public_key: &[u8; 32]) -> String {
-    let mut key = Vec::with_capacity(33);
-    key.push(ALG_COSIGNATURE_V1);
-    key.extend_from_slice(public_key);
-    format!(
-        "{name}+{}+{}",
-        hex(&cosigner_key_hash(name, public_key)),
-        B64.encode(key)
-    )
+    vkey_for(ALG_COSIGNATURE_V1, name, public_key)
 }
 
 /// A witness's signing key with its cosigner name (a department system holds one).
@@ -233,31 +219,7 @@ impl CosignatureVerifier {
     /// Parse `<name>+<8 hex>+<base64(0x04 ‖ public key)>`. Plain signed-note keys (0x01) are
     /// refused: a witness key is registered as what it is.
     pub fn from_vkey(vkey: &str) -> Result<CosignatureVerifier, NoteError> {
-        let (name, rest) = vkey
-            .split_once('+')
-            .ok_or(NoteError::MalformedVerifierKey)?;
-        let (hash_hex, key_b64) = rest
-            .split_once('+')
-            .ok_or(NoteError::MalformedVerifierKey)?;
-        if !is_valid_name(name) {
-            return Err(NoteError::InvalidKeyName);
-        }
-        if hash_hex.len() != 8 || !hash_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(NoteError::MalformedVerifierKey);
-        }
-        let hash = u32::from_str_radix(hash_hex, 16)
-            .map_err(|_| NoteError::MalformedVerifierKey)?
-            .to_be_bytes();
-        let key = B64
-            .decode(key_b64)
-            .map_err(|_| NoteError::MalformedVerifierKey)?;
-        let (&alg, public_key) = key.split_first().ok_or(NoteError::MalformedVerifierKey)?;
-        if alg != ALG_COSIGNATURE_V1 {
-            return Err(NoteError::UnsupportedAlgorithm(alg));
-        }
-        let public_key: [u8; 32] = public_key
-            .try_into()
-            .map_err(|_| NoteError::MalformedVerifierKey)?;
+        let (name, hash, public_key) = parse_vkey(vkey, ALG_COSIGNATURE_V1)?;
         let verifier = CosignatureVerifier::from_public_key(name, public_key)?;
         if verifier.key_hash != hash {
             return Err(NoteError::VerifierKeyHashMismatch);
@@ -400,6 +362,7 @@ pub fn add_signature_lines<S: AsRef<str>>(note: &str, lines: &[S]) -> Result<Str
 
 #[cfg(test)]
 mod tests {
+    use ring::digest::{SHA256, digest};
     use ring::rand::SystemRandom;
     use ring::signature::Ed25519KeyPair;
 

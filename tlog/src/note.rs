@@ -69,10 +69,16 @@ fn to_array<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
 
 /// Key hash of an Ed25519 key: the first 4 bytes of SHA-256(name ‖ "\n" ‖ 0x01 ‖ public key).
 pub fn key_hash(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
+    key_hash_for(ALG_ED25519, name, public_key)
+}
+
+/// Key hash of a key of algorithm `alg`: the first 4 bytes of
+/// SHA-256(name ‖ "\n" ‖ alg ‖ public key).
+pub(crate) fn key_hash_for(alg: u8, name: &str, public_key: &[u8; 32]) -> [u8; 4] {
     let mut input = Vec::with_capacity(name.len() + 2 + 32);
     input.extend_from_slice(name.as_bytes());
     input.push(b'\n');
-    input.push(ALG_ED25519);
+    input.push(alg);
     input.extend_from_slice(public_key);
     let mut out = [0u8; 4];
     for (o, b) in out.iter_mut().zip(digest(&SHA256, &input).as_ref()) {
@@ -81,16 +87,51 @@ pub fn key_hash(name: &str, public_key: &[u8; 32]) -> [u8; 4] {
     out
 }
 
-/// Verifier key string: `<name>+<hex key hash>+<base64(0x01 ‖ public key)>`.
-fn vkey_string(name: &str, public_key: &[u8; 32]) -> String {
+/// Verifier key string: `<name>+<hex key hash>+<base64(alg ‖ public key)>`.
+pub(crate) fn vkey_for(alg: u8, name: &str, public_key: &[u8; 32]) -> String {
     let mut key = Vec::with_capacity(33);
-    key.push(ALG_ED25519);
+    key.push(alg);
     key.extend_from_slice(public_key);
     format!(
         "{name}+{}+{}",
-        hex(&key_hash(name, public_key)),
+        hex(&key_hash_for(alg, name, public_key)),
         B64.encode(key)
     )
+}
+
+fn vkey_string(name: &str, public_key: &[u8; 32]) -> String {
+    vkey_for(ALG_ED25519, name, public_key)
+}
+
+/// Parse a verifier key string `<name>+<8 hex>+<base64(alg ‖ public key)>` of algorithm `alg`:
+/// its name, the key hash it states (for the caller to compare with the computed one) and the
+/// public key.
+pub(crate) fn parse_vkey(vkey: &str, alg: u8) -> Result<(&str, [u8; 4], [u8; 32]), NoteError> {
+    // The name has no '+', but the base64 key may: split at the first two only.
+    let (name, rest) = vkey
+        .split_once('+')
+        .ok_or(NoteError::MalformedVerifierKey)?;
+    let (hash_hex, key_b64) = rest
+        .split_once('+')
+        .ok_or(NoteError::MalformedVerifierKey)?;
+    if !is_valid_name(name) {
+        return Err(NoteError::InvalidKeyName);
+    }
+    if hash_hex.len() != 8 || !hash_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(NoteError::MalformedVerifierKey);
+    }
+    let hash = u32::from_str_radix(hash_hex, 16)
+        .map_err(|_| NoteError::MalformedVerifierKey)?
+        .to_be_bytes();
+    let key = B64
+        .decode(key_b64)
+        .map_err(|_| NoteError::MalformedVerifierKey)?;
+    let (&found, public_key) = key.split_first().ok_or(NoteError::MalformedVerifierKey)?;
+    if found != alg {
+        return Err(NoteError::UnsupportedAlgorithm(found));
+    }
+    let public_key: [u8; 32] = to_array(public_key).ok_or(NoteError::MalformedVerifierKey)?;
+    Ok((name, hash, public_key))
 }
 
 /// An Ed25519 signing key (held by the vault) with its C2SP key name.
@@ -189,30 +230,7 @@ pub struct Verifier {
 impl Verifier {
     /// Parse a verifier key string `<name>+<8 hex>+<base64(0x01 ‖ public key)>`.
     pub fn from_vkey(vkey: &str) -> Result<Verifier, NoteError> {
-        // The name has no '+', but the base64 key may: split at the first two only.
-        let (name, rest) = vkey
-            .split_once('+')
-            .ok_or(NoteError::MalformedVerifierKey)?;
-        let (hash_hex, key_b64) = rest
-            .split_once('+')
-            .ok_or(NoteError::MalformedVerifierKey)?;
-        if !is_valid_name(name) {
-            return Err(NoteError::InvalidKeyName);
-        }
-        if hash_hex.len() != 8 || !hash_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(NoteError::MalformedVerifierKey);
-        }
-        let hash = u32::from_str_radix(hash_hex, 16)
-            .map_err(|_| NoteError::MalformedVerifierKey)?
-            .to_be_bytes();
-        let key = B64
-            .decode(key_b64)
-            .map_err(|_| NoteError::MalformedVerifierKey)?;
-        let (&alg, public_key) = key.split_first().ok_or(NoteError::MalformedVerifierKey)?;
-        if alg != ALG_ED25519 {
-            return Err(NoteError::UnsupportedAlgorithm(alg));
-        }
-        let public_key: [u8; 32] = to_array(public_key).ok_or(NoteError::MalformedVerifierKey)?;
+        let (name, hash, public_key) = parse_vkey(vkey, ALG_ED25519)?;
         Verifier::from_public_key(name, public_key).and_then(|v| {
             if v.key_hash == hash {
                 Ok(v)
