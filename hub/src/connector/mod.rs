@@ -31,7 +31,7 @@ use crate::import::headers::{Target, convert, target};
 use crate::import::progress::Progress;
 use crate::import::rejects::Rejects;
 use crate::import::sink::{Item, Outcome, Sink};
-use crate::import::{Cell, ImportArgs, Summary};
+use crate::import::{Cell, HubTarget, Summary};
 use config::Config;
 use source::{Source, SourceRow};
 
@@ -50,22 +50,9 @@ pub struct RunArgs {
     /// Run one pass and exit.
     #[arg(long)]
     pub once: bool,
-    /// Write into this data directory directly (as the operator; best with the hub stopped).
-    #[arg(long, env = "GRIDHUB_DATA_DIR", conflicts_with = "url")]
-    pub data_dir: Option<PathBuf>,
-    #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-    /// Write through a running hub's API instead (needs --username and a password).
-    #[arg(long)]
-    pub url: Option<String>,
-    #[arg(long)]
-    pub username: Option<String>,
-    /// A file whose first line is the password (else GRIDHUB_PASSWORD).
-    #[arg(long)]
-    pub password_file: Option<PathBuf>,
-    /// CA certificate to trust for --url.
-    #[arg(long)]
-    pub ca: Option<PathBuf>,
+    /// The hub written to.
+    #[command(flatten)]
+    pub hub: HubTarget,
     /// Where a pass lists its rejected rows (default FILE.rejects.csv; each pass that rejects
     /// something rewrites it).
     #[arg(long)]
@@ -79,13 +66,13 @@ pub async fn command(command: ConnectorCommand) -> anyhow::Result<()> {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    if args.data_dir.is_none() == args.url.is_none() {
+    if args.hub.data_dir.is_none() == args.hub.url.is_none() {
         bail!("give --data-dir or --url");
     }
     let config = Config::load(&args.config)?;
     let source = Source::connect(&config).await?;
     let connector = Connector {
-        sink_args: sink_args(&args, &config),
+        hub: args.hub.clone(),
         state: watermark::path_for(&args.config),
         rejects: args
             .rejects
@@ -100,26 +87,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     result
 }
 
-/// The importer's arguments that open its sink on the same hub.
-fn sink_args(args: &RunArgs, config: &Config) -> ImportArgs {
-    ImportArgs {
-        category: config.category.clone(),
-        file: args.config.clone(),
-        mapping: None,
-        data_dir: args.data_dir.clone(),
-        database_url: args.database_url.clone(),
-        url: args.url.clone(),
-        username: args.username.clone(),
-        password_file: args.password_file.clone(),
-        ca: args.ca.clone(),
-        encoding: None,
-        rejects: None,
-        key: config.key_field.clone(),
-        batch_size: config.batch_size,
-        dry_run: false,
-    }
-}
-
 fn suffixed(file: &std::path::Path, suffix: &str) -> PathBuf {
     let mut name = file.as_os_str().to_owned();
     name.push(suffix);
@@ -129,7 +96,8 @@ fn suffixed(file: &std::path::Path, suffix: &str) -> PathBuf {
 struct Connector {
     config: Config,
     source: Source,
-    sink_args: ImportArgs,
+    /// The hub the rows are written to.
+    hub: HubTarget,
     state: PathBuf,
     rejects: PathBuf,
     fingerprint: String,
@@ -176,7 +144,7 @@ impl Connector {
         if total == 0 {
             return Ok(summary);
         }
-        let sink = Sink::open(&self.sink_args).await?;
+        let sink = Sink::open(&self.hub).await?;
         let read = Arc::new(AtomicU64::new(0));
         let bar = Progress::new(total, Arc::clone(&read));
         let mut pass = Pass {

@@ -30,6 +30,7 @@ use serde_json::{Map, Value};
 use headers::Mapper;
 use progress::Progress;
 use rejects::Rejects;
+pub use sink::HubTarget;
 use sink::{Outcome, Sink};
 
 /// Rows per write (at most `crate::records::MAX_BATCH`).
@@ -48,22 +49,9 @@ pub struct ImportArgs {
     /// A mapping file (TOML): header → field, value maps, default grid and purpose.
     #[arg(long)]
     pub mapping: Option<PathBuf>,
-    /// Write into this data directory directly (as the operator; best with the hub stopped).
-    #[arg(long, env = "GRIDHUB_DATA_DIR", conflicts_with = "url")]
-    pub data_dir: Option<PathBuf>,
-    #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-    /// Write through a running hub's API instead (needs --username and a password).
-    #[arg(long)]
-    pub url: Option<String>,
-    #[arg(long)]
-    pub username: Option<String>,
-    /// A file whose first line is the password (else GRIDHUB_PASSWORD).
-    #[arg(long)]
-    pub password_file: Option<PathBuf>,
-    /// CA certificate to trust for --url.
-    #[arg(long)]
-    pub ca: Option<PathBuf>,
+    /// The hub written to.
+    #[command(flatten)]
+    pub hub: HubTarget,
     /// CSV encoding: utf-8 or gb18030 (default: UTF-8 if the file is valid UTF-8, else GB18030).
     #[arg(long)]
     pub encoding: Option<String>,
@@ -153,7 +141,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
         Some(path) => mapping::Mapping::load(path)?,
         None => mapping::Mapping::default(),
     };
-    let sink = Sink::open(&args).await?;
+    let sink = Sink::open(&args.hub).await?;
     let started = Instant::now();
     let result = import(&args, &mapping, &sink).await;
     sink.close().await;

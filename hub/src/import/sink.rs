@@ -3,7 +3,7 @@
 //! a batch the same way: written (created, updated) or refused with per-item problems, which
 //! the run sends to the reject file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -11,7 +11,6 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::{Map, Value, json};
 
-use super::ImportArgs;
 use crate::auth::Principal;
 use crate::auth::permissions::Permissions;
 use crate::auth::refusals::Refusals;
@@ -57,8 +56,30 @@ pub enum Sink {
     },
 }
 
+/// Where `gridhub import` and `gridhub connector run` write: a data directory (as the
+/// operator) or a running hub's API (as a logged-in user).
+#[derive(clap::Args, Clone, Debug)]
+pub struct HubTarget {
+    /// Write into this data directory directly (as the operator; best with the hub stopped).
+    #[arg(long, env = "GRIDHUB_DATA_DIR", conflicts_with = "url")]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Write through a running hub's API instead (needs --username and a password).
+    #[arg(long)]
+    pub url: Option<String>,
+    #[arg(long)]
+    pub username: Option<String>,
+    /// A file whose first line is the password (else GRIDHUB_PASSWORD).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+    /// CA certificate to trust for --url.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+}
+
 impl Sink {
-    pub async fn open(args: &ImportArgs) -> anyhow::Result<Sink> {
+    pub async fn open(args: &HubTarget) -> anyhow::Result<Sink> {
         match (&args.data_dir, &args.url) {
             (Some(dir), None) => local(dir, args.database_url.clone()).await,
             (None, Some(url)) => remote(url, args).await,
@@ -200,7 +221,7 @@ async fn local(dir: &Path, database_url: Option<String>) -> anyhow::Result<Sink>
     })
 }
 
-async fn remote(url: &str, args: &ImportArgs) -> anyhow::Result<Sink> {
+async fn remote(url: &str, args: &HubTarget) -> anyhow::Result<Sink> {
     let username = args.username.clone().context("--url needs --username")?;
     let password = match &args.password_file {
         Some(file) => std::fs::read_to_string(file)
