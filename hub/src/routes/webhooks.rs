@@ -119,7 +119,9 @@ pub async fn delete_webhook(
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
-    /// Only rows in this state.
+    /// Only rows in this state. Inlined: a parameter's `$ref` would point at a schema that
+    /// no body registers.
+    #[param(inline)]
     state: Option<DeliveryState>,
 }
 
