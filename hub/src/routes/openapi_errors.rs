@@ -214,6 +214,22 @@ mod tests {
     }
 
     #[test]
+    fn every_path_parameter_is_in_its_path() {
+        // `IntoParams` without `parameter_in = Query` documents its fields as path parameters.
+        for (method, path, op) in operations(&document()) {
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                if param["in"] == "path" {
+                    let name = param["name"].as_str().unwrap();
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: path parameter `{name}` is not in the path"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn every_schema_reference_resolves() {
         // A `$ref` to a schema nothing registered makes the document unusable for generated
         // clients and schemathesis ("Unresolvable reference"), e.g. an enum used only in a

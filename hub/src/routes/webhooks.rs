@@ -117,6 +117,7 @@ pub async fn delete_webhook(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
     /// Only rows in this state. Inlined: a parameter's `$ref` would point at a schema that
