@@ -83,7 +83,7 @@ impl Config {
         }
     }
 
-    /// The age x25519 identity (`AGE-SECRET-KEY-1…`) whose recipient is registered for this
+    /// The age x25519 identity (as `age-keygen` writes it) whose recipient is registered for this
     /// client: answers are then asked for sealed (`Accept: application/age`) and unsealed here.
     pub fn age_identity(mut self, identity: impl Into<String>) -> Config {
         self.age_identity = Some(identity.into());

@@ -29,7 +29,7 @@ pub struct Common {
     /// The client certificate's key (PEM file).
     #[arg(long, env = "GRIDHUB_CLIENT_KEY")]
     pub key: Option<PathBuf>,
-    /// An age identity file (`AGE-SECRET-KEY-1…`): ask for sealed answers and open them.
+    /// An age identity file (an x25519 identity as `age-keygen` writes it): ask for sealed answers and open them.
     #[arg(long, env = "GRIDHUB_CLIENT_AGE_IDENTITY")]
     pub age_identity: Option<PathBuf>,
     /// The ledger's C2SP verifier key; without it the hub's key is pinned on first use.

