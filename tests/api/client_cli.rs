@@ -200,6 +200,105 @@ async fn pull_writes_every_record_once_and_a_killed_pull_resumes(backend: Backen
 
 on_both_backends!(pull_writes_every_record_once_and_a_killed_pull_resumes);
 
+/// Everything from a `--profile` file (no connection flag, no environment), with an age
+/// identity: the answers come sealed and the output holds the same records as a plain pull.
+#[tokio::test]
+async fn a_profile_with_an_age_identity_pulls_sealed_answers_in_clear() {
+    use age::secrecy::ExposeSecret;
+    let (app, civil, ids) = hub_with_residents(Backend::Sqlite).await;
+    let plain = Operator::new(&civil);
+    let whole = plain.path("plain.jsonl");
+    plain
+        .json(&app, &pull_args(whole.to_str().unwrap(), &["--limit", "4"]))
+        .await;
+    let (sealed, identity) = app
+        .register_sealed_client("civil-sealed", "civil-affairs")
+        .await;
+    let op = Operator::new(&sealed);
+    std::fs::write(
+        op.path("identity.txt"),
+        identity.to_string().expose_secret(),
+    )
+    .unwrap();
+    let profile = op.path("profile.toml");
+    let quoted = |p: PathBuf| toml::Value::from(p.display().to_string()).to_string();
+    std::fs::write(
+        &profile,
+        format!(
+            "url = {}\nca = {}\ncert = {}\nkey = {}\nstate_file = {}\nage_identity = {}\n",
+            toml::Value::from(app.base.clone()),
+            quoted(app.data_dir.path().join("pki/ca.pem")),
+            quoted(op.path("client.pem")),
+            quoted(op.path("client-key.pem")),
+            quoted(op.path("state.json")),
+            quoted(op.path("identity.txt")),
+        ),
+    )
+    .unwrap();
+    let out_file = op.path("sealed.jsonl");
+    let mut args = vec!["--profile", profile.to_str().unwrap()];
+    args.extend(pull_args(out_file.to_str().unwrap(), &["--limit", "4"]));
+    let mut command = Command::new(BIN);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("GRIDHUB_CLIENT_") {
+            command.env_remove(key);
+        }
+    }
+    let out = command.args(&args).output().await.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["records"], RECORDS);
+    exactly_once(&jsonl_ids(&out_file), &ids);
+    let lines = |path: &Path| -> BTreeSet<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        lines(&out_file),
+        lines(&whole),
+        "the same records, in clear"
+    );
+    // A flag wins over the profile: the profile's URL made unreachable, `--url` given.
+    let text = std::fs::read_to_string(&profile).unwrap();
+    let first = text.lines().next().unwrap().to_owned();
+    std::fs::write(
+        &profile,
+        text.replace(&first, "url = \"https://127.0.0.1:9\""),
+    )
+    .unwrap();
+    let again = op.path("again.jsonl");
+    let mut args = vec!["--profile", profile.to_str().unwrap()];
+    let unreachable = Command::new(BIN)
+        .args(&args)
+        .args(pull_args(again.to_str().unwrap(), &[]))
+        .output()
+        .await
+        .unwrap();
+    assert!(!unreachable.status.success(), "the profile's URL is used");
+    args.extend(["--url", app.base.as_str()]);
+    args.extend(pull_args(again.to_str().unwrap(), &[]));
+    let out = Command::new(BIN).args(&args).output().await.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(lines(&again), lines(&whole));
+    // The answers really came sealed: with another identity they cannot be opened.
+    std::fs::write(
+        op.path("identity.txt"),
+        age::x25519::Identity::generate()
+            .to_string()
+            .expose_secret(),
+    )
+    .unwrap();
+    let third = op.path("third.jsonl");
+    let mut args = vec!["--profile", profile.to_str().unwrap(), "--url", &app.base];
+    args.extend(pull_args(third.to_str().unwrap(), &[]));
+    let out = Command::new(BIN).args(&args).output().await.unwrap();
+    assert!(!out.status.success(), "a wrong identity opened the answers");
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoint_verify_passes_then_catches_a_rewritten_ledger_with_both_notes() {
     let (app, civil, _) = hub_with_residents(Backend::Sqlite).await;

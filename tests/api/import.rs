@@ -384,7 +384,67 @@ async fn a_grid_worker_imports_through_the_api(backend: Backend) {
     assert_eq!(app.raw_count(COUNT_PERSONS).await, before + 19);
 }
 
+const VERSION_TWO: &str = "SELECT COUNT(*) AS n FROM records WHERE category = 'person' \
+     AND erased_at IS NULL AND version = 2";
+
+/// Batches are sealed ahead while the one before commits: a row that repeats a key of the
+/// batch just before (still committing when the repeat was sealed) updates that record, in the
+/// file's order, and rejected rows in either batch do not disturb the rest.
+async fn repeated_keys_in_consecutive_batches_update_in_file_order(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (before, before_v2) = (
+        app.raw_count(COUNT_PERSONS).await,
+        app.raw_count(VERSION_TWO).await,
+    );
+    let originals = people(40);
+    let repeat = |i: usize| {
+        let mut row = originals[i].clone();
+        row[4] = format!("139{i:08}");
+        row
+    };
+    // With batches of 10: [o0–9] [r0–4 o10–14] [o15–19 r10–14] [o20–29] [r20–24 o30–34] …
+    let mut rows = Vec::new();
+    for k in 0..4 {
+        rows.extend(originals[10 * k..10 * k + 10].iter().cloned());
+        rows.extend((10 * k..10 * k + 5).map(repeat));
+    }
+    let bad_original = rows.iter().position(|r| r == &originals[12]).unwrap();
+    rows[bad_original][4] = "12345".to_owned();
+    let bad_repeat = rows.iter().position(|r| r == &repeat(31)).unwrap();
+    rows[bad_repeat][4] = "12345".to_owned();
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("people.csv");
+    std::fs::write(&file, csv_text(&rows)).unwrap();
+    let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let out = std::sync::Arc::clone(&said);
+    let app = offline(app, move |target, _| {
+        *out.lock().unwrap() = summary(&run_import(target, &file, &["--batch-size", "10"]));
+    })
+    .await;
+    let said = said.lock().unwrap().clone();
+    // o12 is rejected, so its repeat creates; r31 is rejected; the other 18 repeats update.
+    assert!(
+        said.contains("created 40, updated 18, rejected 2"),
+        "{said}"
+    );
+    assert_eq!(app.raw_count(COUNT_PERSONS).await, before + 40);
+    assert_eq!(app.raw_count(VERSION_TWO).await, before_v2 + 18);
+    assert_eq!(app.raw_count(DUPLICATE_KEYS).await, 0);
+    let rejects = std::fs::read_to_string(work.path().join("people.csv.rejects.csv")).unwrap();
+    for index in [bad_original, bad_repeat] {
+        // Line 1 is the header.
+        let line = index + 2;
+        assert!(
+            rejects
+                .lines()
+                .any(|l| l.starts_with(&format!("{line},")) && l.contains("phone")),
+            "line {line} in {rejects}"
+        );
+    }
+}
+
 on_both_backends!(
+    repeated_keys_in_consecutive_batches_update_in_file_order,
     a_workbook_with_bad_rows_writes_the_good_and_rejects_the_bad,
     gb18030_csv_and_jsonl_import_the_same_people,
     a_rerun_after_sigkill_leaves_every_row_once,

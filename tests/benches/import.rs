@@ -54,6 +54,12 @@ const FIELDS: [&str; 9] = [
     "worker_notes",
 ];
 
+/// Whether part `name` (`sqlite-csv`, `postgres-api`, …) runs: all unless IMPORT_BENCH_ONLY
+/// names a comma-separated few.
+fn wanted(name: &str) -> bool {
+    std::env::var("IMPORT_BENCH_ONLY").map_or(true, |only| only.split(',').any(|p| p == name))
+}
+
 fn rows_wanted() -> usize {
     std::env::var("IMPORT_BENCH_ROWS")
         .ok()
@@ -83,24 +89,29 @@ fn cells(r: &synth::SyntheticRecord) -> Vec<String> {
     out
 }
 
-/// Persons in chunks from differently seeded generators (identity numbers are unique within a
-/// chunk; a rare repeat across chunks is imported as an update).
+/// `n` distinct persons (by identity number) in chunks from differently seeded generators: a
+/// repeat across chunks is skipped, so every imported row creates a record.
 fn for_each_person(
     n: usize,
     grids: &[synth::DemoGrid],
     mut each: impl FnMut(&synth::SyntheticRecord),
 ) {
-    let mut done = 0;
+    let mut seen = std::collections::HashSet::new();
     let mut k = 0;
-    while done < n {
-        let want = CHUNK.min(n - done);
-        for r in synth::population(SEED + k, want, grids)
+    while seen.len() < n {
+        for r in synth::population(SEED + k, CHUNK, grids)
             .iter()
             .filter(|r| r.category == "person")
         {
-            each(r);
+            let id = r
+                .fields
+                .get("id_number")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if seen.len() < n && seen.insert(id.to_owned()) {
+                each(r);
+            }
         }
-        done += want;
         k += 1;
     }
 }
@@ -173,7 +184,12 @@ fn import(dir: &Path, database_url: &Option<String>, file: &Path) -> (String, f6
     let mut progress = file.as_os_str().to_owned();
     progress.push(".import-progress");
     let _ = std::fs::remove_file(&progress);
-    let mut cmd = Command::new(BIN);
+    // IMPORT_BENCH_BIN: another build of the binary (a baseline to compare with).
+    let bin = std::env::var("IMPORT_BENCH_BIN")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| BIN.to_owned());
+    let mut cmd = Command::new(bin);
     cmd.arg("import")
         .arg("--data-dir")
         .arg(dir)
@@ -292,6 +308,10 @@ async fn main() {
     let work = tempfile::tempdir().unwrap();
     let generated = Instant::now();
     let (csv, xlsx) = write_files(n, &grids, work.path());
+    if let Ok(keep) = std::env::var("IMPORT_BENCH_KEEP") {
+        std::fs::copy(&csv, Path::new(&keep).join("people.csv")).unwrap();
+        std::fs::copy(&xlsx, Path::new(&keep).join("people.xlsx")).unwrap();
+    }
     let size = |p: &Path| std::fs::metadata(p).unwrap().len() as f64 / 1e6;
     println!(
         "import: {n} person rows; CSV {:.0} MB, XLSX {:.0} MB (generated in {:.0} s)",
@@ -305,13 +325,17 @@ async fn main() {
         .map(|r| json!({"category": r.category, "grid": r.grid, "purpose": "population-registration", "fields": r.fields}))
         .collect();
     for backend in [Backend::Sqlite, Backend::Postgres] {
+        let name = format!("{backend:?}").to_lowercase();
         for file in [&csv, &xlsx] {
+            let kind = if file == &csv { "CSV " } else { "XLSX" };
+            if !wanted(&format!("{name}-{}", kind.trim().to_lowercase())) {
+                continue;
+            }
             let app = app_with_grids(backend, &grids).await;
             let dir = app.data_dir.path().to_path_buf();
             let url = app.database_url.clone();
             let result = std::sync::Arc::new(std::sync::Mutex::new(None));
             let noted = result.clone();
-            let kind = if file == &csv { "CSV " } else { "XLSX" };
             let file = file.clone();
             let app = app
                 .restart_after(move || {
@@ -325,9 +349,13 @@ async fn main() {
             );
             app.stop().await;
         }
-        let api = batch_api(backend, &sample, &grids).await;
-        println!("{backend:?} batch API (20 000 rows, 2 clients): {api:>7.0} records/s");
-        let raw = ceiling(backend, &sample, &grids).await;
-        println!("{backend:?} seal + insert ceiling (20 000 rows): {raw:>7.0} records/s");
+        if wanted(&format!("{name}-api")) {
+            let api = batch_api(backend, &sample, &grids).await;
+            println!("{backend:?} batch API (20 000 rows, 2 clients): {api:>7.0} records/s");
+        }
+        if wanted(&format!("{name}-ceiling")) {
+            let raw = ceiling(backend, &sample, &grids).await;
+            println!("{backend:?} seal + insert ceiling (20 000 rows): {raw:>7.0} records/s");
+        }
     }
 }

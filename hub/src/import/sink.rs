@@ -20,7 +20,7 @@ use crate::decisions::Decisions;
 use crate::error::Error;
 use crate::records::{RecordInput, Records};
 use crate::startup::{open_ledger, shipped_role_rows};
-use crate::storage::Store;
+use crate::storage::{Store, Workload};
 use crate::time::{SystemClock, now_ms};
 use crate::vault::Vault;
 use crate::vault::keyring::AgeFileStore;
@@ -89,6 +89,10 @@ impl Sink {
 
     pub async fn close(&self) {
         if let Sink::Local { store, .. } = self {
+            // The bulk workload lets the WAL grow to 64 MB: fold it back now.
+            if let Err(e) = store.checkpoint_wal().await {
+                tracing::warn!(error = %e, "cannot checkpoint the WAL after the import");
+            }
             store.close().await;
         }
     }
@@ -107,43 +111,99 @@ impl Sink {
         }
     }
 
-    /// Upsert a batch by `key` (or only check it, for a dry run).
+    /// Upsert a batch by `key` (or only check it, for a dry run): `prepare`, then `commit`.
     pub async fn write(
         &self,
         items: Vec<Item>,
         key: &str,
         dry_run: bool,
     ) -> anyhow::Result<Outcome> {
+        let prepared = self.prepare(items, key, dry_run).await?;
+        self.commit(prepared).await
+    }
+
+    /// The part of a write that needs no database state beyond the catalog, grids and
+    /// purposes: locally, checking and sealing every item (so that it can run while the
+    /// previous batch commits); through the API, nothing (the hub does it).
+    pub async fn prepare(
+        &self,
+        items: Vec<Item>,
+        key: &str,
+        dry_run: bool,
+    ) -> anyhow::Result<Prepared> {
         match self {
             Sink::Local { records, who, .. } => {
                 let inputs = items.into_iter().map(input).collect();
-                let result = if dry_run {
-                    records.check_batch(who, inputs).await.map(|()| (0, 0))
+                let sealed = if dry_run {
+                    records.check_batch(who, inputs).await.map(|()| None)
                 } else {
-                    records
-                        .upsert_batch(who, inputs, key)
-                        .await
-                        .map(|u| (u.created as u64, u.updated as u64))
+                    records.seal_upsert_batch(who, inputs, key).await.map(Some)
                 };
-                match result {
-                    Ok((created, updated)) => Ok(Outcome::Written { created, updated }),
-                    Err(Error::Validation(problems)) => {
-                        refused(problems.into_iter().map(|p| (p.field, p.problem)).collect())
-                    }
-                    Err(e) => bail!("the batch was not written: {e}"),
+                match sealed {
+                    Ok(Some(batch)) => Ok(Prepared::Sealed(batch)),
+                    Ok(None) => Ok(Prepared::Checked),
+                    Err(e) => refusal(e).map(Prepared::Refused),
                 }
             }
-            Sink::Remote {
-                client,
-                base,
-                token,
-            } => {
-                if dry_run {
-                    bail!("--dry-run needs --data-dir (the API has no dry run)");
-                }
-                post_batch(client, base, token, items, key).await
+            Sink::Remote { .. } if dry_run => {
+                bail!("--dry-run needs --data-dir (the API has no dry run)")
             }
+            Sink::Remote { .. } => Ok(Prepared::ToPost {
+                items,
+                key: key.to_owned(),
+            }),
         }
+    }
+
+    /// Write a prepared batch. Batches commit in the order of their rows.
+    pub async fn commit(&self, prepared: Prepared) -> anyhow::Result<Outcome> {
+        match (self, prepared) {
+            (_, Prepared::Refused(problems)) => Ok(Outcome::Refused(problems)),
+            (_, Prepared::Checked) => Ok(Outcome::Written {
+                created: 0,
+                updated: 0,
+            }),
+            (Sink::Local { records, who, .. }, Prepared::Sealed(batch)) => {
+                match records.commit_upsert_batch(who, batch).await {
+                    Ok(u) => Ok(Outcome::Written {
+                        created: u.created as u64,
+                        updated: u.updated as u64,
+                    }),
+                    Err(e) => refusal(e).map(Outcome::Refused),
+                }
+            }
+            (
+                Sink::Remote {
+                    client,
+                    base,
+                    token,
+                },
+                Prepared::ToPost { items, key },
+            ) => post_batch(client, base, token, items, &key).await,
+            _ => bail!("a batch prepared for another kind of hub"),
+        }
+    }
+}
+
+/// A batch between `Sink::prepare` and `Sink::commit`.
+pub enum Prepared {
+    /// Checked and sealed here, to be written.
+    Sealed(crate::records::SealedBatch),
+    /// To post to the running hub, which checks and seals.
+    ToPost { items: Vec<Item>, key: String },
+    /// Checked, nothing to write (a dry run).
+    Checked,
+    /// Refused before writing: (item index, field, problem).
+    Refused(Vec<(usize, String, String)>),
+}
+
+/// The per-item problems of a refused batch; any other error stops the import.
+fn refusal(error: Error) -> anyhow::Result<Vec<(usize, String, String)>> {
+    match error {
+        Error::Validation(problems) => {
+            per_item(problems.into_iter().map(|p| (p.field, p.problem)).collect())
+        }
+        e => bail!("the batch was not written: {e}"),
     }
 }
 
@@ -159,7 +219,7 @@ fn input(item: Item) -> RecordInput {
 
 /// Problems named `records[i].…` as (i, field, problem); any other problem concerns the whole
 /// batch and stops the import.
-fn refused(problems: Vec<(String, String)>) -> anyhow::Result<Outcome> {
+fn per_item(problems: Vec<(String, String)>) -> anyhow::Result<Vec<(usize, String, String)>> {
     let mut out = Vec::new();
     for (path, problem) in problems {
         let Some(rest) = path.strip_prefix("records[") else {
@@ -172,7 +232,7 @@ fn refused(problems: Vec<(String, String)>) -> anyhow::Result<Outcome> {
         let field = field.strip_prefix("fields.").unwrap_or(field).to_owned();
         out.push((index, field, problem));
     }
-    Ok(Outcome::Refused(out))
+    Ok(out)
 }
 
 async fn local(dir: &Path, database_url: Option<String>) -> anyhow::Result<Sink> {
@@ -189,7 +249,7 @@ async fn local(dir: &Path, database_url: Option<String>) -> anyhow::Result<Sink>
     )?;
     let vault =
         Arc::new(Vault::unlock(&AgeFileStore::in_dir(dir)).context("cannot unlock the keyring")?);
-    let store = Store::open(&settings.database()?)
+    let store = Store::open_for(&settings.database()?, Workload::Bulk)
         .await
         .context("cannot open the database")?;
     let ledger = open_ledger(&vault, store.clone(), &settings.instance).await?;
@@ -313,12 +373,13 @@ async fn post_batch(
             .cloned()
             .unwrap_or_default();
         let text = |d: &Value, k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-        return refused(
+        return per_item(
             details
                 .iter()
                 .map(|d| (text(d, "field"), text(d, "problem")))
                 .collect(),
-        );
+        )
+        .map(Outcome::Refused);
     }
     let message = error
         .and_then(|e| e.get("message"))

@@ -27,7 +27,7 @@ pub use sealing::{
     DiscloseInput, RecordDraft, Release, disclose, open_all, prefix_problems, public_fields,
     releases, seal,
 };
-pub use upsert::Upserted;
+pub use upsert::{SealedBatch, Upserted};
 
 use crate::auth::{Access, Principal};
 use crate::error::{Error, current_request_id};

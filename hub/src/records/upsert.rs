@@ -34,6 +34,19 @@ pub struct Upserted {
     pub receipt: Receipt,
 }
 
+/// A batch checked and sealed by `Records::seal_upsert_batch`, not yet looked up or written.
+/// Only that method makes one, so a batch reaching `commit_upsert_batch` has passed the role
+/// check and validation.
+pub struct SealedBatch {
+    category: &'static CategoryDef,
+    key_field: String,
+    ready: Vec<NewRecord>,
+    /// Each item's fields as submitted (an update overlays them on the stored record).
+    fields: Vec<Map<String, Value>>,
+    /// Each item's blind-index token of the key field.
+    tokens: Vec<Vec<u8>>,
+}
+
 fn problem(field: String, text: &str) -> FieldProblem {
     FieldProblem {
         field,
@@ -51,11 +64,49 @@ impl Records {
         items: Vec<RecordInput>,
         key_field: &str,
     ) -> Result<Upserted, Error> {
+        let sealed = self.seal_upsert_batch(who, items, key_field).await?;
+        self.commit_upsert_batch(who, sealed).await
+    }
+
+    /// The first half of `upsert_batch`: check the batch and seal every item, reading nothing
+    /// but the catalog, grids and purposes. An importer seals the next batch with this while
+    /// the previous one commits.
+    pub async fn seal_upsert_batch(
+        &self,
+        who: &Principal,
+        items: Vec<RecordInput>,
+        key_field: &str,
+    ) -> Result<SealedBatch, Error> {
         self.permit(who, "write", "record.create").await?;
         let category = self.upsert_category(&items, key_field)?;
         let fields: Vec<Map<String, Value>> = items.iter().map(|i| i.fields.clone()).collect();
         let ready = prepare::batch(self, who, items).await?;
         let tokens = key_tokens(&ready, key_field)?;
+        Ok(SealedBatch {
+            category,
+            key_field: key_field.to_owned(),
+            ready,
+            fields,
+            tokens,
+        })
+    }
+
+    /// The second half of `upsert_batch`: find the records the keys match (as they are now),
+    /// build their replacements, audit and write. Batches must be committed in the order
+    /// their rows came for a later row to update an earlier one.
+    pub async fn commit_upsert_batch(
+        &self,
+        who: &Principal,
+        batch: SealedBatch,
+    ) -> Result<Upserted, Error> {
+        let SealedBatch {
+            category,
+            key_field,
+            ready,
+            fields,
+            tokens,
+        } = batch;
+        let key_field = key_field.as_str();
         let found = self
             .store
             .records_by_tokens(&category.name, key_field, &tokens)

@@ -144,18 +144,45 @@ fn no_reaper<DB: sqlx::Database>(
         .max_lifetime(None)
 }
 
+/// What a process opening the database mostly does; on SQLite it sets how reads are served and
+/// how often the WAL is checkpointed. PostgreSQL is opened the same way for both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// The hub serving requests: reads map the file (`mmap_size` 1 GiB), and SQLite's default
+    /// checkpoint every 1 000 WAL pages keeps the log short.
+    Serving,
+    /// A bulk writer (`gridhub import`, `gridhub connector run`): reads go through SQLite's own
+    /// caches, 16 MB for the writer and 2 MB per reader (no mapping, so the resident set does
+    /// not grow with the database), and the
+    /// WAL is checkpointed every 16 384 pages (64 MB): a blind-index page dirtied by several
+    /// batches is copied into the main file once, not once per batch.
+    Bulk,
+}
+
 impl Store {
     /// Open (and create, for SQLite) the database and bring its schema up to date.
     pub async fn open(location: &DatabaseLocation) -> Result<Store, StoreError> {
+        Store::open_for(location, Workload::Serving).await
+    }
+
+    /// `open`, tuned for `workload`.
+    pub async fn open_for(
+        location: &DatabaseLocation,
+        workload: Workload,
+    ) -> Result<Store, StoreError> {
         let store = match location {
-            DatabaseLocation::Sqlite(path) => Store::open_sqlite(path).await?,
+            DatabaseLocation::Sqlite(path) => Store::open_sqlite(path, workload).await?,
             DatabaseLocation::Postgres(url) => Store::open_postgres(url.expose_secret()).await?,
         };
         store.migrate().await?;
         Ok(store)
     }
 
-    async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+    async fn open_sqlite(path: &Path, workload: Workload) -> Result<Store, StoreError> {
+        let (mmap_size, checkpoint_pages, read_cache) = match workload {
+            Workload::Serving => ("1073741824", "1000", "-16384"),
+            Workload::Bulk => ("0", "16384", "-2048"),
+        };
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -170,7 +197,7 @@ impl Store {
             .pragma("temp_store", "MEMORY")
             // Reads map the file instead of copying each page through `pread` into a 2 MB
             // per-connection cache (disclosure pages touch a few hundred pages each).
-            .pragma("mmap_size", "1073741824")
+            .pragma("mmap_size", mmap_size)
             .pragma("cache_size", "-16384")
             // A page of up to 500 rows goes to the caller without the worker thread blocking:
             // with sqlx's default of 50 buffered rows, the worker waited on a full channel and
@@ -181,13 +208,17 @@ impl Store {
         let write = no_reaper(SqlitePoolOptions::new())
             .max_connections(1)
             .test_before_acquire(false)
-            .connect_with(options.clone())
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("wal_autocheckpoint", checkpoint_pages),
+            )
             .await
             .map_err(StoreError::Connect)?;
         let read = no_reaper(SqlitePoolOptions::new())
             .max_connections(4)
             .test_before_acquire(false)
-            .connect_with(options.read_only(true))
+            .connect_with(options.read_only(true).pragma("cache_size", read_cache))
             .await
             .map_err(StoreError::Connect)?;
         Ok(Store {

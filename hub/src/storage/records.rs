@@ -15,6 +15,75 @@ const CHUNK: usize = 400;
 /// in ASCII), so two upserts never both create a record for the same new key.
 const UPSERT_LOCK: i64 = 0x7570_7365_7274;
 
+/// "Does a live record of `category` hold one of `tokens` for `field`?", inside a write
+/// transaction: one array bind on PostgreSQL (`PG_BY_TOKENS`), `IN` lists of `CHUNK` binds on
+/// SQLite (which has no array type).
+trait KeyTokenTaken {
+    async fn key_token_taken(
+        &mut self,
+        category: &str,
+        field: &str,
+        tokens: &[Vec<u8>],
+    ) -> Result<bool, sqlx::Error>;
+}
+
+/// PostgreSQL: live records of category $1 holding one of the tokens $3 for field $2, one
+/// index probe per token whatever the statistics say. A plain `token = ANY($3)` or a join
+/// with `unnest($3)` is planned from the table's statistics, and during a bulk import they
+/// lag far behind (a million rows in, none analysed yet): the planner then scans the whole
+/// (category, field) range per batch — seconds, then minutes. `OFFSET 0` keeps the lateral
+/// subquery from being flattened into such a join.
+const PG_BY_TOKENS: &str = "SELECT m.token, m.id FROM unnest($3::bytea[]) AS t(token) \
+     CROSS JOIN LATERAL (SELECT b.token AS token, b.record_id AS id FROM blind_index b \
+     JOIN records r ON r.id = b.record_id WHERE r.erased_at IS NULL AND b.category = $1 \
+     AND b.field = $2 AND b.token = t.token OFFSET 0) m";
+
+const TAKEN: &str = "SELECT 1 AS one FROM blind_index b JOIN records r ON r.id = b.record_id \
+     WHERE r.erased_at IS NULL AND b.category = ";
+
+impl KeyTokenTaken for sqlx::SqliteConnection {
+    async fn key_token_taken(
+        &mut self,
+        category: &str,
+        field: &str,
+        tokens: &[Vec<u8>],
+    ) -> Result<bool, sqlx::Error> {
+        for chunk in tokens.chunks(CHUNK) {
+            let mut qb = sqlx::QueryBuilder::new(TAKEN);
+            qb.push_bind(category.to_owned())
+                .push(" AND b.field = ")
+                .push_bind(field.to_owned())
+                .push(" AND b.token IN (");
+            let mut list = qb.separated(", ");
+            for token in chunk {
+                list.push_bind(token.clone());
+            }
+            qb.push(") LIMIT 1");
+            if qb.build().fetch_optional(&mut *self).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl KeyTokenTaken for sqlx::PgConnection {
+    async fn key_token_taken(
+        &mut self,
+        category: &str,
+        field: &str,
+        tokens: &[Vec<u8>],
+    ) -> Result<bool, sqlx::Error> {
+        Ok(sqlx::query(PG_BY_TOKENS)
+            .bind(category.to_owned())
+            .bind(field.to_owned())
+            .bind(tokens.to_vec())
+            .fetch_optional(&mut *self)
+            .await?
+            .is_some())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct BlindEntry {
     pub field: String,
@@ -168,20 +237,15 @@ impl Store {
         tokens: &[Vec<u8>],
     ) -> Result<Vec<(Vec<u8>, String)>, sqlx::Error> {
         if let super::Backend::Postgres(pool) = &self.backend {
-            // One array bind: PostgreSQL's generic plan for a long `IN` list of binds scans.
-            return sqlx::query(
-                "SELECT b.token AS token, b.record_id AS id FROM blind_index b \
-                 JOIN records r ON r.id = b.record_id WHERE r.erased_at IS NULL \
-                 AND b.category = $1 AND b.field = $2 AND b.token = ANY($3)",
-            )
-            .bind(category.to_owned())
-            .bind(field.to_owned())
-            .bind(tokens.to_vec())
-            .fetch_all(pool)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("token")?, r.try_get("id")?)))
-            .collect();
+            return sqlx::query(PG_BY_TOKENS)
+                .bind(category.to_owned())
+                .bind(field.to_owned())
+                .bind(tokens.to_vec())
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("token")?, r.try_get("id")?)))
+                .collect();
         }
         let mut found = Vec::new();
         for chunk in tokens.chunks(CHUNK) {
@@ -297,24 +361,12 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                for chunk in fresh_tokens.chunks(CHUNK) {
-                    let mut qb = sqlx::QueryBuilder::new(
-                        "SELECT 1 AS one FROM blind_index b JOIN records r ON r.id = b.record_id \
-                         WHERE r.erased_at IS NULL AND b.category = ",
-                    );
-                    qb.push_bind(key.category.to_owned())
-                        .push(" AND b.field = ")
-                        .push_bind(key.field.to_owned())
-                        .push(" AND b.token IN (");
-                    let mut list = qb.separated(", ");
-                    for token in chunk {
-                        list.push_bind(token.clone());
-                    }
-                    qb.push(") LIMIT 1");
-                    if qb.build().fetch_optional(&mut *tx).await?.is_some() {
-                        tx.rollback().await?;
-                        return Ok(false);
-                    }
+                if (*tx)
+                    .key_token_taken(key.category, key.field, &fresh_tokens)
+                    .await?
+                {
+                    tx.rollback().await?;
+                    return Ok(false);
                 }
             }
             for r in replace {
@@ -375,11 +427,16 @@ impl Store {
                 });
                 qb.build().execute(&mut *tx).await?;
             }
-            let tokens: Vec<(&NewRecord, &BlindEntry)> = records
+            let mut tokens: Vec<(&NewRecord, &BlindEntry)> = records
                 .iter()
                 .chain(replace.iter().map(|r| &r.record))
                 .flat_map(|r| r.index.iter().map(move |e| (r, e)))
                 .collect();
+            // In the primary key's order: each insert lands at or after the one before it in
+            // the (category, field, token) tree, instead of at random.
+            tokens.sort_unstable_by(|(a, x), (b, y)| {
+                (&a.category, &x.field, &x.token).cmp(&(&b.category, &y.field, &y.token))
+            });
             for chunk in tokens.chunks(CHUNK) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO blind_index (category, field, token, record_id) ",
