@@ -15,16 +15,17 @@ const CHUNK: usize = 400;
 /// in ASCII), so two upserts never both create a record for the same new key.
 const UPSERT_LOCK: i64 = 0x7570_7365_7274;
 
-/// "Does a live record of `category` hold one of `tokens` for `field`?", inside a write
-/// transaction: one array bind on PostgreSQL (`PG_BY_TOKENS`), `IN` lists of `CHUNK` binds on
-/// SQLite (which has no array type).
-trait KeyTokenTaken {
-    async fn key_token_taken(
+/// Live records of `category` holding one of `tokens` for `field`, as (token, record id), on
+/// one connection (a pool's, or inside a write transaction for the upsert's re-check): one
+/// array bind on PostgreSQL (`PG_BY_TOKENS`), `IN` lists of `CHUNK` binds on SQLite (which has
+/// no array type).
+trait RecordsByTokens {
+    async fn records_by_tokens(
         &mut self,
         category: &str,
         field: &str,
         tokens: &[Vec<u8>],
-    ) -> Result<bool, sqlx::Error>;
+    ) -> Result<Vec<(Vec<u8>, String)>, sqlx::Error>;
 }
 
 /// PostgreSQL: live records of category $1 holding one of the tokens $3 for field $2, one
@@ -38,18 +39,28 @@ const PG_BY_TOKENS: &str = "SELECT m.token, m.id FROM unnest($3::bytea[]) AS t(t
      JOIN records r ON r.id = b.record_id WHERE r.erased_at IS NULL AND b.category = $1 \
      AND b.field = $2 AND b.token = t.token OFFSET 0) m";
 
-const TAKEN: &str = "SELECT 1 AS one FROM blind_index b JOIN records r ON r.id = b.record_id \
-     WHERE r.erased_at IS NULL AND b.category = ";
+fn token_and_id<R: Row>(row: &R) -> Result<(Vec<u8>, String), sqlx::Error>
+where
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    Ok((row.try_get("token")?, row.try_get("id")?))
+}
 
-impl KeyTokenTaken for sqlx::SqliteConnection {
-    async fn key_token_taken(
+impl RecordsByTokens for sqlx::SqliteConnection {
+    async fn records_by_tokens(
         &mut self,
         category: &str,
         field: &str,
         tokens: &[Vec<u8>],
-    ) -> Result<bool, sqlx::Error> {
+    ) -> Result<Vec<(Vec<u8>, String)>, sqlx::Error> {
+        let mut found = Vec::new();
         for chunk in tokens.chunks(CHUNK) {
-            let mut qb = sqlx::QueryBuilder::new(TAKEN);
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT b.token AS token, b.record_id AS id FROM blind_index b \
+                 JOIN records r ON r.id = b.record_id WHERE r.erased_at IS NULL AND b.category = ",
+            );
             qb.push_bind(category.to_owned())
                 .push(" AND b.field = ")
                 .push_bind(field.to_owned())
@@ -58,29 +69,31 @@ impl KeyTokenTaken for sqlx::SqliteConnection {
             for token in chunk {
                 list.push_bind(token.clone());
             }
-            qb.push(") LIMIT 1");
-            if qb.build().fetch_optional(&mut *self).await?.is_some() {
-                return Ok(true);
+            qb.push(")");
+            for row in qb.build().fetch_all(&mut *self).await? {
+                found.push(token_and_id(&row)?);
             }
         }
-        Ok(false)
+        Ok(found)
     }
 }
 
-impl KeyTokenTaken for sqlx::PgConnection {
-    async fn key_token_taken(
+impl RecordsByTokens for sqlx::PgConnection {
+    async fn records_by_tokens(
         &mut self,
         category: &str,
         field: &str,
         tokens: &[Vec<u8>],
-    ) -> Result<bool, sqlx::Error> {
-        Ok(sqlx::query(PG_BY_TOKENS)
+    ) -> Result<Vec<(Vec<u8>, String)>, sqlx::Error> {
+        sqlx::query(PG_BY_TOKENS)
             .bind(category.to_owned())
             .bind(field.to_owned())
             .bind(tokens.to_vec())
-            .fetch_optional(&mut *self)
+            .fetch_all(&mut *self)
             .await?
-            .is_some())
+            .iter()
+            .map(token_and_id)
+            .collect()
     }
 }
 
@@ -229,50 +242,17 @@ impl Store {
     }
 
     /// Live records of `category` holding one of `tokens` for `field`, as (token, record id);
-    /// one query on PostgreSQL (an array bind), one per 400 tokens on SQLite.
+    /// one query on PostgreSQL (an array bind), one per `CHUNK` tokens on SQLite.
     pub async fn records_by_tokens(
         &self,
         category: &str,
         field: &str,
         tokens: &[Vec<u8>],
     ) -> Result<Vec<(Vec<u8>, String)>, sqlx::Error> {
-        if let super::Backend::Postgres(pool) = &self.backend {
-            return sqlx::query(PG_BY_TOKENS)
-                .bind(category.to_owned())
-                .bind(field.to_owned())
-                .bind(tokens.to_vec())
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get("token")?, r.try_get("id")?)))
-                .collect();
-        }
-        let mut found = Vec::new();
-        for chunk in tokens.chunks(CHUNK) {
-            let rows = on_read!(self, |pool| {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "SELECT b.token AS token, b.record_id AS id FROM blind_index b \
-                     JOIN records r ON r.id = b.record_id WHERE r.erased_at IS NULL AND b.category = ",
-                );
-                qb.push_bind(category.to_owned())
-                    .push(" AND b.field = ")
-                    .push_bind(field.to_owned())
-                    .push(" AND b.token IN (");
-                let mut list = qb.separated(", ");
-                for token in chunk {
-                    list.push_bind(token.clone());
-                }
-                qb.push(")");
-                qb.build()
-                    .fetch_all(pool)
-                    .await?
-                    .iter()
-                    .map(|r| Ok((r.try_get("token")?, r.try_get("id")?)))
-                    .collect::<Result<Vec<(Vec<u8>, String)>, sqlx::Error>>()
-            })?;
-            found.extend(rows);
-        }
-        Ok(found)
+        on_read!(self, |pool| {
+            let mut conn = pool.acquire().await?;
+            (*conn).records_by_tokens(category, field, tokens).await
+        })
     }
 
     /// As `insert_records`, for a write under an idempotency key claimed by `attempt`
@@ -361,10 +341,10 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                if (*tx)
-                    .key_token_taken(key.category, key.field, &fresh_tokens)
-                    .await?
-                {
+                let taken = (*tx)
+                    .records_by_tokens(key.category, key.field, &fresh_tokens)
+                    .await?;
+                if !taken.is_empty() {
                     tx.rollback().await?;
                     return Ok(false);
                 }
