@@ -153,9 +153,9 @@ pub enum Workload {
     Serving,
     /// A bulk writer (`gridhub import`, `gridhub connector run`): reads go through SQLite's own
     /// caches, 16 MB for the writer and 2 MB per reader (no mapping, so the resident set does
-    /// not grow with the database), and the
-    /// WAL is checkpointed every 16 384 pages (64 MB): a blind-index page dirtied by several
-    /// batches is copied into the main file once, not once per batch.
+    /// not grow with the database), and the WAL is checkpointed every 16 384 pages (64 MB): a
+    /// blind-index page dirtied by several batches is copied into the main file once, not once
+    /// per batch.
     Bulk,
 }
 
