@@ -110,6 +110,8 @@ struct Inner {
     committed: AtomicU64,
     /// Subject rows in `ledger_subjects_staged`, waiting to be merged.
     staged_subjects: AtomicU64,
+    /// Batches that first caught up with entries other processes appended.
+    catch_ups: AtomicU64,
     health: HealthCell,
 }
 
@@ -235,6 +237,7 @@ impl Ledger {
             commits: AtomicU64::new(0),
             committed: AtomicU64::new(0),
             staged_subjects: AtomicU64::new(staged_subjects),
+            catch_ups: AtomicU64::new(0),
             health: HealthCell::new(),
         });
         let (sender, receiver) = mpsc::channel(QUEUE);
@@ -383,7 +386,8 @@ impl Ledger {
                     .signer
                     .sign_note(&body)
                     .map_err(|e| LedgerError::Integrity(e.to_string()))?;
-                self.inner
+                let stored = self
+                    .inner
                     .store
                     .insert_checkpoint(&StoredCheckpoint {
                         size: size_i,
@@ -392,7 +396,17 @@ impl Ledger {
                         time_ms: now_ms(),
                     })
                     .await?;
-                Ok(note)
+                if stored {
+                    return Ok(note);
+                }
+                // Another process published a larger checkpoint meanwhile: serve that one (a
+                // note is served only once it is stored).
+                match self.inner.store.latest_checkpoint().await? {
+                    Some(c) => Ok(c.note),
+                    None => Err(LedgerError::Integrity(
+                        "a checkpoint was refused but none is stored".to_owned(),
+                    )),
+                }
             }
         }
     }
@@ -410,6 +424,17 @@ impl Ledger {
                 }
             }
         });
+    }
+
+    /// Proofs may be asked up to any committed size: one this process appended, or one another
+    /// process appended and checkpointed (a client may hold its checkpoint).
+    async fn check_committed(&self, size: u64) -> Result<(), LedgerError> {
+        if size <= self.size() || size <= self.inner.store.ledger_head().await?.size {
+            return Ok(());
+        }
+        Err(LedgerError::BadRequest(format!(
+            "the ledger has fewer than {size} entries"
+        )))
     }
 
     async fn range_hashes(
@@ -435,11 +460,7 @@ impl Ledger {
         index: u64,
         size: u64,
     ) -> Result<(Hash, Vec<Hash>), LedgerError> {
-        if size > self.size() {
-            return Err(LedgerError::BadRequest(format!(
-                "the ledger has fewer than {size} entries"
-            )));
-        }
+        self.check_committed(size).await?;
         let ranges = merkle::inclusion_ranges(index, size)
             .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
         let leaf_id = merkle::NodeId { level: 0, index };
@@ -453,11 +474,7 @@ impl Ledger {
 
     /// RFC 9162 consistency proof between tree sizes `from` and `to`.
     pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, LedgerError> {
-        if to > self.size() {
-            return Err(LedgerError::BadRequest(format!(
-                "the ledger has fewer than {to} entries"
-            )));
-        }
+        self.check_committed(to).await?;
         let ranges = merkle::consistency_ranges(from, to)
             .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
         Ok(self.range_hashes(&ranges, &[]).await?.0)
@@ -687,6 +704,10 @@ async fn commit_batch(inner: &Inner, mut batch: Vec<Job>) {
     fail_all(batch);
 }
 
+/// Attempts at one batch's transaction when the database asks for a retry (a serialization
+/// failure or a deadlock, SQLSTATE 40001/40P01), with `storage::retry_pause` between them.
+const APPEND_ATTEMPTS: u32 = 8;
+
 /// Number, hash and store `batch` with `increases` in one transaction. `Ok(None)`: an increase
 /// would pass its quota, nothing written. `Err`: the append failed (logged; the ledger is
 /// degraded and its head left as it was, to be settled against the database before the next
@@ -696,45 +717,139 @@ async fn append_batch(
     batch: &[Job],
     increases: &[UsageIncrease],
 ) -> Result<Option<Vec<Appended>>, ()> {
-    let (mut frontier, last_time) = match inner.head.read() {
+    let mut attempt = 1;
+    loop {
+        let error = match try_append(inner, batch, increases).await {
+            Ok(outcome) => return Ok(outcome),
+            Err(AppendError::Storage(e))
+                if attempt < APPEND_ATTEMPTS && crate::storage::retryable(&e) =>
+            {
+                tracing::info!(error = %e, attempt, "ledger append asked to retry by the database");
+                crate::storage::retry_pause(attempt).await;
+                attempt += 1;
+                continue;
+            }
+            Err(e) => e,
+        };
+        let kind = match &error {
+            AppendError::Storage(e) => FaultKind::of(e),
+            AppendError::Integrity(_) => FaultKind::Inconsistent,
+        };
+        tracing::error!(error = %error, entries = batch.len(), "ledger append failed; operations refused");
+        // The commit may or may not have happened. The head stays at what is known to be
+        // committed; `settle` compares it with the database before anything is written.
+        inner.health.fail(kind, now_ms());
+        return Err(());
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum AppendError {
+    #[error("{0}")]
+    Storage(#[from] sqlx::Error),
+    #[error("{0}")]
+    Integrity(String),
+}
+
+/// One attempt: take the coordination row, catch up with entries other processes appended
+/// since this one last wrote, number the batch after them, and commit.
+async fn try_append(
+    inner: &Inner,
+    batch: &[Job],
+    increases: &[UsageIncrease],
+) -> Result<Option<Vec<Appended>>, AppendError> {
+    let append = inner.store.lock_ledger_head().await?;
+    let locked = append.head();
+    let (mut frontier, mut last_time) = match inner.head.read() {
         Ok(h) => (h.frontier.clone(), h.last_time),
-        Err(_) => return Err(()),
-    };
-    // INVARIANT (monotonic time): entries are never dated before an earlier entry.
-    let time_ms = now_ms().max(last_time);
-    let (rows, nodes, appended) =
-        stored_form(&mut frontier, batch.iter().map(|j| (&j.draft, time_ms)));
-    match inner
-        .store
-        .append_ledger_charged(&rows, &nodes, increases)
-        .await
-    {
-        Ok(true) => {
-            inner.commits.fetch_add(1, Ordering::Relaxed);
-            inner
-                .committed
-                .fetch_add(rows.len() as u64, Ordering::Relaxed);
-            if inner.store.stages_subjects() {
-                let subjects: usize = rows.iter().map(|r| r.subjects.len()).sum();
-                inner
-                    .staged_subjects
-                    .fetch_add(subjects as u64, Ordering::Relaxed);
-            }
-            if let Ok(mut head) = inner.head.write() {
-                head.frontier = frontier;
-                head.last_time = time_ms;
-            }
-            Ok(Some(appended))
+        Err(_) => {
+            return Err(AppendError::Integrity(
+                "the head lock is poisoned".to_owned(),
+            ));
         }
-        Ok(false) => Ok(None),
-        Err(e) => {
-            tracing::error!(error = %e, entries = batch.len(), "ledger append failed; operations refused");
-            // The commit may or may not have happened. The head stays at what is known to be
-            // committed; `settle` compares it with the database before anything is written.
-            inner.health.fail(FaultKind::of(&e), now_ms());
-            Err(())
+    };
+    if locked.size != frontier.size() {
+        // Another process appended (or this one's "failed" append committed after all): take
+        // the tree as committed, read while the row is held so it cannot move meanwhile.
+        frontier = catch_up(&inner.store, frontier, locked.size).await?;
+        last_time = last_time.max(locked.last_time_ms);
+        inner.catch_ups.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut head) = inner.head.write() {
+            head.frontier = frontier.clone();
+            head.last_time = last_time;
         }
     }
+    // INVARIANT (monotonic time): entries are never dated before an earlier entry, whichever
+    // process wrote it.
+    let time_ms = now_ms().max(last_time).max(locked.last_time_ms);
+    let (rows, nodes, appended) =
+        stored_form(&mut frontier, batch.iter().map(|j| (&j.draft, time_ms)));
+    if !append.write(&rows, &nodes, increases).await? {
+        return Ok(None);
+    }
+    inner.commits.fetch_add(1, Ordering::Relaxed);
+    inner
+        .committed
+        .fetch_add(rows.len() as u64, Ordering::Relaxed);
+    if inner.store.stages_subjects() {
+        let subjects: usize = rows.iter().map(|r| r.subjects.len()).sum();
+        inner
+            .staged_subjects
+            .fetch_add(subjects as u64, Ordering::Relaxed);
+    }
+    if let Ok(mut head) = inner.head.write() {
+        head.frontier = frontier;
+        head.last_time = time_ms;
+    }
+    Ok(Some(appended))
+}
+
+/// Most entries read one by one to catch up with other processes; beyond it the frontier is
+/// loaded afresh from the stored tree nodes.
+const CATCH_UP_BY_LEAVES: u64 = 4 * MAX_BATCH as u64;
+
+/// `frontier` moved on to the committed size `size`: the leaves in between pushed onto it when
+/// they are few, else the frontier of `size` loaded from the stored nodes. A committed size
+/// below this process's head means entries it committed are gone: an integrity error.
+async fn catch_up(store: &Store, frontier: Frontier, size: u64) -> Result<Frontier, AppendError> {
+    let held = frontier.size();
+    if size < held {
+        return Err(AppendError::Integrity(format!(
+            "the ledger head says {size} entries but this process committed {held}"
+        )));
+    }
+    if size - held > CATCH_UP_BY_LEAVES {
+        let head = load_head(store).await.map_err(|e| match e {
+            LedgerError::Storage(e) => AppendError::Storage(e),
+            other => AppendError::Integrity(other.to_string()),
+        })?;
+        if head.frontier.size() != size {
+            return Err(AppendError::Integrity(format!(
+                "the ledger head says {size} entries but {} are stored",
+                head.frontier.size()
+            )));
+        }
+        return Ok(head.frontier);
+    }
+    let mut frontier = frontier;
+    let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    for row in store.ledger_page(as_i64(held), as_i64(size - held)).await? {
+        let expected = frontier.size();
+        if u64::try_from(row.index).ok() != Some(expected) {
+            return Err(AppendError::Integrity(format!(
+                "entry {expected} is missing"
+            )));
+        }
+        // The leaf is hashed from the text, as everywhere the tree is rebuilt.
+        frontier.push(merkle::leaf_hash(row.canonical.as_bytes()));
+    }
+    if frontier.size() != size {
+        return Err(AppendError::Integrity(format!(
+            "entry {} is missing",
+            frontier.size()
+        )));
+    }
+    Ok(frontier)
 }
 
 /// Rows and new interior tree nodes (tiles only) of `drafts` appended after `frontier`, each at

@@ -565,11 +565,11 @@ impl Store {
         &self,
         keys: &[(String, String)],
     ) -> Result<HashMap<(String, String), i64>, sqlx::Error> {
-        let mut out = HashMap::with_capacity(keys.len());
         if keys.is_empty() {
-            return Ok(out);
+            return Ok(HashMap::new());
         }
         on_write!(self, |pool| {
+            let mut out = HashMap::with_capacity(keys.len());
             let mut qb = QueryBuilder::new("SELECT grant_id, day, records FROM grant_usage WHERE ");
             for (i, (grant, day)) in keys.iter().enumerate() {
                 if i > 0 {

@@ -126,47 +126,55 @@ pub struct StoredCheckpoint {
     pub time_ms: i64,
 }
 
-/// Entries in the ledger (indexes are 0..size with no gap while it is intact).
-const LEDGER_SIZE: &str = "SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ledger_entries";
+/// The ledger's coordination row (`ledger_head`): where the next entry goes and the time of
+/// the newest one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerHead {
+    pub size: u64,
+    pub last_time_ms: i64,
+}
 
-fn size_of<R: Row>(row: R) -> Result<u64, sqlx::Error>
+const LEDGER_HEAD: &str = "SELECT size, last_time_ms FROM ledger_head WHERE id = 1";
+
+fn head_of<R: Row>(row: &R) -> Result<LedgerHead, sqlx::Error>
 where
     for<'a> &'a str: sqlx::ColumnIndex<R>,
     i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    let n: i64 = row.try_get("n")?;
-    Ok(u64::try_from(n).unwrap_or(0))
+    let size: i64 = row.try_get("size")?;
+    Ok(LedgerHead {
+        size: u64::try_from(size)
+            .map_err(|_| sqlx::Error::Decode("the ledger head's size is negative".into()))?,
+        last_time_ms: row.try_get("last_time_ms")?,
+    })
 }
 
-fn to_hash(bytes: &[u8]) -> Result<Hash, sqlx::Error> {
-    bytes
-        .try_into()
-        .map_err(|_| sqlx::Error::Decode("stored hash is not 32 bytes".into()))
+enum AppendTx {
+    Sqlite(WriteTx<sqlx::Sqlite>),
+    Postgres(WriteTx<sqlx::Postgres>),
 }
 
-impl Store {
-    /// Append entries and the perfect nodes they complete, in one transaction.
-    pub async fn append_ledger(
-        &self,
-        rows: &[LedgerRow],
-        nodes: &[(NodeId, Hash)],
-    ) -> Result<(), sqlx::Error> {
-        self.append_ledger_charged(rows, nodes, &[])
-            .await
-            .map(|_| ())
+/// An open append transaction holding the ledger's coordination row (`Store::lock_ledger_head`).
+/// Invariant: no other append can commit while it exists. Dropped without `write`: rolled back.
+pub struct LedgerAppend {
+    tx: AppendTx,
+    head: LedgerHead,
+}
+
+impl LedgerAppend {
+    /// The head as locked: the first of this transaction's entries must be entry `head().size`.
+    pub fn head(&self) -> LedgerHead {
+        self.head
     }
 
-    /// As `append_ledger`, increasing quota use in the same transaction: the entries are
-    /// durable if and only if their quota use is. `Ok(false)`: an increase would pass its quota
-    /// (another replica used it meanwhile); nothing was written.
-    pub async fn append_ledger_charged(
-        &self,
+    /// Store `rows`, the perfect nodes they complete and `usage`, move the head past the last
+    /// row, and commit. `Ok(false)`: an increase would pass its quota; nothing was written.
+    pub async fn write(
+        self,
         rows: &[LedgerRow],
         nodes: &[(NodeId, Hash)],
         usage: &[UsageIncrease],
     ) -> Result<bool, sqlx::Error> {
-        // The quota charges, entries and nodes: the same statements on both backends (a macro,
-        // as the transaction's type differs). False: a charge would pass its quota.
         macro_rules! common_rows {
             ($tx:ident) => {{
                 let mut within_quota = true;
@@ -232,9 +240,26 @@ impl Store {
                 within_quota
             }};
         }
-        match &self.backend {
-            super::Backend::Sqlite { write, .. } => {
-                let mut tx = WriteTx::begin(write).await?;
+        let size = rows.last().map_or(self.head.size, |r| {
+            u64::try_from(r.index + 1).unwrap_or(0).max(self.head.size)
+        });
+        let last_time = rows
+            .iter()
+            .map(|r| r.time_ms)
+            .max()
+            .map_or(self.head.last_time_ms, |t| t.max(self.head.last_time_ms));
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        macro_rules! move_head {
+            ($tx:ident) => {
+                sqlx::query("UPDATE ledger_head SET size = $1, last_time_ms = $2 WHERE id = 1")
+                    .bind(size)
+                    .bind(last_time)
+                    .execute(&mut *$tx)
+                    .await?
+            };
+        }
+        match self.tx {
+            AppendTx::Sqlite(mut tx) => {
                 if !common_rows!(tx) {
                     tx.rollback().await?;
                     return Ok(false);
@@ -254,10 +279,10 @@ impl Store {
                     qb.push(" ON CONFLICT DO NOTHING");
                     qb.build().execute(&mut *tx).await?;
                 }
+                move_head!(tx);
                 tx.commit().await?;
             }
-            super::Backend::Postgres(pool) => {
-                let mut tx = WriteTx::begin(pool).await?;
+            AppendTx::Postgres(mut tx) => {
                 if !common_rows!(tx) {
                     tx.rollback().await?;
                     return Ok(false);
@@ -274,10 +299,96 @@ impl Store {
                     });
                     qb.build().execute(&mut *tx).await?;
                 }
+                move_head!(tx);
                 tx.commit().await?;
             }
         }
         Ok(true)
+    }
+}
+
+/// Entries in the ledger (indexes are 0..size with no gap while it is intact).
+const LEDGER_SIZE: &str = "SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM ledger_entries";
+
+fn size_of<R: Row>(row: R) -> Result<u64, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let n: i64 = row.try_get("n")?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+fn to_hash(bytes: &[u8]) -> Result<Hash, sqlx::Error> {
+    bytes
+        .try_into()
+        .map_err(|_| sqlx::Error::Decode("stored hash is not 32 bytes".into()))
+}
+
+impl Store {
+    /// Append entries and the perfect nodes they complete, in one transaction.
+    pub async fn append_ledger(
+        &self,
+        rows: &[LedgerRow],
+        nodes: &[(NodeId, Hash)],
+    ) -> Result<(), sqlx::Error> {
+        self.append_ledger_charged(rows, nodes, &[])
+            .await
+            .map(|_| ())
+    }
+
+    /// As `append_ledger`, increasing quota use in the same transaction: the entries are
+    /// durable if and only if their quota use is. `Ok(false)`: an increase would pass its quota
+    /// (another replica used it meanwhile); nothing was written. For writers that number their
+    /// own rows (tools, tests); the ledger's writer numbers them from the locked head
+    /// (`lock_ledger_head`).
+    pub async fn append_ledger_charged(
+        &self,
+        rows: &[LedgerRow],
+        nodes: &[(NodeId, Hash)],
+        usage: &[UsageIncrease],
+    ) -> Result<bool, sqlx::Error> {
+        self.lock_ledger_head()
+            .await?
+            .write(rows, nodes, usage)
+            .await
+    }
+
+    /// Open an append transaction: it takes the ledger's coordination row (`ledger_head`)
+    /// before anything else, so no other process appends until it ends. The row says where the
+    /// next entry goes (`LedgerAppend::head`).
+    pub async fn lock_ledger_head(&self) -> Result<LedgerAppend, sqlx::Error> {
+        match &self.backend {
+            super::Backend::Sqlite { write, .. } => {
+                // `BEGIN IMMEDIATE` already holds the database's only write lock.
+                let mut tx = WriteTx::begin(write).await?;
+                let row = sqlx::query(LEDGER_HEAD).fetch_one(&mut *tx).await?;
+                let head = head_of(&row)?;
+                Ok(LedgerAppend {
+                    tx: AppendTx::Sqlite(tx),
+                    head,
+                })
+            }
+            super::Backend::Postgres(pool) => {
+                let mut tx = WriteTx::begin(pool).await?;
+                let row = sqlx::query(sqlx::AssertSqlSafe(format!("{LEDGER_HEAD} FOR UPDATE")))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let head = head_of(&row)?;
+                Ok(LedgerAppend {
+                    tx: AppendTx::Postgres(tx),
+                    head,
+                })
+            }
+        }
+    }
+
+    /// The coordination row as committed now (the size every process appends after).
+    pub async fn ledger_head(&self) -> Result<LedgerHead, sqlx::Error> {
+        on_read!(self, |pool| {
+            let row = sqlx::query(LEDGER_HEAD).fetch_one(pool).await?;
+            head_of(&row)
+        })
     }
 
     /// Number of entries (indexes are 0..size with no gap while the ledger is intact).
@@ -782,15 +893,22 @@ impl Store {
         }))
     }
 
-    /// Store a checkpoint unless one of this size or larger exists; returns whether it was new.
+    /// Store a checkpoint unless one of this size or larger exists, or it would cover entries
+    /// not yet committed; returns whether it was new. The newest checkpoint's size
+    /// (`ledger_head.checkpoint_size`) moves by compare-and-swap in the same transaction, so of
+    /// two processes signing at once only one publishes, and sizes only grow.
     pub async fn insert_checkpoint(&self, c: &StoredCheckpoint) -> Result<bool, sqlx::Error> {
         on_write!(self, |pool| {
             let mut tx = WriteTx::begin(pool).await?;
-            let row = sqlx::query("SELECT COALESCE(MAX(size), -1) AS s FROM ledger_checkpoints")
-                .fetch_one(&mut *tx)
-                .await?;
-            let largest: i64 = row.try_get("s")?;
-            if c.size <= largest {
+            let advanced = sqlx::query(
+                "UPDATE ledger_head SET checkpoint_size = $1 \
+                 WHERE id = 1 AND checkpoint_size < $1 AND size >= $1",
+            )
+            .bind(c.size)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if advanced != 1 {
                 tx.rollback().await?;
                 return Ok(false);
             }

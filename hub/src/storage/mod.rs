@@ -58,7 +58,8 @@ pub use identity::{
     RoleSeed, Versions,
 };
 pub use ledger::{
-    EntryFilter, Hash, LedgerChunk, LedgerPageRow, LedgerRow, NodeId, StoredCheckpoint,
+    EntryFilter, Hash, LedgerAppend, LedgerChunk, LedgerHead, LedgerPageRow, LedgerRow, NodeId,
+    StoredCheckpoint,
 };
 pub use outbox::{DeliveryMark, OutboxEvent, OutboxRow, ReplayFilter, WebhookEndpointRow};
 pub use purposes::PurposeRow;
@@ -114,14 +115,79 @@ macro_rules! on_read {
     };
 }
 
-/// As `on_read!`, with the serialised write pool on SQLite.
+/// As `on_read!`, with the serialised write pool on SQLite. On PostgreSQL the body (one whole
+/// transaction, or one statement) runs again when the database asks for a retry (`retryable`:
+/// a serialization failure or a deadlock), at most `WRITE_ATTEMPTS` times in all. A failed
+/// attempt committed nothing, so nothing is done twice; what the body returns is answered only
+/// after an attempt committed.
 macro_rules! on_write {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.backend {
             $crate::storage::Backend::Sqlite { write: $pool, .. } => $body,
-            $crate::storage::Backend::Postgres($pool) => $body,
+            $crate::storage::Backend::Postgres($pool) => {
+                let mut attempt = 1;
+                loop {
+                    let result = async { $body }.await;
+                    match result {
+                        Err(e)
+                            if attempt < $crate::storage::WRITE_ATTEMPTS
+                                && $crate::storage::Retryable::retryable(&e) =>
+                        {
+                            ::tracing::info!(
+                                attempt,
+                                "a write transaction is retried: the database asked for it"
+                            );
+                            $crate::storage::retry_pause(attempt).await;
+                            attempt += 1;
+                        }
+                        other => break other,
+                    }
+                }
+            }
         }
     };
+}
+
+/// Attempts at one write transaction on PostgreSQL (`on_write!`).
+pub const WRITE_ATTEMPTS: u32 = 8;
+
+/// An error after which the whole transaction may simply run again: SQLSTATE 40001
+/// (`serialization_failure`: PostgreSQL under SERIALIZABLE or REPEATABLE READ, and the
+/// distributed engines at any level) or 40P01 (`deadlock_detected`). Such a transaction was
+/// rolled back by the database and committed nothing.
+pub trait Retryable {
+    fn retryable(&self) -> bool;
+}
+
+impl Retryable for sqlx::Error {
+    fn retryable(&self) -> bool {
+        retryable(self)
+    }
+}
+
+impl Retryable for StoreError {
+    fn retryable(&self) -> bool {
+        match self {
+            StoreError::Query(e) | StoreError::Connect(e) => retryable(e),
+            StoreError::Migrate(_) => false,
+        }
+    }
+}
+
+/// Whether `e` asks for the transaction to be run again (`Retryable`).
+pub fn retryable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("40001" | "40P01")),
+        _ => false,
+    }
+}
+
+/// The pause before attempt `attempt + 1`: exponential from 2 ms, at most 250 ms, with full
+/// jitter, so transactions that collided do not collide again in step.
+pub async fn retry_pause(attempt: u32) {
+    let ceiling_us = (2_000u64 << attempt.min(7)).min(250_000);
+    let us = rand::random_range(ceiling_us / 4..=ceiling_us);
+    tokio::time::sleep(Duration::from_micros(us)).await;
 }
 pub(crate) use {on_read, on_write};
 

@@ -322,7 +322,7 @@ impl Store {
                 .bind(answer.key.to_owned())
                 .bind(answer.attempt.to_owned())
                 .bind(answer.ledger_index)
-                .bind(record_ids)
+                .bind(record_ids.clone())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

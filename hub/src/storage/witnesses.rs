@@ -186,10 +186,9 @@ impl Store {
             .bind(c.client.clone())
             .bind(c.received_ms)
             .execute(pool)
-            .await?
-            .rows_affected()
-                == 1
-        });
+            .await
+            .map(|done| done.rows_affected() == 1)
+        })?;
         if created {
             return Ok((c.clone(), true));
         }
@@ -204,8 +203,8 @@ impl Store {
             .bind(c.key_hash.clone())
             .fetch_one(pool)
             .await
-            .and_then(|r| cosignature_row(&r))?
-        });
+            .and_then(|r| cosignature_row(&r))
+        })?;
         Ok((kept, false))
     }
 

@@ -1,0 +1,18 @@
+-- The ledger's coordination row (issue 22): every append transaction takes it first (on
+-- PostgreSQL `FOR UPDATE`; a SQLite write transaction holds the database's write lock anyway),
+-- numbers its entries from `size`, and moves it on in the same transaction. Any number of hub
+-- processes can append to one ledger this way and it stays totally ordered and gap-free, with no
+-- advisory lock and no database sequence (Tessera's design). `checkpoint_size` is the size of
+-- the newest signed checkpoint: it only grows, by compare-and-swap, so two processes can never
+-- publish checkpoints that go backwards (Sunlight's).
+CREATE TABLE ledger_head (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    size            BIGINT NOT NULL,
+    last_time_ms    BIGINT NOT NULL,
+    checkpoint_size BIGINT NOT NULL
+);
+INSERT INTO ledger_head (id, size, last_time_ms, checkpoint_size)
+SELECT 1,
+       COALESCE((SELECT MAX(idx) + 1 FROM ledger_entries), 0),
+       COALESCE((SELECT MAX(time_ms) FROM ledger_entries), 0),
+       COALESCE((SELECT MAX(size) FROM ledger_checkpoints), -1);
