@@ -38,6 +38,7 @@ mod plaintext;
 mod records;
 mod recover_cli;
 mod refusals;
+mod replicas;
 mod roles;
 mod roles_lock_out;
 mod sdk;

@@ -367,7 +367,11 @@ impl Ledger {
     pub async fn checkpoint(&self) -> Result<String, LedgerError> {
         let _guard = self.inner.checkpoint_lock.lock().await;
         let latest = self.inner.store.latest_checkpoint().await?;
-        let (size, root) = self.size_and_root();
+        let (size, root) = if self.inner.health.is_writable() {
+            self.caught_up().await?
+        } else {
+            self.size_and_root()
+        };
         let size_i = i64::try_from(size).unwrap_or(i64::MAX);
         match latest {
             Some(c) if c.size >= size_i => Ok(c.note),
@@ -409,6 +413,36 @@ impl Ledger {
                 }
             }
         }
+    }
+
+    /// The size and root of everything committed, by this process or another: the head moved
+    /// on over entries others appended (never backwards), so a checkpoint asked of any process
+    /// covers every receipt handed out before the question.
+    async fn caught_up(&self) -> Result<(u64, Hash), LedgerError> {
+        let committed = self.inner.store.ledger_head().await?.size;
+        let frontier = match self.inner.head.read() {
+            Ok(h) => h.frontier.clone(),
+            Err(_) => {
+                return Err(LedgerError::Integrity(
+                    "the head lock is poisoned".to_owned(),
+                ));
+            }
+        };
+        if committed <= frontier.size() {
+            return Ok((frontier.size(), frontier.root()));
+        }
+        let frontier = catch_up(&self.inner.store, frontier, committed)
+            .await
+            .map_err(|e| match e {
+                AppendError::Storage(e) => LedgerError::Storage(e),
+                AppendError::Integrity(why) => LedgerError::Integrity(why),
+            })?;
+        if let Ok(mut head) = self.inner.head.write()
+            && head.frontier.size() < frontier.size()
+        {
+            head.frontier = frontier.clone();
+        }
+        Ok((frontier.size(), frontier.root()))
     }
 
     /// Checkpoint every `every` until the process ends.

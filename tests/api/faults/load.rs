@@ -43,6 +43,18 @@ impl Load {
     /// Start `writers` writing tasks, one puller if `dept` is given, and a checkpoint reader.
     /// `seed` keeps identity numbers of separate loads on one hub apart.
     pub async fn start(app: &TestApp, dept: Option<&DeptClient>, writers: u32, seed: u32) -> Load {
+        Load::start_at(app, &app.base, dept, writers, seed).await
+    }
+
+    /// As `start`, sending every request to `base` (another hub process on the same data
+    /// directory and database) with `app`'s tokens and TLS trust.
+    pub async fn start_at(
+        app: &TestApp,
+        base: &str,
+        dept: Option<&DeptClient>,
+        writers: u32,
+        seed: u32,
+    ) -> Load {
         let mut load = Load {
             stop: Arc::new(AtomicBool::new(false)),
             outcomes: Arc::new(Mutex::new(Outcomes::default())),
@@ -53,7 +65,7 @@ impl Load {
         for w in 0..writers {
             let (client, base, token) = (
                 app.client.clone(),
-                app.base.clone(),
+                base.to_owned(),
                 app.worker_token.clone(),
             );
             let (stop, outcomes, acked, refusals) = load.handles();
@@ -85,7 +97,7 @@ impl Load {
         }
         if let Some(dept) = dept {
             let token = app.client_token(dept).await;
-            let (http, base) = (dept.http.clone(), app.base.clone());
+            let (http, base) = (dept.http.clone(), base.to_owned());
             let (stop, outcomes, acked, refusals) = load.handles();
             load.tasks.push(tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
@@ -104,7 +116,7 @@ impl Load {
                 }
             }));
         }
-        let (client, base) = (app.client.clone(), app.base.clone());
+        let (client, base) = (app.client.clone(), base.to_owned());
         let (stop, outcomes, _, _) = load.handles();
         load.tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {

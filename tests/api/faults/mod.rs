@@ -34,7 +34,7 @@ use crate::grants::{approved_grant, grant_request};
 use crate::ledger::{check_checkpoint, hash_of, proof_path, public_key, verify_inclusion};
 pub(crate) use load::{Load, Outcomes};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gridhub-under-test");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_gridhub-under-test");
 
 /// A hub whose data directory lives under `dir` (a mount the test made).
 pub(crate) async fn app_under(backend: gridhub_tests::Backend, dir: &Path) -> TestApp {
