@@ -39,6 +39,7 @@ mod records;
 mod recover_cli;
 mod refusals;
 mod replicas;
+mod retries;
 mod roles;
 mod roles_lock_out;
 mod sdk;
