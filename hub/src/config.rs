@@ -92,6 +92,10 @@ pub struct Settings {
     /// The NATS JetStream publisher (issue 21); off unless `[nats]` is given.
     #[serde(default)]
     pub nats: Option<NatsSettings>,
+    /// The bearer token a Prometheus scraper sends to `GET /metrics` (at least 32 characters);
+    /// without one `/metrics` answers 404. Also from `GRIDHUB_METRICS_TOKEN`.
+    #[serde(default)]
+    pub metrics_token: Option<SecretString>,
 }
 
 /// `[webhooks]`: how the delivery worker retries. Attempt `n` (from 0) that fails is retried
@@ -238,7 +242,8 @@ pub enum ConfigError {
 
 /// The settings that `GRIDHUB_<KEY>` may set. Other `GRIDHUB_*` variables (test helpers, the
 /// log filter) are not settings and are left alone.
-const ENV_KEYS: [&str; 19] = [
+const ENV_KEYS: [&str; 20] = [
+    "metrics_token",
     "calendar_file",
     "console_idle_secs",
     "console_session_secs",
@@ -329,6 +334,15 @@ impl Settings {
         if !(300..=604_800).contains(&self.console_session_secs) {
             return Err(ConfigError::Invalid(
                 "`console_session_secs` must be between 300 and 604800".to_owned(),
+            ));
+        }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.expose_secret().chars().count() < 32)
+        {
+            return Err(ConfigError::Invalid(
+                "`metrics_token` must be at least 32 characters".to_owned(),
             ));
         }
         if !(1..=3600).contains(&self.checkpoint_interval_secs) {

@@ -23,6 +23,7 @@ pub mod identity;
 pub mod import;
 pub mod init;
 pub mod ledger;
+pub mod metrics;
 pub mod oversight;
 pub mod records;
 pub mod recover;

@@ -32,6 +32,8 @@ pub struct AppState {
     /// Statistics answers (`crate::statistics`).
     pub statistics: Arc<crate::statistics::Statistics>,
     pub ledger: Ledger,
+    /// What `GET /metrics` serves (`crate::metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub permissions: Arc<Permissions>,
     pub login_limiter: Arc<LoginLimiter>,
     /// Department clients by certificate, as read at a policy version.

@@ -32,6 +32,7 @@ mod identity;
 mod identity_cli;
 mod import;
 mod ledger;
+mod metrics;
 mod migrations;
 mod paging;
 mod plaintext;

@@ -16,3 +16,12 @@ SELECT 1,
        COALESCE((SELECT MAX(idx) + 1 FROM ledger_entries), 0),
        COALESCE((SELECT MAX(time_ms) FROM ledger_entries), 0),
        COALESCE((SELECT MAX(size) FROM ledger_checkpoints), -1);
+
+-- Named rows a write transaction takes `FOR UPDATE` to run one at a time with others of its
+-- kind (PostgreSQL; SQLite has one writer): 'record-keys' serialises the upserts that may create
+-- records for new keys. A row lock instead of a transaction-scoped advisory lock, which
+-- distributed engines (CockroachDB) do not offer (docs/SCALING.md).
+CREATE TABLE write_locks (
+    name TEXT PRIMARY KEY
+);
+INSERT INTO write_locks (name) VALUES ('record-keys');

@@ -12,6 +12,7 @@ pub mod charges;
 pub mod chunked;
 pub mod entry;
 pub mod health;
+pub mod metrics;
 pub use tlog::{merkle, note};
 mod repair;
 pub mod sources;
@@ -110,8 +111,8 @@ struct Inner {
     committed: AtomicU64,
     /// Subject rows in `ledger_subjects_staged`, waiting to be merged.
     staged_subjects: AtomicU64,
-    /// Batches that first caught up with entries other processes appended.
-    catch_ups: AtomicU64,
+    /// What `/metrics` shows of the writer (`metrics`).
+    metrics: metrics::LedgerMetrics,
     health: HealthCell,
 }
 
@@ -237,7 +238,7 @@ impl Ledger {
             commits: AtomicU64::new(0),
             committed: AtomicU64::new(0),
             staged_subjects: AtomicU64::new(staged_subjects),
-            catch_ups: AtomicU64::new(0),
+            metrics: metrics::LedgerMetrics::default(),
             health: HealthCell::new(),
         });
         let (sender, receiver) = mpsc::channel(QUEUE);
@@ -274,6 +275,11 @@ impl Ledger {
         charge: Option<QuotaCharge>,
     ) -> Result<Appended, LedgerError> {
         submit(&self.sender, draft, charge, false).await
+    }
+
+    /// The writer's metrics, for `/metrics` to register.
+    pub fn metrics(&self) -> &metrics::LedgerMetrics {
+        &self.inner.metrics
     }
 
     /// (transactions, entries) committed since start: their ratio is the group-commit batch size.
@@ -792,6 +798,7 @@ async fn try_append(
     batch: &[Job],
     increases: &[UsageIncrease],
 ) -> Result<Option<Vec<Appended>>, AppendError> {
+    let started = std::time::Instant::now();
     let append = inner.store.lock_ledger_head().await?;
     let locked = append.head();
     let (mut frontier, mut last_time) = match inner.head.read() {
@@ -807,7 +814,7 @@ async fn try_append(
         // the tree as committed, read while the row is held so it cannot move meanwhile.
         frontier = catch_up(&inner.store, frontier, locked.size).await?;
         last_time = last_time.max(locked.last_time_ms);
-        inner.catch_ups.fetch_add(1, Ordering::Relaxed);
+        inner.metrics.catch_ups.inc();
         if let Ok(mut head) = inner.head.write() {
             head.frontier = frontier.clone();
             head.last_time = last_time;
@@ -821,6 +828,10 @@ async fn try_append(
     if !append.write(&rows, &nodes, increases).await? {
         return Ok(None);
     }
+    inner.metrics.committed(
+        batch.iter().map(|j| &j.draft),
+        started.elapsed().as_secs_f64(),
+    );
     inner.commits.fetch_add(1, Ordering::Relaxed);
     inner
         .committed

@@ -61,82 +61,49 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Error
     }))
 }
 
-/// Prometheus text: whether the ledger can write (and since when it cannot, why, and how many
-/// operations it refused), its size and its group commits. No personal data, no identifiers.
+/// Prometheus text (`crate::metrics`): requests by route, method and status with latencies,
+/// ledger entries by stream and decision, records and fields disclosed, the ledger's size,
+/// health, append latency and group-commit size, connection pools, the outbox backlog. No
+/// personal data, no identifiers. With `metrics_token` configured the scraper must send it as a
+/// bearer token (401 `unauthenticated` otherwise, audited as `metrics.read`).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, content_type = "text/plain; version=0.0.4",
-        description = "Prometheus text exposition format")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let (commits, committed) = state.ledger.commit_stats();
-    let (writable, since, refused, fault) = match state.ledger.health() {
-        LedgerHealth::Writable => (1, 0, 0, None),
-        LedgerHealth::Degraded {
-            since_ms,
-            refused,
-            fault,
-            ..
-        } => (0, since_ms / 1000, refused, Some(fault)),
-    };
-    let mut text = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-        text.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        ));
-    };
-    metric(
-        "gridhub_ledger_writable",
-        "gauge",
-        "1 while the audit ledger can commit; 0 while storage writes fail (writes and \
-         disclosures are refused)",
-        writable.to_string(),
-    );
-    metric(
-        "gridhub_ledger_degraded_since_seconds",
-        "gauge",
-        "Unix time of the first failed write of the current outage, 0 when writable",
-        since.to_string(),
-    );
-    metric(
-        "gridhub_ledger_refused_operations",
-        "gauge",
-        "operations refused during the current outage",
-        refused.to_string(),
-    );
-    if let Some(fault) = fault {
-        text.push_str(&format!(
-            "# HELP gridhub_ledger_fault the kind of storage fault of the current outage\n\
-             # TYPE gridhub_ledger_fault gauge\ngridhub_ledger_fault{{kind=\"{}\"}} 1\n",
-            fault.as_str()
-        ));
+        description = "Prometheus text exposition format"),
+        (status = 401, description = "`metrics_token` is configured and the request does not \
+            carry it (`unauthenticated`)")))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, Error> {
+    if let Some(expected) = &state.settings.metrics_token {
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        // Digests compared, not the tokens: how long the comparison takes says nothing about
+        // the token.
+        let digest = |t: &[u8]| ring::digest::digest(&ring::digest::SHA256, t);
+        let matches = digest(given.as_bytes()).as_ref()
+            == digest(secrecy::ExposeSecret::expose_secret(expected).as_bytes()).as_ref();
+        if !matches {
+            return Err(state
+                .access
+                .deny(
+                    crate::ledger::Actor::default(),
+                    "metrics.read",
+                    "no or wrong metrics token",
+                    Error::Unauthenticated,
+                )
+                .await);
+        }
     }
-    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-        text.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-        ));
-    };
-    metric(
-        "gridhub_ledger_entries",
-        "gauge",
-        "entries in the audit ledger",
-        state.ledger.size().to_string(),
-    );
-    metric(
-        "gridhub_ledger_commits_total",
-        "counter",
-        "ledger transactions committed by this process",
-        commits.to_string(),
-    );
-    metric(
-        "gridhub_ledger_committed_entries_total",
-        "counter",
-        "ledger entries committed by this process",
-        committed.to_string(),
-    );
-    (
+    let text = state.metrics.render(&state.store, &state.ledger).await?;
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            crate::metrics::CONTENT_TYPE,
         )],
         text,
-    )
+    ))
 }

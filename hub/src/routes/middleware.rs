@@ -82,6 +82,12 @@ pub async fn request_context(
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     security_headers(response.headers_mut());
+    state.metrics.observe_request(
+        &route,
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     tracing::info!(
         request_id,
         %method,

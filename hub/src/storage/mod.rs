@@ -343,6 +343,26 @@ impl Store {
         self.nats_outbox.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Connections of each pool, for `/metrics`: (pool, open, idle, most allowed).
+    pub fn pool_use(&self) -> Vec<(&'static str, u32, u32, u32)> {
+        fn of<DB: sqlx::Database>(
+            name: &'static str,
+            pool: &sqlx::Pool<DB>,
+        ) -> (&'static str, u32, u32, u32) {
+            let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+            (
+                name,
+                pool.size(),
+                idle,
+                pool.options().get_max_connections(),
+            )
+        }
+        match &self.backend {
+            Backend::Sqlite { read, write } => vec![of("read", read), of("write", write)],
+            Backend::Postgres(pool) => vec![of("postgres", pool)],
+        }
+    }
+
     /// Which backend this is, for logs and `/readyz`.
     pub fn backend_name(&self) -> &'static str {
         match self.backend {

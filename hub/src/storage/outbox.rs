@@ -376,6 +376,20 @@ impl Store {
         })
     }
 
+    /// Outbox rows not yet delivered (and not dead), by sink: the webhook and NATS backlog.
+    pub async fn outbox_backlog(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        on_read!(self, |pool| {
+            sqlx::query(
+                "SELECT sink, COUNT(*) AS n FROM outbox WHERE state = 'pending' GROUP BY sink",
+            )
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("sink")?, r.try_get("n")?)))
+            .collect()
+        })
+    }
+
     /// Outbox rows, newest first, optionally in one state.
     pub async fn outbox_rows(
         &self,

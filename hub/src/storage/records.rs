@@ -11,9 +11,10 @@ use crate::vault::{SealedField, WrappedDek};
 /// Rows per multi-row INSERT; keeps bind counts far below SQLite's and PostgreSQL's limits.
 const CHUNK: usize = 400;
 
-/// The PostgreSQL advisory lock every upsert transaction holds (an arbitrary constant, "upsert"
-/// in ASCII), so two upserts never both create a record for the same new key.
-const UPSERT_LOCK: i64 = 0x7570_7365_7274;
+/// The row of `write_locks` every upsert transaction on PostgreSQL takes `FOR UPDATE`, so two
+/// upserts never both create a record for the same new key (a row lock, not an advisory lock:
+/// docs/SCALING.md).
+const UPSERT_LOCK: &str = "SELECT name FROM write_locks WHERE name = 'record-keys' FOR UPDATE";
 
 /// Live records of `category` holding one of `tokens` for `field`, as (token, record id), on
 /// one connection (a pool's, or inside a write transaction for the upsert's re-check): one
@@ -334,12 +335,9 @@ impl Store {
             if let Some(key) = &key {
                 // INVARIANT (no duplicate keys): checked inside the write transaction, and
                 // upserts take it one at a time: SQLite has one writer; on PostgreSQL every
-                // upsert first takes the same transaction-scoped advisory lock.
+                // upsert first takes the same row of `write_locks`.
                 if postgres {
-                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                        .bind(UPSERT_LOCK)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(UPSERT_LOCK).fetch_one(&mut *tx).await?;
                 }
                 let taken = (*tx)
                     .records_by_tokens(key.category, key.field, &fresh_tokens)
