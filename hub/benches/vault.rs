@@ -140,6 +140,7 @@ fn main() {
             grid: policy::GridCode::parse("330110.001.002.003.004").expect("grid"),
             purpose: "population-registration".to_owned(),
             legal_basis: None,
+            retention_until: None,
             collector: "bench".to_owned(),
             values: values.clone(),
         };
@@ -157,6 +158,7 @@ fn main() {
             sealed: new.sealed,
             created_at: 0,
             updated_at: 0,
+            retention_until: None,
         };
         black_box(records::open_all(&vault, person, &stored).expect("open"));
     });

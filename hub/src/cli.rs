@@ -41,6 +41,7 @@ pub fn main() -> ExitCode {
                 no_serve,
             } => commands::demo(data_dir, residents, listen, database_url, no_serve).await,
             Command::Keys { command } => commands::keys(command).await,
+            Command::Retention { command } => commands::retention(command).await,
             Command::Audit {
                 command: AuditCommand::Verify(args),
             } => commands::audit_verify(args).await,
@@ -114,6 +115,11 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Retention: erase (crypto-shred) the records whose retention date has passed.
+    Retention {
+        #[command(subcommand)]
+        command: crate::commands::RetentionCommand,
     },
     /// Key management.
     Keys {

@@ -107,6 +107,93 @@ pub struct RecoverArgs {
 }
 
 #[derive(Subcommand)]
+pub enum RetentionCommand {
+    /// Erase every record whose retention date has passed, a batch per transaction, each batch
+    /// named by one `record.expire` ledger entry written before its keys are destroyed. The
+    /// hub does this itself every `retention_sweep_secs`; this runs it now.
+    Run {
+        #[arg(long, env = "GRIDHUB_DATA_DIR")]
+        data_dir: PathBuf,
+        #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// List what would be erased (record id, category, retention date) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Records per transaction and ledger entry (1–5000).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u16).range(1..=5000))]
+        batch: u16,
+    },
+}
+
+pub async fn retention(command: RetentionCommand) -> anyhow::Result<()> {
+    let RetentionCommand::Run {
+        data_dir,
+        database_url,
+        dry_run,
+        batch,
+    } = command;
+    let settings = Settings::load(
+        None,
+        Overrides {
+            data_dir: Some(data_dir.clone()),
+            listen: None,
+            database_url,
+        },
+    )?;
+    let store = Store::open(&settings.database()?).await?;
+    if dry_run {
+        let due = crate::retention::due(&store, now_ms(), usize::MAX).await?;
+        println!("{:<36}  {:<14}  retention date", "record", "category");
+        for r in &due {
+            println!(
+                "{:<36}  {:<14}  {}",
+                r.id,
+                r.category,
+                crate::time::rfc3339(r.retention_until)
+            );
+        }
+        println!(
+            "{} record(s) past their retention date; nothing was changed (dry run)",
+            due.len()
+        );
+        store.close().await;
+        return Ok(());
+    }
+    let vault = AgeFileStore::in_dir(&data_dir).load()?;
+    let vault = Vault::from_keyring(&vault)?;
+    let ledger = crate::startup::open_ledger(&vault, store.clone(), &settings.instance).await?;
+    let holder = format!("cli-{}", uuid::Uuid::now_v7());
+    let swept =
+        crate::retention::sweep(&store, &ledger, &holder, now_ms, usize::from(batch)).await?;
+    store.checkpoint_wal().await.ok();
+    store.close().await;
+    match swept {
+        None => {
+            anyhow::bail!("another process is running the retention sweep now; try again later")
+        }
+        Some(s) => {
+            println!(
+                "{} record(s) erased in {} batch(es) (ledger entries {}); {} left as they were \
+                 (given a later date or erased meanwhile)",
+                s.erased,
+                s.entries.len(),
+                if s.entries.is_empty() {
+                    "none".to_owned()
+                } else {
+                    s.entries
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                s.skipped
+            );
+            Ok(())
+        }
+    }
+}
+
+#[derive(Subcommand)]
 pub enum KeysCommand {
     /// Rotate the token-signing key: a new key signs after the next (re)start; earlier keys
     /// stay in the JWKS and keep verifying until the tokens they signed have expired.

@@ -96,6 +96,11 @@ pub struct Settings {
     /// without one `/metrics` answers 404. Also from `GRIDHUB_METRICS_TOKEN`.
     #[serde(default)]
     pub metrics_token: Option<SecretString>,
+    /// How often the retention sweep erases the records whose retention date has passed
+    /// (`crate::retention`); 0 turns the hub's own sweep off (run `gridhub retention run` from a
+    /// timer instead).
+    #[serde(default = "defaults::retention_sweep_secs")]
+    pub retention_sweep_secs: u64,
 }
 
 /// `[webhooks]`: how the delivery worker retries. Attempt `n` (from 0) that fails is retried
@@ -161,6 +166,9 @@ mod defaults {
 
     pub fn webhook_backoff_base_secs() -> u64 {
         60
+    }
+    pub fn retention_sweep_secs() -> u64 {
+        3600
     }
     pub fn webhook_backoff_cap_secs() -> u64 {
         8 * 3600
@@ -242,8 +250,9 @@ pub enum ConfigError {
 
 /// The settings that `GRIDHUB_<KEY>` may set. Other `GRIDHUB_*` variables (test helpers, the
 /// log filter) are not settings and are left alone.
-const ENV_KEYS: [&str; 20] = [
+const ENV_KEYS: [&str; 21] = [
     "metrics_token",
+    "retention_sweep_secs",
     "calendar_file",
     "console_idle_secs",
     "console_session_secs",

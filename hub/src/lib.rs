@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod oversight;
 pub mod records;
 pub mod recover;
+pub mod retention;
 pub mod routes;
 pub mod server;
 pub mod startup;

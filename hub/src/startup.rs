@@ -84,6 +84,14 @@ impl Application {
         .with_clock(Arc::clone(&clock));
         let ledger = open_ledger(&vault, store.clone(), &settings.instance).await?;
         ledger.spawn_checkpointer(Duration::from_secs(settings.checkpoint_interval_secs));
+        if settings.retention_sweep_secs > 0 {
+            crate::retention::spawn_sweeper(
+                store.clone(),
+                ledger.clone(),
+                Arc::clone(&clock),
+                Duration::from_secs(settings.retention_sweep_secs),
+            );
+        }
         store
             .seed_roles(&shipped_role_rows(), crate::time::now_ms())
             .await

@@ -40,6 +40,7 @@ mod records;
 mod recover_cli;
 mod refusals;
 mod replicas;
+mod retention;
 mod retries;
 mod roles;
 mod roles_lock_out;

@@ -436,13 +436,16 @@ pub(crate) const FORK: &[&str] = &[
      WHERE canonical LIKE '%\"decision\":\"allow\"%')",
     "DELETE FROM ledger_nodes",
     "DELETE FROM ledger_checkpoints",
+    "UPDATE ledger_head SET checkpoint_size = -1",
 ];
 
-/// Cut the log back to three entries and drop what would give it away.
+/// Cut the log back to three entries and drop what would give it away (the coordination row
+/// too, or the hub would refuse to append to a ledger shorter than the row says).
 const SHRINK: &[&str] = &[
     "DELETE FROM ledger_entries WHERE idx >= 3",
     "DELETE FROM ledger_nodes",
     "DELETE FROM ledger_checkpoints",
+    "UPDATE ledger_head SET size = 3, checkpoint_size = -1",
 ];
 
 async fn a_rewritten_ledger_is_inconsistent_and_a_shrunk_one_a_rollback(backend: Backend) {

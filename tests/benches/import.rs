@@ -287,6 +287,7 @@ async fn ceiling(backend: Backend, people: &[Value], grids: &[synth::DemoGrid]) 
                     grid: grid.clone(),
                     purpose: "population-registration".into(),
                     legal_basis: None,
+                    retention_until: None,
                     collector: "bench".into(),
                     values: values.clone(),
                 };

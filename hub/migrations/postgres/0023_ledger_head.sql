@@ -25,3 +25,16 @@ CREATE TABLE write_locks (
     name TEXT PRIMARY KEY
 );
 INSERT INTO write_locks (name) VALUES ('record-keys');
+
+-- Retention (issue 22): the records whose retention date has passed, found without a scan.
+CREATE INDEX records_by_retention ON records (retention_until)
+    WHERE retention_until IS NOT NULL AND erased_at IS NULL;
+
+-- Background jobs that one process at a time may run (the retention sweep), claimed by
+-- compare-and-swap with a lease: `holder` runs it until `until_ms`, then anyone may claim it.
+CREATE TABLE job_leases (
+    name     TEXT PRIMARY KEY,
+    holder   TEXT NOT NULL,
+    until_ms BIGINT NOT NULL
+);
+INSERT INTO job_leases (name, holder, until_ms) VALUES ('retention', '', 0);

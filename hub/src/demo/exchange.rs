@@ -94,6 +94,7 @@ pub async fn seed(
                         fields,
                         purpose: "elderly-care".to_owned(),
                         legal_basis: None,
+                        retention_until: None,
                     }
                 })
                 .collect();

@@ -206,6 +206,7 @@ pub async fn seed(
                     grid: policy::GridCode::parse(&r.grid)?,
                     purpose: purpose.to_owned(),
                     legal_basis: None,
+                    retention_until: None,
                     collector: collector.clone(),
                     values,
                 },

@@ -71,6 +71,7 @@ fn create_record(input: RecordInput) {
         grid,
         purpose: input.purpose,
         legal_basis: input.legal_basis,
+        retention_until: None,
         collector: "fuzz".to_owned(),
         values,
     };
@@ -88,6 +89,7 @@ fn create_record(input: RecordInput) {
         sealed: new.sealed,
         created_at: NOW_MS,
         updated_at: NOW_MS,
+        retention_until: new.retention_until,
     };
     let read = open_all(vault(), category, &stored).expect("a sealed record opens");
     assert_eq!(read, written, "a record reads back as it was written");

@@ -214,6 +214,7 @@ fn input(item: Item) -> RecordInput {
         fields: item.fields,
         purpose: item.purpose,
         legal_basis: None,
+        retention_until: None,
     }
 }
 

@@ -109,6 +109,13 @@ fn fingerprint(route: &str, records: &[RecordInput]) -> Vec<u8> {
             }
             None => part(b"none"),
         }
+        match &r.retention_until {
+            Some(until) => {
+                part(b"some");
+                part(until.as_bytes());
+            }
+            None => part(b"none"),
+        }
         part(fields.as_bytes());
     }
     ctx.finish().as_ref().to_vec()
@@ -333,6 +340,7 @@ mod tests {
             fields: fields.as_object().cloned().unwrap(),
             purpose: "p".to_owned(),
             legal_basis: None,
+            retention_until: None,
         }
     }
 
@@ -374,6 +382,13 @@ mod tests {
         assert_ne!(
             fingerprint("record", std::slice::from_ref(&a)),
             fingerprint("record", std::slice::from_ref(&with_basis))
+        );
+        let mut kept_until = record(json!({"name": "张三"}));
+        kept_until.retention_until = Some("2031-01-01T00:00:00Z".to_owned());
+        assert_ne!(
+            fingerprint("record", &[record(json!({"name": "张三"}))]),
+            fingerprint("record", std::slice::from_ref(&kept_until)),
+            "a retention date is part of the request"
         );
     }
 }

@@ -62,6 +62,8 @@ pub struct RecordInput {
     pub fields: Map<String, Value>,
     pub purpose: String,
     pub legal_basis: Option<String>,
+    /// RFC 3339, as sent; checked by the write.
+    pub retention_until: Option<String>,
 }
 
 /// A change to some fields of a record.
@@ -103,6 +105,8 @@ pub struct ClearRecord {
     pub collector: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Unix ms; the retention job erases the record then.
+    pub retention_until: Option<i64>,
     pub fields: Map<String, Value>,
 }
 
@@ -198,6 +202,7 @@ impl Records {
             version: stored.version,
             purpose: stored.purpose,
             legal_basis: stored.legal_basis,
+            retention_until: stored.retention_until,
             collector: stored.collector,
             created_at: stored.created_at,
             updated_at: stored.updated_at,

@@ -145,6 +145,19 @@ pub(super) async fn one(
     {
         problems.push(problem(format!("{prefix}legal_basis"), "1–500 characters"));
     }
+    let retention_until = match input.retention_until.as_deref() {
+        None => None,
+        Some(text) => match crate::time::parse_rfc3339(text) {
+            Some(ms) => Some(ms),
+            None => {
+                problems.push(problem(
+                    format!("{prefix}retention_until"),
+                    "an RFC 3339 time, e.g. 2031-12-31T00:00:00+08:00",
+                ));
+                None
+            }
+        },
+    };
     let values = match category.map(|c| c.parse_fields(&input.fields)) {
         Some(Ok(values)) => Some(values),
         Some(Err(field_problems)) => {
@@ -160,6 +173,7 @@ pub(super) async fn one(
                 grid,
                 purpose: input.purpose,
                 legal_basis: input.legal_basis,
+                retention_until,
                 collector: who.id().to_owned(),
                 values,
             };

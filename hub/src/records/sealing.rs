@@ -22,6 +22,8 @@ pub struct RecordDraft<'a> {
     pub grid: GridCode,
     pub purpose: String,
     pub legal_basis: Option<String>,
+    /// Unix ms.
+    pub retention_until: Option<i64>,
     pub collector: String,
     pub values: BTreeMap<String, FieldValue>,
 }
@@ -88,6 +90,7 @@ pub fn seal_as(vault: &Vault, draft: RecordDraft<'_>, id: String) -> Result<NewR
         grid: draft.grid.as_str().to_owned(),
         purpose: draft.purpose,
         legal_basis: draft.legal_basis,
+        retention_until: draft.retention_until,
         collector: draft.collector,
         plain_fields: Value::Object(plain).to_string(),
         wrapped,

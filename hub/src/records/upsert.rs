@@ -230,6 +230,8 @@ impl Records {
             grid,
             purpose: record.purpose,
             legal_basis: record.legal_basis,
+            // A write that names no retention date keeps the record's.
+            retention_until: record.retention_until.or(stored.retention_until),
             collector: stored.collector,
             values,
         };

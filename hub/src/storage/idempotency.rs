@@ -354,6 +354,7 @@ mod tests {
                 grid: "g".to_owned(),
                 purpose: "population-registration".to_owned(),
                 legal_basis: None,
+                retention_until: None,
                 collector: "w".to_owned(),
                 plain_fields: "{}".to_owned(),
                 wrapped: WrappedDek {

@@ -799,6 +799,30 @@ impl Store {
     }
 
     /// A page of entries for verification: index, canonical text, stored leaf hash.
+    /// Stored leaf hashes of up to `limit` entries from `from`, in index order (a process
+    /// catching up with entries others appended; `audit verify` checks them against the texts).
+    pub async fn ledger_leaf_hashes(
+        &self,
+        from: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Hash)>, sqlx::Error> {
+        on_read!(self, |pool| {
+            sqlx::query(
+                "SELECT idx, leaf_hash FROM ledger_entries WHERE idx >= $1 ORDER BY idx LIMIT $2",
+            )
+            .bind(from)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|r| {
+                let hash: Vec<u8> = r.try_get("leaf_hash")?;
+                Ok((r.try_get("idx")?, to_hash(&hash)?))
+            })
+            .collect()
+        })
+    }
+
     pub async fn ledger_page(
         &self,
         from: i64,

@@ -20,6 +20,7 @@ mod ledger;
 pub(crate) mod outbox;
 mod purposes;
 mod records;
+mod retention;
 mod role_changes;
 pub mod sealed_fields;
 mod statistics;
@@ -67,6 +68,7 @@ pub use records::{
     BlindEntry, NewRecord, RecordUpdate, Replacement, StoredRecord, UpdateOutcome, UpsertKey,
     UpsertOutcome,
 };
+pub use retention::DueRecord;
 pub use role_changes::{AdminOutcome, Apply, Guarded, PolicyGuard, RecoveredAdmin};
 pub use statistics::{CountQuery, CountRow};
 pub use users::{NewUser, UserRow};

@@ -111,6 +111,8 @@ pub struct NewRecord {
     pub grid: String,
     pub purpose: String,
     pub legal_basis: Option<String>,
+    /// Unix ms; the retention job erases the record then (`retention`).
+    pub retention_until: Option<i64>,
     pub collector: String,
     /// JSON object of the category's non-encrypted fields.
     pub plain_fields: String,
@@ -133,6 +135,8 @@ pub struct StoredRecord {
     pub sealed: Vec<SealedField>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Unix ms, if the record has a retention date.
+    pub retention_until: Option<i64>,
 }
 
 /// A change to one record, applied only if its version is still `expected_version`.
@@ -353,7 +357,7 @@ impl Store {
                 let bumped = sqlx::query(
                     "UPDATE records SET version = version + 1, grid = $1, purpose = $2, \
                      legal_basis = $3, plain_fields = $4, kek_version = $5, wrapped_dek = $6, \
-                     sealed_fields = $7, updated_at = $8 \
+                     sealed_fields = $7, updated_at = $8, retention_until = $11 \
                      WHERE id = $9 AND version = $10 AND erased_at IS NULL",
                 )
                 .bind(n.grid.clone())
@@ -366,6 +370,7 @@ impl Store {
                 .bind(now)
                 .bind(n.id.clone())
                 .bind(r.expected_version)
+                .bind(n.retention_until)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -382,7 +387,7 @@ impl Store {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO records (id, category, grid, version, purpose, legal_basis, \
                      collector, plain_fields, kek_version, wrapped_dek, sealed_fields, \
-                     created_at, updated_at) ",
+                     created_at, updated_at, retention_until) ",
                 );
                 let sealed = chunk
                     .iter()
@@ -401,7 +406,8 @@ impl Store {
                         .push_bind(r.wrapped.bytes.clone())
                         .push_bind(sealed)
                         .push_bind(now)
-                        .push_bind(now);
+                        .push_bind(now)
+                        .push_bind(r.retention_until);
                 });
                 qb.build().execute(&mut *tx).await?;
             }
@@ -471,7 +477,7 @@ impl Store {
         on_read!(self, |pool| {
             let Some(row) = sqlx::query(
                 "SELECT id, category, grid, version, purpose, legal_basis, collector, plain_fields, \
-                 kek_version, wrapped_dek, sealed_fields, created_at, updated_at \
+                 kek_version, wrapped_dek, sealed_fields, created_at, updated_at, retention_until \
                  FROM records WHERE id = $1 AND erased_at IS NULL",
             )
             .bind(id.to_owned())
@@ -504,6 +510,7 @@ impl Store {
                 sealed,
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
+                retention_until: row.try_get("retention_until")?,
             }))
         })
     }

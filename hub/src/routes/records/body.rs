@@ -24,6 +24,10 @@ pub struct CreateRecord {
     purpose: String,
     #[serde(default)]
     legal_basis: Option<String>,
+    /// When the record is to be erased (crypto-shredded) by the retention job: an RFC 3339 time
+    /// (e.g. `2031-12-31T00:00:00+08:00`). Absent: kept until erased by hand.
+    #[serde(default)]
+    retention_until: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -110,6 +114,9 @@ pub struct RecordView {
     collector: String,
     created_at: String,
     updated_at: String,
+    /// When the retention job erases the record, if it has a retention date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention_until: Option<String>,
     #[schema(value_type = Object)]
     fields: Map<String, Value>,
 }
@@ -122,6 +129,7 @@ impl From<CreateRecord> for RecordInput {
             fields: r.fields,
             purpose: r.purpose,
             legal_basis: r.legal_basis,
+            retention_until: r.retention_until,
         }
     }
 }
@@ -193,6 +201,7 @@ impl From<ClearRecord> for RecordView {
             collector: r.collector,
             created_at: crate::time::rfc3339(r.created_at),
             updated_at: crate::time::rfc3339(r.updated_at),
+            retention_until: r.retention_until.map(crate::time::rfc3339),
             fields: r.fields,
         }
     }
