@@ -212,7 +212,8 @@ fn deploy_config_sets_every_setting_except_the_database_url() {
         "deploy/{CONFIG} documents [nats]"
     );
     // Optional paths: documented as a commented-out example, since the file must exist if set.
-    for key in ["client_ca_file", "calendar_file"] {
+    // The metrics token is a secret: documented commented out, given from the environment.
+    for key in ["client_ca_file", "calendar_file", "metrics_token"] {
         assert!(expected.remove(key), "{key} is a setting");
         assert!(
             text.contains(&format!("\n# {key} = ")),
