@@ -55,6 +55,40 @@ impl Load {
         writers: u32,
         seed: u32,
     ) -> Load {
+        // Tokens from the process the load goes to, dated by its clock: another process's clock
+        // may lag this one's (under libfaketime every process starts at the same faked time),
+        // and a token issued in its future is refused.
+        let (worker_token, client_token) = if base == app.base {
+            let client = match dept {
+                Some(dept) => Some(app.client_token(dept).await),
+                None => None,
+            };
+            (app.worker_token.clone(), client)
+        } else {
+            let worker = gridhub_tests::login_at(
+                &app.client,
+                base,
+                "worker",
+                gridhub_tests::WORKER_PASSWORD,
+            )
+            .await;
+            let client = match dept {
+                Some(dept) => {
+                    let resp = dept
+                        .http
+                        .post(format!("{base}/v1/oauth/token"))
+                        .form(&[("grant_type", "client_credentials")])
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(resp.status(), 200, "a client token from {base}");
+                    let body: Value = resp.json().await.unwrap();
+                    Some(body["access_token"].as_str().unwrap().to_owned())
+                }
+                None => None,
+            };
+            (worker, client)
+        };
         let mut load = Load {
             stop: Arc::new(AtomicBool::new(false)),
             outcomes: Arc::new(Mutex::new(Outcomes::default())),
@@ -63,11 +97,7 @@ impl Load {
             tasks: Vec::new(),
         };
         for w in 0..writers {
-            let (client, base, token) = (
-                app.client.clone(),
-                base.to_owned(),
-                app.worker_token.clone(),
-            );
+            let (client, base, token) = (app.client.clone(), base.to_owned(), worker_token.clone());
             let (stop, outcomes, acked, refusals) = load.handles();
             load.tasks.push(tokio::spawn(async move {
                 let mut seq = 0u32;
@@ -95,8 +125,7 @@ impl Load {
                 }
             }));
         }
-        if let Some(dept) = dept {
-            let token = app.client_token(dept).await;
+        if let (Some(dept), Some(token)) = (dept, client_token) {
             let (http, base) = (dept.http.clone(), base.to_owned());
             let (stop, outcomes, acked, refusals) = load.handles();
             load.tasks.push(tokio::spawn(async move {
