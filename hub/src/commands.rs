@@ -195,23 +195,75 @@ pub async fn retention(command: RetentionCommand) -> anyhow::Result<()> {
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
-    /// Rotate the token-signing key: a new key signs after the next (re)start; earlier keys
-    /// stay in the JWKS and keep verifying until the tokens they signed have expired.
+    /// Rotate a category's KEK (`--category`; a new version wraps new data keys at once, then
+    /// every data key of the old version is rewrapped here, with a progress bar, and the old
+    /// version retired), or the token-signing key (`--token-key`: a new key signs after the
+    /// next (re)start; earlier keys stay in the JWKS until the tokens they signed expire).
     Rotate {
         #[arg(long, env = "GRIDHUB_DATA_DIR")]
         data_dir: PathBuf,
         #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
-        /// Rotate the JWT signing key (the only rotation available from the CLI so far).
+        /// The key category whose KEK to rotate (a catalog category, or `case-texts`).
+        #[arg(long, conflicts_with = "token_key")]
+        category: Option<String>,
+        /// Rotate the JWT signing key.
         #[arg(long)]
         token_key: bool,
+        /// Leave the rewrap to the running hub's background job instead of running it here.
+        #[arg(long, requires = "category")]
+        no_rewrap: bool,
+        /// Data keys rewrapped per second at most (default: the `rewrap_rate` setting; 0: no
+        /// limit).
+        #[arg(long)]
+        rate: Option<u32>,
     },
-    /// Show KEK versions per category and how many DEKs each has wrapped.
+    /// Rewrap the data keys of superseded KEK versions now (resumes where a killed run
+    /// stopped), and retire the versions left unused.
+    Rewrap {
+        #[arg(long, env = "GRIDHUB_DATA_DIR")]
+        data_dir: PathBuf,
+        #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Data keys per second at most (default: the `rewrap_rate` setting; 0: no limit).
+        #[arg(long)]
+        rate: Option<u32>,
+    },
+    /// Show KEK versions per category: state, data keys, wraps and the rewrap's progress.
     Status {
         #[arg(long, env = "GRIDHUB_DATA_DIR")]
         data_dir: PathBuf,
         #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
+    },
+    /// Export the whole keyring sealed with age to an offline recipient (the recovery drill:
+    /// docs/OPERATIONS.md "Keyring recovery drill"). Audited as `keys.export`.
+    Export {
+        #[arg(long, env = "GRIDHUB_DATA_DIR")]
+        data_dir: PathBuf,
+        #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// The age X25519 recipient (`age1…`) the export is sealed to.
+        #[arg(long)]
+        to: String,
+        /// Where to write the export (a new file).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore an exported keyring into a data directory, opened with the recipient's age
+    /// identity and sealed again to the directory's own identity.
+    Import {
+        #[arg(long, env = "GRIDHUB_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The export (`gridhub keys export --out`).
+        #[arg(long)]
+        from: PathBuf,
+        /// The file holding the age identity (`AGE-SECRET-KEY-…`) the export was sealed to.
+        #[arg(long)]
+        identity: PathBuf,
+        /// Replace a keyring that holds key versions the export lacks.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -469,10 +521,56 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Rotate {
             data_dir,
             database_url,
+            category: Some(category),
+            rate,
+            no_rewrap,
+            ..
+        } => {
+            let settings = settings_of(&data_dir, database_url)?;
+            let keys = crate::keys::command::open(&settings).await?;
+            let rate = rate.unwrap_or(settings.rewrap_rate);
+            let done = crate::keys::command::rotate(&keys, &category, rate, !no_rewrap).await;
+            keys.store().close().await;
+            done
+        }
+        KeysCommand::Rewrap {
+            data_dir,
+            database_url,
+            rate,
+        } => {
+            let settings = settings_of(&data_dir, database_url)?;
+            let keys = crate::keys::command::open(&settings).await?;
+            let done = crate::keys::command::rewrap_with_bar(
+                &keys,
+                rate.unwrap_or(settings.rewrap_rate),
+            )
+            .await;
+            keys.store().close().await;
+            done
+        }
+        KeysCommand::Export {
+            data_dir,
+            database_url,
+            to,
+            out,
+        } => {
+            let settings = settings_of(&data_dir, database_url)?;
+            crate::keys::command::export(&settings, &to, &out).await
+        }
+        KeysCommand::Import {
+            data_dir,
+            from,
+            identity,
+            force,
+        } => crate::keys::command::import(&data_dir, &from, &identity, force),
+        KeysCommand::Rotate {
+            data_dir,
+            database_url,
             token_key,
+            ..
         } => {
             if !token_key {
-                anyhow::bail!("say what to rotate: --token-key");
+                anyhow::bail!("say what to rotate: --category C (a KEK) or --token-key");
             }
             let settings = Settings::load(
                 None,
@@ -530,35 +628,25 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             data_dir,
             database_url,
         } => {
-            let settings = Settings::load(
-                None,
-                Overrides {
-                    data_dir: Some(data_dir.clone()),
-                    listen: None,
-                    database_url,
-                },
-            )?;
-            let keyring = AgeFileStore::in_dir(&data_dir).load()?;
-            let store = Store::open(&settings.database()?).await?;
-            println!(
-                "{:<14} {:>7} {:>8} {:>12}",
-                "category", "version", "status", "DEK wraps"
-            );
-            for (category, versions) in &keyring.keks {
-                for v in versions {
-                    let wraps = store.kek_wraps(category, v.version).await?;
-                    let status = if v.retired { "retired" } else { "active" };
-                    println!("{category:<14} {:>7} {status:>8} {wraps:>12}", v.version);
-                }
-            }
-            println!(
-                "rotation is forced at {} wraps per KEK version (90 % of 2^32)",
-                crate::vault::KEK_WRAP_LIMIT
-            );
-            store.close().await;
-            Ok(())
+            let settings = settings_of(&data_dir, database_url)?;
+            let keys = crate::keys::command::open(&settings).await?;
+            let done = crate::keys::command::status(&keys).await;
+            keys.store().close().await;
+            done
         }
     }
+}
+
+/// The settings of `data_dir` (its config file, the environment, `database_url` if given).
+fn settings_of(data_dir: &std::path::Path, database_url: Option<String>) -> anyhow::Result<Settings> {
+    Ok(Settings::load(
+        None,
+        Overrides {
+            data_dir: Some(data_dir.to_path_buf()),
+            listen: None,
+            database_url,
+        },
+    )?)
 }
 
 pub async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {

@@ -101,6 +101,17 @@ pub struct Settings {
     /// timer instead).
     #[serde(default = "defaults::retention_sweep_secs")]
     pub retention_sweep_secs: u64,
+    /// Data-key wraps under one KEK version after which the hub rotates it by itself
+    /// (`crate::keys`); well below AES-GCM's random-nonce bound of 2^32.
+    #[serde(default = "defaults::kek_rotate_after_wraps")]
+    pub kek_rotate_after_wraps: i64,
+    /// Data keys the background rewrap moves per second at most (0: no limit).
+    #[serde(default = "defaults::rewrap_rate")]
+    pub rewrap_rate: u32,
+    /// Seconds after a rotation before the old KEK version may be retired: every replica has
+    /// learnt of the rotation by then (each re-reads the key states every 5 s).
+    #[serde(default = "defaults::kek_retire_grace_secs")]
+    pub kek_retire_grace_secs: u64,
 }
 
 /// `[webhooks]`: how the delivery worker retries. Attempt `n` (from 0) that fails is retried
@@ -169,6 +180,15 @@ mod defaults {
     }
     pub fn retention_sweep_secs() -> u64 {
         3600
+    }
+    pub fn kek_rotate_after_wraps() -> i64 {
+        crate::keys::DEFAULT_ROTATE_AFTER_WRAPS
+    }
+    pub fn rewrap_rate() -> u32 {
+        5_000
+    }
+    pub fn kek_retire_grace_secs() -> u64 {
+        60
     }
     pub fn webhook_backoff_cap_secs() -> u64 {
         8 * 3600
@@ -250,7 +270,10 @@ pub enum ConfigError {
 
 /// The settings that `GRIDHUB_<KEY>` may set. Other `GRIDHUB_*` variables (test helpers, the
 /// log filter) are not settings and are left alone.
-const ENV_KEYS: [&str; 21] = [
+const ENV_KEYS: [&str; 24] = [
+    "kek_rotate_after_wraps",
+    "rewrap_rate",
+    "kek_retire_grace_secs",
     "metrics_token",
     "retention_sweep_secs",
     "calendar_file",

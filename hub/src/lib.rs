@@ -22,6 +22,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod import;
 pub mod init;
+pub mod keys;
 pub mod ledger;
 pub mod metrics;
 pub mod oversight;

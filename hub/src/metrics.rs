@@ -46,6 +46,13 @@ struct SinkLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KekLabels {
+    category: String,
+    version: String,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct FaultLabels {
     kind: &'static str,
 }
@@ -53,6 +60,13 @@ struct FaultLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
+}
+
+/// The KEK rows, waiting at most `DATABASE_WAIT`.
+async fn ask_rows(
+    store: &Store,
+) -> Result<Result<Vec<crate::storage::KekRow>, sqlx::Error>, tokio::time::error::Elapsed> {
+    tokio::time::timeout(DATABASE_WAIT, store.kek_rows()).await
 }
 
 fn request_histogram() -> Histogram {
@@ -73,6 +87,8 @@ pub struct Metrics {
     ledger_committed: Gauge,
     pool_connections: Family<PoolLabels, Gauge>,
     outbox_backlog: Family<SinkLabels, Gauge>,
+    kek_wraps: Family<KekLabels, Gauge>,
+    kek_rewrapped: Family<KekLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -193,6 +209,18 @@ impl Metrics {
             "Webhook and NATS events not yet delivered (pending, not dead), by sink",
             outbox_backlog.clone(),
         );
+        let kek_wraps = Family::<KekLabels, Gauge>::default();
+        registry.register(
+            "kek_wraps",
+            "Data keys wrapped under each KEK version so far (rotation before 2^32), by state",
+            kek_wraps.clone(),
+        );
+        let kek_rewrapped = Family::<KekLabels, Gauge>::default();
+        registry.register(
+            "kek_rewrapped",
+            "Data keys the rewrap has moved off each KEK version (its progress), by state",
+            kek_rewrapped.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -212,6 +240,8 @@ impl Metrics {
             ledger_committed,
             pool_connections,
             outbox_backlog,
+            kek_wraps,
+            kek_rewrapped,
         }
     }
 
@@ -291,6 +321,19 @@ impl Metrics {
                     sink: sink.to_owned(),
                 })
                 .set(n);
+        }
+        if let Ok(Ok(rows)) = ask_rows(store).await {
+            self.kek_wraps.clear();
+            self.kek_rewrapped.clear();
+            for row in rows {
+                let labels = KekLabels {
+                    category: row.category,
+                    version: row.version.to_string(),
+                    state: row.state.as_str(),
+                };
+                self.kek_wraps.get_or_create(&labels).set(row.wraps);
+                self.kek_rewrapped.get_or_create(&labels).set(row.rewrapped);
+            }
         }
         let mut text = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)

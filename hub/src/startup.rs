@@ -111,6 +111,19 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let addr = listener.local_addr()?;
         let vault = Arc::new(vault);
+        // Which KEK version does what is the database's (another replica may have rotated).
+        let keys = Arc::new(crate::keys::Keys::new(
+            store.clone(),
+            Arc::clone(&vault),
+            AgeFileStore::in_dir(&settings.data_dir),
+            ledger.clone(),
+            Arc::clone(&clock),
+            crate::keys::policy_of(&settings),
+        ));
+        keys.sync()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot follow the key versions' states: {e}"))?;
+        Arc::clone(&keys).spawn_worker();
         let decisions = Decisions::load(store.clone(), Arc::clone(&vault))
             .await
             .map_err(|e| anyhow::anyhow!("cannot build the decision index: {e}"))?;
@@ -142,12 +155,15 @@ impl Application {
             Arc::clone(&decisions),
             settings.pull_scan_budget_rows,
         ));
-        let oversight = Arc::new(Oversight::new(
-            access.clone(),
-            store.clone(),
-            Arc::clone(&vault),
-            Arc::clone(&decisions),
-        ));
+        let oversight = Arc::new(
+            Oversight::new(
+                access.clone(),
+                store.clone(),
+                Arc::clone(&vault),
+                Arc::clone(&decisions),
+            )
+            .with_rotate_after_wraps(settings.kek_rotate_after_wraps),
+        );
         let records = Arc::new(crate::records::Records::new(
             access.clone(),
             store.clone(),
@@ -198,6 +214,7 @@ impl Application {
             known_clients: Arc::default(),
             clock,
             webhooks,
+            keys,
         };
         Ok(Application {
             listener,

@@ -56,6 +56,8 @@ pub struct AppState {
     pub clock: Arc<dyn crate::time::Clock>,
     /// Webhook endpoints, the outbox sweep and delivery, NATS (`crate::webhooks`).
     pub webhooks: Arc<crate::webhooks::Webhooks>,
+    /// KEK rotation and the rewrap (`crate::keys`).
+    pub keys: Arc<crate::keys::Keys>,
 }
 
 impl AppState {

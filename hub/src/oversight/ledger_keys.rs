@@ -41,8 +41,15 @@ pub struct KeyVersion {
     pub current: bool,
     /// Data keys (one per live record; one per case for case texts) this version wraps now.
     pub deks: i64,
-    /// DEK wraps performed under this version so far (rotation is forced at `wrap_limit`).
+    /// DEK wraps performed under this version so far (new data keys and rewrapped ones); the
+    /// hub rotates by itself at `rotate_after_wraps` and refuses wraps at `wrap_limit`.
     pub wraps: i64,
+    /// `active` (wraps new data keys), `rewrap` (its data keys are being moved to the active
+    /// version) or `retired` (unwraps nothing any more).
+    pub state: crate::storage::KekState,
+    /// Data keys the rewrap has moved off this version so far: with `deks`, the rewrap's
+    /// progress.
+    pub rewrapped: i64,
 }
 
 /// A key category (a catalog category, or `case-texts`) and its KEK versions, oldest first.
@@ -55,8 +62,10 @@ pub struct CategoryKeys {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyReport {
     pub categories: Vec<CategoryKeys>,
-    /// Wraps per KEK version at which rotation is forced (90 % of 2^32).
+    /// Wraps per KEK version past which wrapping is refused (90 % of 2^32).
     pub wrap_limit: i64,
+    /// Wraps per KEK version at which the hub rotates by itself.
+    pub rotate_after_wraps: i64,
 }
 
 impl Oversight {
@@ -123,7 +132,7 @@ impl Oversight {
     pub async fn key_versions(&self, who: &Principal) -> Result<KeyReport, Error> {
         self.admit(who, "keys.read").await?;
         let deks = self.store.dek_counts(crate::vault::CASE_TEXTS).await?;
-        let wraps = self.store.kek_wrap_counts().await?;
+        let rows = self.store.kek_rows().await?;
         let categories = self
             .vault
             .kek_versions()
@@ -140,10 +149,18 @@ impl Oversight {
                             .filter(|d| d.category == k.category && d.kek_version == version)
                             .map(|d| d.deks)
                             .sum(),
-                        wraps: wraps
-                            .get(&(k.category.clone(), version))
-                            .copied()
-                            .unwrap_or(0),
+                        wraps: row(&rows, &k.category, version).map_or(0, |r| r.wraps),
+                        state: row(&rows, &k.category, version).map_or(
+                            if version == k.active {
+                                crate::storage::KekState::Active
+                            } else if k.retired.contains(&version) {
+                                crate::storage::KekState::Retired
+                            } else {
+                                crate::storage::KekState::Rewrap
+                            },
+                            |r| r.state,
+                        ),
+                        rewrapped: row(&rows, &k.category, version).map_or(0, |r| r.rewrapped),
                     })
                     .collect(),
                 category: k.category,
@@ -152,6 +169,16 @@ impl Oversight {
         Ok(KeyReport {
             categories,
             wrap_limit: crate::vault::KEK_WRAP_LIMIT,
+            rotate_after_wraps: self.rotate_after_wraps,
         })
     }
+}
+
+fn row<'a>(
+    rows: &'a [crate::storage::KekRow],
+    category: &str,
+    version: u32,
+) -> Option<&'a crate::storage::KekRow> {
+    rows.iter()
+        .find(|r| r.category == category && r.version == version)
 }

@@ -30,9 +30,17 @@ pub struct Oversight {
     /// categories (`subject_report`).
     vault: std::sync::Arc<crate::vault::Vault>,
     decisions: std::sync::Arc<crate::decisions::Decisions>,
+    /// Wraps after which the hub rotates a KEK by itself (shown with the key versions).
+    rotate_after_wraps: i64,
 }
 
 impl Oversight {
+    /// With the rotation threshold the key report shows (`crate::keys::RotationPolicy`).
+    pub fn with_rotate_after_wraps(mut self, wraps: i64) -> Oversight {
+        self.rotate_after_wraps = wraps;
+        self
+    }
+
     pub fn new(
         access: Access,
         store: Store,
@@ -44,6 +52,7 @@ impl Oversight {
             store,
             vault,
             decisions,
+            rotate_after_wraps: crate::keys::DEFAULT_ROTATE_AFTER_WRAPS,
         }
     }
 

@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::error::Error;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
+use crate::keys::Rotation;
 use crate::oversight::ledger_keys::{KeyReport, LedgerStatus};
 use crate::state::AppState;
 
@@ -19,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/audit/status", get(status))
         .route("/v1/audit/verify", post(verify))
         .route("/v1/admin/keys", get(keys))
+        .route("/v1/admin/keys/{category}/rotate", post(rotate))
 }
 
 /// The ledger's size, its newest signed checkpoint (size, root, when signed and how many
@@ -103,4 +105,31 @@ pub async fn verify(
     responses((status = 200, body = KeyReport), (status = 403)))]
 pub async fn keys(State(state): State<AppState>, who: Principal) -> Result<Json<KeyReport>, Error> {
     Ok(Json(state.oversight.key_versions(&who).await?))
+}
+
+/// Rotate a key category's KEK (a catalog category, or `case-texts`): a new version wraps new
+/// data keys at once; the hub then rewraps every data key of the old version in the background
+/// (progress in `GET /v1/admin/keys`) and retires it when nothing uses it. Recorded as
+/// `keys.rotate`. Administrators (`catalog:write`).
+#[utoipa::path(post, path = "/v1/admin/keys/{category}/rotate", tag = "audit",
+    params(("category" = String, Path, description = "key category")), security(("bearer" = [])),
+    responses((status = 202, body = Rotation), (status = 403), (status = 404)))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiPath(category): ApiPath<String>,
+) -> Result<(axum::http::StatusCode, Json<Rotation>), Error> {
+    state
+        .authorize(&who, "catalog", "write", None, "keys.rotate")
+        .await?;
+    let rotation = state
+        .keys
+        .rotate(
+            who.actor(),
+            crate::error::current_request_id(),
+            &category,
+            "asked by an administrator",
+        )
+        .await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(rotation)))
 }

@@ -105,6 +105,12 @@ impl Store {
             .bind(c.confidential)
             .execute(&mut *tx)
             .await?;
+            super::keys::charge_kek!(
+                &mut *tx,
+                crate::vault::CASE_TEXTS,
+                c.wrapped.kek_version,
+                1_i64
+            );
             for record in &c.subjects {
                 sqlx::query("INSERT INTO case_subjects (case_id, record_id) VALUES ($1, $2)")
                     .bind(c.id.clone())

@@ -15,6 +15,7 @@ mod grants;
 mod grids;
 mod idempotency;
 mod identity;
+mod keys;
 mod ledger;
 // The outbox of webhooks and the NATS publisher (issue 21).
 pub(crate) mod outbox;
@@ -68,6 +69,7 @@ pub use records::{
     BlindEntry, NewRecord, RecordUpdate, Replacement, StoredRecord, UpdateOutcome, UpsertKey,
     UpsertOutcome,
 };
+pub use keys::{DekTable, KekRow, KekState, MovedDek, RewrapCursor, StoredDek};
 pub use retention::DueRecord;
 pub use role_changes::{AdminOutcome, Apply, Guarded, PolicyGuard, RecoveredAdmin};
 pub use statistics::{CountQuery, CountRow};

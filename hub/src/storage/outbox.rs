@@ -436,6 +436,7 @@ impl Store {
     /// Register or replace the endpoint of `e.destination`.
     pub async fn put_webhook_endpoint(&self, e: &WebhookEndpointRow) -> Result<(), sqlx::Error> {
         on_write!(self, |pool| {
+            let mut tx = WriteTx::begin(pool).await?;
             sqlx::query(
                 "INSERT INTO webhook_endpoints (destination, url, kek_version, wrapped_dek, \
                  sealed_secret, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -449,9 +450,15 @@ impl Store {
             .bind(e.wrapped_dek.clone())
             .bind(e.sealed_secret.clone())
             .bind(e.updated_at)
-            .execute(pool)
-            .await
-            .map(|_| ())
+            .execute(&mut *tx)
+            .await?;
+            super::keys::charge_kek!(
+                &mut *tx,
+                crate::vault::CASE_TEXTS,
+                e.kek_version,
+                1_i64
+            );
+            tx.commit().await
         })
     }
 

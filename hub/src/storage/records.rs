@@ -441,15 +441,7 @@ impl Store {
                     .or_default() += 1;
             }
             for ((category, version), n) in wraps {
-                sqlx::query(
-                    "INSERT INTO kek_usage (category, kek_version, wraps) VALUES ($1, $2, $3) \
-                     ON CONFLICT (category, kek_version) DO UPDATE SET wraps = kek_usage.wraps + $3",
-                )
-                .bind(category.to_owned())
-                .bind(i64::from(version))
-                .bind(n)
-                .execute(&mut *tx)
-                .await?;
+                super::keys::charge_kek!(&mut *tx, category, version, n);
             }
             tx.commit().await?;
             Ok(true)

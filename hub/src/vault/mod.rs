@@ -28,7 +28,7 @@ fn field_mac(key: &hmac::Key, category: &str, field: &str, value: &str) -> hmac:
 /// (those never contain `-`), so it cannot collide with one.
 pub const CASE_TEXTS: &str = "case-texts";
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ring::hmac;
@@ -48,6 +48,8 @@ pub enum VaultError {
     NoCategoryKey(String),
     #[error("key version {version} of category `{category}` is not in the keyring")]
     NoKeyVersion { category: String, version: u32 },
+    #[error("key version {version} of category `{category}` is retired: it unwraps nothing")]
+    RetiredKeyVersion { category: String, version: u32 },
     #[error("field `{field}` failed its integrity check")]
     FieldIntegrity { field: String },
     #[error("the data key of record `{0}` failed its integrity check")]
@@ -77,9 +79,15 @@ pub struct SigningKey {
     pub key: Arc<Ed25519Key>,
 }
 
+/// One category's KEK versions and what each may do. Replaced whole (copy on write) when a
+/// version is added or a state changes; a reader holds the `Arc` it took.
+#[derive(Clone)]
 struct CategoryKeks {
+    /// Wraps new data keys.
     active: u32,
-    versions: BTreeMap<u32, Kek>,
+    versions: BTreeMap<u32, Arc<Kek>>,
+    /// Versions that unwrap nothing any more (retired once no data key used them).
+    retired: BTreeSet<u32>,
 }
 
 /// A category's KEK versions as the keyring lists them.
@@ -90,8 +98,13 @@ fn category_keks(
     let mut versions = BTreeMap::new();
     for entry in entries {
         let key = decode_key(&format!("KEK {category} v{}", entry.version), &entry.key)?;
-        versions.insert(entry.version, Kek::new(entry.version, &key));
+        versions.insert(entry.version, Arc::new(Kek::new(entry.version, &key)));
     }
+    let retired = entries
+        .iter()
+        .filter(|e| e.retired)
+        .map(|e| e.version)
+        .collect();
     let active = entries
         .iter()
         .filter(|e| !e.retired)
@@ -100,17 +113,20 @@ fn category_keks(
         .ok_or_else(|| {
             KeyringError::Malformed(format!("category `{category}` has no active KEK"))
         })?;
-    Ok(CategoryKeks { active, versions })
+    Ok(CategoryKeks {
+        active,
+        versions,
+        retired,
+    })
 }
 
 /// The unlocked keyring.
 pub struct Vault {
     /// Category name → its KEKs. A short list scanned linearly: catalogs have a handful of
-    /// categories, and this beats hashing the name on every record operation.
-    keks: Vec<(String, CategoryKeks)>,
-    /// KEKs of categories created while the hub runs (`add_category`). Leaked on purpose: a
-    /// category is never deleted, there are few, and `kek` hands out plain references.
-    added: std::sync::RwLock<Vec<(String, &'static CategoryKeks)>>,
+    /// categories, and this beats hashing the name on every record operation. Categories
+    /// created while the hub runs (`add_category`) and KEK versions and states changed by a
+    /// rotation (`add_kek_version`, `apply_states`) replace an entry's `Arc`.
+    keks: std::sync::RwLock<Vec<(String, Arc<CategoryKeks>)>>,
     /// One keyring file rewrite at a time.
     keyring_writes: std::sync::Mutex<()>,
     index_key: hmac::Key,
@@ -122,11 +138,13 @@ pub struct Vault {
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let categories: Vec<String> = self
+            .keks
+            .read()
+            .map(|k| k.iter().map(|(c, _)| c.clone()).collect())
+            .unwrap_or_default();
         f.debug_struct("Vault")
-            .field(
-                "categories",
-                &self.keks.iter().map(|(c, _)| c).collect::<Vec<_>>(),
-            )
+            .field("categories", &categories)
             .finish_non_exhaustive()
     }
 }
@@ -145,7 +163,7 @@ impl Vault {
     pub fn from_keyring(file: &KeyringFile) -> Result<Vault, KeyringError> {
         let mut keks = Vec::new();
         for (category, entries) in &file.keks {
-            keks.push((category.clone(), category_keks(category, entries)?));
+            keks.push((category.clone(), Arc::new(category_keks(category, entries)?)));
         }
         let index_key = decode_key("index key", &file.index_key)?;
         let mut signing = Vec::new();
@@ -171,8 +189,7 @@ impl Vault {
             return Err(KeyringError::Malformed("no signing key".to_owned()));
         }
         Ok(Vault {
-            keks,
-            added: std::sync::RwLock::default(),
+            keks: std::sync::RwLock::new(keks),
             keyring_writes: std::sync::Mutex::default(),
             index_key: hmac::Key::new(hmac::HMAC_SHA256, index_key.as_ref()),
             signing,
@@ -181,12 +198,26 @@ impl Vault {
         })
     }
 
-    fn category_keks(&self, category: &str) -> Option<&CategoryKeks> {
-        if let Some((_, keks)) = self.keks.iter().find(|(c, _)| c == category) {
-            return Some(keks);
+    fn category_keks(&self, category: &str) -> Option<Arc<CategoryKeks>> {
+        let keks = self.keks.read().ok()?;
+        keks.iter()
+            .find(|(c, _)| c == category)
+            .map(|(_, k)| Arc::clone(k))
+    }
+
+    fn lock_error() -> KeyringError {
+        KeyringError::Malformed("the keyring lock is poisoned".to_owned())
+    }
+
+    /// Put `category`'s entry in place (added, or replaced whole).
+    fn set_category_keks(&self, category: &str, keks: CategoryKeks) -> Result<(), KeyringError> {
+        let mut all = self.keks.write().map_err(|_| Vault::lock_error())?;
+        let keks = Arc::new(keks);
+        match all.iter_mut().find(|(c, _)| c == category) {
+            Some((_, slot)) => *slot = keks,
+            None => all.push((category.to_owned(), keks)),
         }
-        let added = self.added.read().ok()?;
-        added.iter().find(|(c, _)| c == category).map(|(_, k)| *k)
+        Ok(())
     }
 
     /// Make sure `category` has a KEK: taken from the keyring in `store` if it has one there
@@ -205,7 +236,7 @@ impl Vault {
         let _one = self
             .keyring_writes
             .lock()
-            .map_err(|_| KeyringError::Malformed("the keyring lock is poisoned".to_owned()))?;
+            .map_err(|_| Vault::lock_error())?;
         if self.category_keks(category).is_some() {
             return Ok(());
         }
@@ -218,19 +249,108 @@ impl Vault {
             .keks
             .get(category)
             .ok_or_else(|| KeyringError::Malformed(format!("no KEK for `{category}`")))?;
-        let keks: &'static CategoryKeks = Box::leak(Box::new(category_keks(category, entries)?));
-        self.added
-            .write()
-            .map_err(|_| KeyringError::Malformed("the keyring lock is poisoned".to_owned()))?
-            .push((category.to_owned(), keks));
+        self.set_category_keks(category, category_keks(category, entries)?)
+    }
+
+    /// Rotation, first step: a new KEK version of `category`, saved in the keyring in `store`
+    /// first and only then known here. It wraps nothing until `apply_states` makes it active
+    /// (the database says which version is active: `crate::keys`). Returns the new version.
+    pub fn add_kek_version(
+        &self,
+        store: &dyn KeyringStore,
+        category: &str,
+        now: i64,
+    ) -> Result<u32, KeyringError> {
+        let _one = self
+            .keyring_writes
+            .lock()
+            .map_err(|_| Vault::lock_error())?;
+        let mut file = store.load()?;
+        if !file.keks.contains_key(category) {
+            return Err(KeyringError::Malformed(format!(
+                "no KEK for `{category}` to rotate"
+            )));
+        }
+        let version = file.add_kek_version(category, now)?;
+        store.save(&file)?;
+        self.learn_versions(&file)?;
+        Ok(version)
+    }
+
+    /// Take the key versions of `file` (the keyring as another process may have saved it)
+    /// that this vault does not hold yet, leaving which version does what as it is.
+    pub fn learn_versions(&self, file: &KeyringFile) -> Result<(), KeyringError> {
+        for (category, entries) in &file.keks {
+            let loaded = category_keks(category, entries)?;
+            let merged = match self.category_keks(category) {
+                Some(current) => {
+                    let mut merged = (*current).clone();
+                    for (version, kek) in loaded.versions {
+                        merged.versions.entry(version).or_insert(kek);
+                    }
+                    merged
+                }
+                None => loaded,
+            };
+            self.set_category_keks(category, merged)?;
+        }
         Ok(())
     }
 
-    fn kek(&self, category: &str, version: u32) -> Result<&Kek, VaultError> {
-        self.category_keks(category)
-            .ok_or_else(|| VaultError::NoCategoryKey(category.to_owned()))?
-            .versions
+    /// Follow the database's states of the KEK versions (`crate::keys`): per category, the
+    /// active version wraps new data keys and retired ones unwrap nothing. Fails, changing
+    /// nothing of that category, if the active version is not in this vault (the keyring file
+    /// must be reloaded first: `learn_versions`).
+    pub fn apply_states(
+        &self,
+        states: &[(String, u32, crate::storage::KekState)],
+    ) -> Result<(), VaultError> {
+        use crate::storage::KekState;
+        let mut categories: Vec<&str> = states.iter().map(|(c, _, _)| c.as_str()).collect();
+        categories.sort_unstable();
+        categories.dedup();
+        for category in categories {
+            let Some(current) = self.category_keks(category) else {
+                continue;
+            };
+            let mut next = (*current).clone();
+            for (_, version, state) in states.iter().filter(|(c, _, _)| c == category) {
+                match state {
+                    KekState::Active => {
+                        if !next.versions.contains_key(version) {
+                            return Err(VaultError::NoKeyVersion {
+                                category: category.to_owned(),
+                                version: *version,
+                            });
+                        }
+                        next.active = *version;
+                    }
+                    KekState::Retired => {
+                        next.retired.insert(*version);
+                    }
+                    KekState::Rewrap => {}
+                }
+            }
+            next.retired.remove(&next.active);
+            self.set_category_keks(category, next)
+                .map_err(|e| VaultError::NoCategoryKey(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn kek(&self, category: &str, version: u32) -> Result<Arc<Kek>, VaultError> {
+        let keks = self
+            .category_keks(category)
+            .ok_or_else(|| VaultError::NoCategoryKey(category.to_owned()))?;
+        if keks.retired.contains(&version) {
+            return Err(VaultError::RetiredKeyVersion {
+                category: category.to_owned(),
+                version,
+            });
+        }
+        keks.versions
             .get(&version)
+            .cloned()
             .ok_or_else(|| VaultError::NoKeyVersion {
                 category: category.to_owned(),
                 version,
@@ -294,11 +414,23 @@ impl Vault {
         record_id: &str,
         wrapped: &WrappedDek,
     ) -> Result<WrappedDek, VaultError> {
-        let old = self.kek(category, wrapped.kek_version)?;
         let version = self.active_kek_version(category)?;
+        self.rewrap_to(category, record_id, wrapped, version)
+    }
+
+    /// Rewrap a data key under KEK version `version` of its category: unwrap and wrap, the
+    /// fields it seals untouched (they bind their own KEK version).
+    pub fn rewrap_to(
+        &self,
+        category: &str,
+        record_id: &str,
+        wrapped: &WrappedDek,
+        version: u32,
+    ) -> Result<WrappedDek, VaultError> {
+        let old = self.kek(category, wrapped.kek_version)?;
         let new = self.kek(category, version)?;
         let bytes = new
-            .rewrap_from(old, category, record_id, &wrapped.bytes)
+            .rewrap_from(&old, category, record_id, &wrapped.bytes)
             .map_err(|_| VaultError::DekIntegrity(record_id.to_owned()))?;
         Ok(WrappedDek {
             kek_version: version,

