@@ -30,6 +30,7 @@ mod faults;
 mod grants;
 mod identity;
 mod identity_cli;
+mod key_rotation;
 mod import;
 mod ledger;
 mod metrics;

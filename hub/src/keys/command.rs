@@ -77,12 +77,23 @@ pub async fn rewrap_with_bar(keys: &Keys, rate: u32) -> anyhow::Result<()> {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
+    // Without a terminal (a timer's log) a line per batch instead of the bar.
+    let lines = !std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut show = |p: &Progress| {
         bar.set_message(format!("{} v{}→v{}", p.category, p.from, p.to));
         bar.set_length(u64::try_from(p.total).unwrap_or(0));
         bar.set_position(u64::try_from(p.moved).unwrap_or(0));
+        if lines {
+            println!(
+                "rewrapped {}/{} data keys of `{}` v{}→v{}",
+                p.moved, p.total, p.category, p.from, p.to
+            );
+        }
     };
-    let holder = format!("cli-{}", uuid::Uuid::now_v7());
+    // The same holder for every run on this machine: a run killed here resumes at once when
+    // started again here (elsewhere, once its lease has lapsed).
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let holder = format!("cli@{}", host.trim());
     let outcome = rewrap::run(keys, &holder, rate, &mut show).await;
     bar.finish_and_clear();
     match outcome.map_err(|e| anyhow::anyhow!("the rewrap stopped: {e}"))? {

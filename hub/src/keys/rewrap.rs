@@ -14,8 +14,9 @@ use crate::vault::WrappedDek;
 pub const BATCH: usize = 500;
 /// The name of the lease in `job_leases`.
 const JOB: &str = "keys";
-/// How long a claim lasts; renewed before every batch.
-const LEASE_MS: i64 = 10 * 60 * 1000;
+/// How long a claim lasts; renewed before every batch (a batch takes about a second at most:
+/// `batch_size`). A process that dies holding it blocks the others for this long at most.
+const LEASE_MS: i64 = 30 * 1000;
 /// Passes over a version before a run gives up retiring it for now (each pass finds data keys
 /// that writes stored under it behind the cursor, before they learnt of the rotation).
 const PASSES: u32 = 3;
@@ -86,7 +87,7 @@ pub async fn run(
             }
             let (table, deks) = keys
                 .store()
-                .deks_under(&row.category, row.version, cursor.as_ref(), BATCH)
+                .deks_under(&row.category, row.version, cursor.as_ref(), batch_size(rate))
                 .await?;
             if deks.is_empty() {
                 let since = keys.now_ms() - row.state_since_ms;
@@ -153,6 +154,14 @@ pub async fn run(
     }
     keys.store().release_job(JOB, holder).await?;
     Ok(Some(report))
+}
+
+/// Data keys per batch: `BATCH`, or a second's worth at `rate`.
+fn batch_size(rate: u32) -> usize {
+    match usize::try_from(rate) {
+        Ok(0) | Err(_) => BATCH,
+        Ok(rate) => rate.clamp(1, BATCH),
+    }
 }
 
 /// Claim (or renew) the `keys` lease for `holder`.

@@ -511,3 +511,68 @@ impl RecordKey {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::storage::KekState;
+    use keyring::AgeFileStore;
+
+    fn states(active: u32, retired: &[u32]) -> Vec<(String, u32, KekState)> {
+        let mut out = vec![("person".to_owned(), active, KekState::Active)];
+        out.extend(
+            retired
+                .iter()
+                .map(|v| ("person".to_owned(), *v, KekState::Retired)),
+        );
+        out
+    }
+
+    /// A rotation: the new version wraps new keys only once the states say so; a rewrap moves a
+    /// data key without touching its fields; a retired version unwraps nothing although its key
+    /// bytes are still in the keyring.
+    #[test]
+    fn rotation_rewrap_and_retirement() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AgeFileStore::in_dir(dir.path());
+        store.create_identity().unwrap();
+        store
+            .save(&KeyringFile::generate(["person"], 1).unwrap())
+            .unwrap();
+        let vault = Vault::unlock(&store).unwrap();
+        let (wrapped, sealed) = vault
+            .seal_new_record("person", "r1", &[("name", b"x".as_slice())])
+            .unwrap();
+        assert_eq!(wrapped.kek_version, 1);
+
+        let v2 = vault.add_kek_version(&store, "person", 2).unwrap();
+        assert_eq!(v2, 2);
+        assert_eq!(
+            vault.active_kek_version("person").unwrap(),
+            1,
+            "a new version wraps nothing until the database makes it active"
+        );
+        vault.apply_states(&states(2, &[])).unwrap();
+        assert_eq!(vault.active_kek_version("person").unwrap(), 2);
+
+        let moved = vault.rewrap_to("person", "r1", &wrapped, 2).unwrap();
+        assert_eq!(moved.kek_version, 2);
+        let key = vault.record_key("person", "r1", &moved).unwrap();
+        assert_eq!(&key.open_field(&sealed[0]).unwrap()[..], b"x");
+
+        vault.apply_states(&states(2, &[1])).unwrap();
+        assert!(matches!(
+            vault.record_key("person", "r1", &wrapped),
+            Err(VaultError::RetiredKeyVersion { version: 1, .. })
+        ));
+        assert!(vault.record_key("person", "r1", &moved).is_ok());
+
+        // Another process's vault learns version 2 from the keyring file.
+        let other = Vault::from_keyring(&KeyringFile::generate(["person"], 1).unwrap()).unwrap();
+        assert!(other.apply_states(&states(2, &[])).is_err());
+        other.learn_versions(&store.load().unwrap()).unwrap();
+        other.apply_states(&states(2, &[1])).unwrap();
+        assert_eq!(other.active_kek_version("person").unwrap(), 2);
+    }
+}
