@@ -540,11 +540,9 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
         } => {
             let settings = settings_of(&data_dir, database_url)?;
             let keys = crate::keys::command::open(&settings).await?;
-            let done = crate::keys::command::rewrap_with_bar(
-                &keys,
-                rate.unwrap_or(settings.rewrap_rate),
-            )
-            .await;
+            let done =
+                crate::keys::command::rewrap_with_bar(&keys, rate.unwrap_or(settings.rewrap_rate))
+                    .await;
             keys.store().close().await;
             done
         }
@@ -638,7 +636,10 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
 }
 
 /// The settings of `data_dir` (its config file, the environment, `database_url` if given).
-fn settings_of(data_dir: &std::path::Path, database_url: Option<String>) -> anyhow::Result<Settings> {
+fn settings_of(
+    data_dir: &std::path::Path,
+    database_url: Option<String>,
+) -> anyhow::Result<Settings> {
     Ok(Settings::load(
         None,
         Overrides {

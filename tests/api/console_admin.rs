@@ -167,6 +167,45 @@ async fn admins_manage_people_and_places_in_a_real_browser() {
             "no `{action}` entry `{reason}`"
         );
     }
+    // The rotate button on the ledger page: the case texts' KEK has a second, active version,
+    // shown there at once; the rotation is in the ledger under the admin.
+    let shown = &steps["rotate"][0]["shown"];
+    assert!(
+        shown
+            .as_array()
+            .unwrap()
+            .contains(&json!({"version": 2, "current": true, "state": "active"})),
+        "{shown}"
+    );
+    assert!(
+        steps["rotate"][0]["notice"]
+            .as_str()
+            .unwrap()
+            .contains("case-texts")
+    );
+    let keys = json_of(&app, &app.admin_token, "/v1/admin/keys").await;
+    let case_texts = keys["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == "case-texts")
+        .unwrap();
+    assert!(
+        case_texts["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["version"] == 2 && v["state"] == "active"),
+        "{keys}"
+    );
+    let rotations = entries_of(&app, "keys.rotate").await;
+    assert!(
+        rotations
+            .iter()
+            .any(|e| e["decision"] == "allow" && e["actor"]["user"] == admin),
+        "{rotations:?}"
+    );
+
     // The worker's and the DPO's attempts on the pages are refusals in the ledger.
     for action in [
         "user.read",

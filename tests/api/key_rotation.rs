@@ -92,8 +92,14 @@ async fn seed(app: &TestApp, prefix: u32) -> Vec<String> {
 /// Every id reads back (decrypted) for the grid worker.
 async fn all_readable(app: &TestApp, ids: &[String]) {
     for id in ids {
-        let resp = app.get(&app.worker_token, &format!("/v1/records/{id}")).await;
-        assert_eq!(resp.status(), 200, "record {id} reads back after the rotation");
+        let resp = app
+            .get(&app.worker_token, &format!("/v1/records/{id}"))
+            .await;
+        assert_eq!(
+            resp.status(),
+            200,
+            "record {id} reads back after the rotation"
+        );
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["fields"]["name"], "李雷", "record {id} decrypts");
     }
@@ -189,10 +195,7 @@ async fn rotation_under_writes_and_pulls_rewraps_everything_and_retires_the_old_
         v2.wraps, v2.deks,
         "version 2 wrapped each of its data keys once (new and rewrapped): {final_state:?}"
     );
-    assert!(
-        v1.rewrapped >= i64::try_from(SEEDED).unwrap(),
-        "{after:?}"
-    );
+    assert!(v1.rewrapped >= i64::try_from(SEEDED).unwrap(), "{after:?}");
 
     // The metrics show the rewrap's progress.
     let text = app
@@ -327,6 +330,103 @@ async fn a_rewrap_killed_half_way_resumes_without_rewrapping_anything_twice(back
         n + 1,
         "{after:?}"
     );
+    audit_verify(app.data_dir.path());
+    drop(app.stop().await);
+}
+
+on_both_backends!(an_exported_keyring_restores_a_hub_that_lost_its_own);
+
+/// The recovery drill (docs/OPERATIONS.md "Keyring recovery drill"): export the keyring to an
+/// offline age recipient; lose the data directory's keyring and identity; import the export
+/// with the offline identity; the hub starts and every record reads back. The export is
+/// audited, and an import that would drop key versions is refused.
+async fn an_exported_keyring_restores_a_hub_that_lost_its_own(backend: Backend) {
+    use age::secrecy::ExposeSecret;
+
+    let app = app_with(backend, "kek_retire_grace_secs = 0").await;
+    let ids = seed(&app, 13).await;
+    let data_dir = app.data_dir.path().to_path_buf();
+    let offline = tempfile::tempdir().unwrap();
+    let identity = age::x25519::Identity::generate();
+    let identity_file = offline.path().join("offline.key");
+    std::fs::write(
+        &identity_file,
+        format!("{}\n", identity.to_string().expose_secret()),
+    )
+    .unwrap();
+    let export = offline.path().join("keyring.export.age");
+    let gridhub = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let app = app
+        .restart_after(|| {
+            let recipient = identity.to_public().to_string();
+            let (ok, out) = gridhub(&[
+                "keys",
+                "export",
+                "--to",
+                &recipient,
+                "--out",
+                export.to_str().unwrap(),
+            ]);
+            assert!(ok, "export: {out}");
+            let sealed = std::fs::read(&export).unwrap();
+            let keyring = std::fs::read(data_dir.join("keyring.age")).unwrap();
+            assert_ne!(
+                sealed, keyring,
+                "the export is sealed to the offline recipient"
+            );
+
+            // A rotation after the export: importing it now would lose version 2.
+            let (ok, out) = gridhub(&["keys", "rotate", "--category", "person", "--rate", "0"]);
+            assert!(ok, "rotate: {out}");
+            let from = ["--from", export.to_str().unwrap()];
+            let id = ["--identity", identity_file.to_str().unwrap()];
+            let (ok, out) = gridhub(&[&["keys", "import"][..], &from, &id].concat());
+            assert!(!ok, "an import that drops key versions is refused");
+            assert!(out.contains("person v2"), "{out}");
+
+            // Disaster: the keyring and its identity are gone; the export (from before the
+            // rotation) cannot serve the data rewrapped to version 2, so export again first,
+            // as the drill says after every rotation.
+            let export2 = offline.path().join("keyring.export2.age");
+            let (ok, out) = gridhub(&[
+                "keys",
+                "export",
+                "--to",
+                &recipient,
+                "--out",
+                export2.to_str().unwrap(),
+            ]);
+            assert!(ok, "export: {out}");
+            std::fs::remove_file(data_dir.join("keyring.age")).unwrap();
+            std::fs::remove_file(data_dir.join("keyring.identity")).unwrap();
+            let (ok, out) = gridhub(&["keys", "status"]);
+            assert!(
+                !ok,
+                "without its keyring the hub cannot open its keys: {out}"
+            );
+            let from2 = ["--from", export2.to_str().unwrap()];
+            let (ok, out) = gridhub(&[&["keys", "import"][..], &from2, &id].concat());
+            assert!(ok, "import: {out}");
+        })
+        .await;
+    all_readable(&app, &ids).await;
+    let exports = entries(&app, "keys.export").await;
+    assert_eq!(exports.len(), 2, "{exports:?}");
     audit_verify(app.data_dir.path());
     drop(app.stop().await);
 }

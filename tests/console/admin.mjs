@@ -6,7 +6,8 @@
 //
 // PHASE=pages: a grid worker and a DPO get 403 pages; the admin creates a grid, a purpose, a
 // department with grids picked in the tree, changes another department's jurisdiction, creates
-// a user and changes its roles and grids; every page in both languages (screenshots, axe).
+// a user and changes its roles and grids; rotates the case texts' key on the ledger page; every
+// page in both languages (screenshots, axe).
 // PHASE=disable / PHASE=enable: the admin disables / enables USER_ID on its page.
 //
 // Environment: HUB, SCREENS, the accounts (lib.mjs), PHASE, and for `pages`: NEW_GRID,
@@ -190,6 +191,25 @@ async function status(phase) {
   await context.close();
 }
 
+// The ledger page's rotate button (admins only): the case texts' KEK gets a new version.
+async function rotateKey(page) {
+  await page.goto(`${HUB}/console/ledger`);
+  const button = 'tr[data-category="case-texts"][data-current="true"] form.rotate button';
+  check(await page.$(button), "no rotate button for case-texts");
+  check((await submit(page, button)) === 200, "rotate form");
+  const shown = await page.$$eval('tr[data-category="case-texts"]', (rows) =>
+    rows.map((r) => ({
+      version: Number(r.dataset.version),
+      current: r.dataset.current === "true",
+      state: r.dataset.state,
+    })),
+  );
+  const rotated = await page.$eval("p.notice[data-rotated]", (p) => p.dataset.rotated);
+  check(rotated === "case-texts", `notice for ${rotated}`);
+  await accessible(page, "ledger-rotated.zh");
+  report("rotate", { shown, notice: await notice(page) });
+}
+
 await run(async () => {
   const phase = env("PHASE");
   if (phase === "pages") {
@@ -199,6 +219,7 @@ await run(async () => {
     await gridAndPurpose(page);
     await departments(page);
     const id = await users(page);
+    await rotateKey(page);
     await context.close();
     await tour(id, env("NEW_DEPARTMENT"));
   } else {

@@ -292,7 +292,16 @@ texts! {
     LkCurrent => "当前版本", "current";
     LkDeks => "所封装的数据密钥（DEK）数", "Data keys (DEKs) it wraps";
     LkWraps => "累计封装次数", "Wraps performed";
-    LkWrapLimit => "单个版本封装次数达到此值时强制轮换", "Rotation is forced at this many wraps per version";
+    LkWrapLimit => "单个版本封装次数超过此值即拒绝封装（2³² 的 90%）", "Wraps are refused past this many per version (90 % of 2^32)";
+    LkRotateAfter => "单个版本封装次数达到此值时自动轮换", "The hub rotates a version by itself at this many wraps";
+    LkKeyState => "状态", "State";
+    LkRewrapped => "已迁移的数据密钥数", "Data keys rewrapped";
+    LkStateActive => "在用（封装新数据密钥）", "active (wraps new data keys)";
+    LkStateRewrap => "迁移中（仅解封）", "rewrapping (unwraps only)";
+    LkStateRetired => "已停用（不再解封）", "retired (unwraps nothing)";
+    LkRotate => "轮换密钥", "Rotate key";
+    LkRotateExplained => "新版本立即用于新数据；旧版本的数据密钥在后台重新封装（不解密任何字段），完成后旧版本停用。", "A new version takes new data at once; the old version's data keys are rewrapped in the background (no field is decrypted), then it is retired.";
+    LkRotated => "已轮换，新版本：", "Rotated; new version:";
     WatchTitle => "授权观察清单", "Grant watchlist";
     WatchExplained => "以下授权可能已不再需要（数据最小化原则），可在授权页面暂停或撤销。", "These grants may no longer be needed (data minimisation): suspend or revoke them on the grant's page.";
     WatchExpiring => "14 天内到期的授权", "Grants expiring within 14 days";

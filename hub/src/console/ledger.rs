@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console/ledger", get(page))
         .route("/console/ledger/verify", post(verify))
+        .route("/console/ledger/keys/rotate", post(rotate))
 }
 
 /// Entries the browser asks to verify per request, unless the page is asked for another
@@ -33,6 +34,9 @@ const CHUNK: u64 = 50_000;
 #[serde(default)]
 struct PageQuery {
     chunk: Option<u64>,
+    /// After a rotation: the category and its new version (the notice).
+    rotated: Option<String>,
+    version: Option<u32>,
 }
 
 async fn page(
@@ -53,11 +57,20 @@ async fn page(
         .await
         .in_lang(lang)?;
     let chunk = q.chunk.unwrap_or(CHUNK).clamp(1, MAX_VERIFY_RANGE);
+    let may_rotate = state
+        .permits(
+            &user.principal,
+            crate::auth::permissions::NO_GRID,
+            "catalog",
+            "write",
+        )
+        .await;
+    let rotated = q.rotated.as_deref().zip(q.version);
     let shell = Shell::of(&state, &user, "/console/ledger").await;
     let body = html! {
         (status_facts(lang, &status))
         (verify_section(lang, &user, &status, chunk))
-        (key_table(lang, &keys))
+        (key_table(lang, &keys, may_rotate.then_some(user.csrf.as_str()), rotated))
     };
     Ok(ok(shell.page(lang.t(Text::LkTitle), body)))
 }
@@ -103,35 +116,103 @@ fn verify_section(lang: Lang, user: &ConsoleUser, status: &LedgerStatus, chunk: 
     }
 }
 
-fn key_table(lang: Lang, keys: &KeyReport) -> Markup {
+/// The KEK versions; with `rotate_csrf` (the user may rotate) a rotate button per category.
+fn key_table(
+    lang: Lang,
+    keys: &KeyReport,
+    rotate_csrf: Option<&str>,
+    rotated: Option<(&str, u32)>,
+) -> Markup {
+    use crate::storage::KekState;
+    let state_text = |s: KekState| match s {
+        KekState::Active => lang.t(Text::LkStateActive),
+        KekState::Rewrap => lang.t(Text::LkStateRewrap),
+        KekState::Retired => lang.t(Text::LkStateRetired),
+    };
     html! {
         h2 #keys-title { (lang.t(Text::LkKeysTitle)) }
+        @if let Some((category, version)) = rotated {
+            p.notice role="status" data-rotated=(category) {
+                code { (category) } " — " (lang.t(Text::LkRotated)) " " (version)
+            }
+        }
+        @if rotate_csrf.is_some() { p { (lang.t(Text::LkRotateExplained)) } }
         table.keys aria-labelledby="keys-title" {
             thead { tr {
                 th scope="col" { (lang.t(Text::LkKeyCategory)) }
                 th scope="col" { (lang.t(Text::LkKekVersion)) }
+                th scope="col" { (lang.t(Text::LkKeyState)) }
                 th scope="col" { (lang.t(Text::LkDeks)) }
                 th scope="col" { (lang.t(Text::LkWraps)) }
+                th scope="col" { (lang.t(Text::LkRewrapped)) }
+                @if rotate_csrf.is_some() { th scope="col" { (lang.t(Text::LkRotate)) } }
             } }
             tbody {
                 @for c in &keys.categories {
                     @for v in &c.versions {
                         tr data-category=(c.category) data-version=(v.version) data-deks=(v.deks)
-                            data-current=(v.current) {
+                            data-current=(v.current) data-state=(v.state.as_str())
+                            data-rewrapped=(v.rewrapped) {
                             th scope="row" { code { (c.category) } }
                             td {
                                 (v.version)
                                 @if v.current { " " strong.current { "(" (lang.t(Text::LkCurrent)) ")" } }
                             }
+                            td { (state_text(v.state)) }
                             td { (v.deks) }
                             td { (v.wraps) }
+                            td { (v.rewrapped) }
+                            @if let Some(csrf) = rotate_csrf {
+                                td {
+                                    @if v.current {
+                                        form.rotate method="post" action="/console/ledger/keys/rotate" {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            input type="hidden" name="category" value=(c.category);
+                                            button type="submit"
+                                                aria-label={ (lang.t(Text::LkRotate)) " " (c.category) } {
+                                                (lang.t(Text::LkRotate))
+                                            }
+                                        }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
         }
         p { (lang.t(Text::LkWrapLimit)) ": " (keys.wrap_limit) }
+        p { (lang.t(Text::LkRotateAfter)) ": " (keys.rotate_after_wraps) }
     }
+}
+
+#[derive(Deserialize)]
+struct RotateForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    category: String,
+}
+
+/// The rotate button: the API's path (`routes::ledger_keys::rotate_as`), then back to the
+/// page with a notice.
+async fn rotate(
+    State(state): State<AppState>,
+    user: ConsoleUser,
+    origin: FormOrigin,
+    Form(form): Form<RotateForm>,
+) -> Result<Response, ConsoleError> {
+    user.check_form(&state, &origin, form.csrf.as_deref())
+        .await?;
+    let rotation = crate::routes::ledger_keys::rotate_as(&state, &user.principal, &form.category)
+        .await
+        .in_lang(user.lang)?;
+    let mut target = form_urlencoded::Serializer::for_suffix(
+        "/console/ledger?".to_owned(),
+        "/console/ledger?".len(),
+    );
+    target.append_pair("rotated", &rotation.category);
+    target.append_pair("version", &rotation.version.to_string());
+    Ok(axum::response::Redirect::to(&target.finish()).into_response())
 }
 
 #[derive(Deserialize)]

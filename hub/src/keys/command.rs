@@ -38,7 +38,12 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Arc<Keys>> {
 }
 
 /// Rotate `category` and then rewrap in the foreground (unless `rewrap_now` is false).
-pub async fn rotate(keys: &Keys, category: &str, rate: u32, rewrap_now: bool) -> anyhow::Result<()> {
+pub async fn rotate(
+    keys: &Keys,
+    category: &str,
+    rate: u32,
+    rewrap_now: bool,
+) -> anyhow::Result<()> {
     let rotation = keys
         .rotate(
             Actor::system(),
@@ -62,7 +67,9 @@ pub async fn rotate(keys: &Keys, category: &str, rate: u32, rewrap_now: bool) ->
     if rewrap_now {
         rewrap_with_bar(keys, rate).await?;
     } else {
-        println!("the hub's background rewrap moves the data keys; `gridhub keys status` shows how far");
+        println!(
+            "the hub's background rewrap moves the data keys; `gridhub keys status` shows how far"
+        );
     }
     Ok(())
 }
@@ -110,7 +117,9 @@ pub async fn rewrap_with_bar(keys: &Keys, rate: u32) -> anyhow::Result<()> {
 
 fn print_report(report: &Report, grace_secs: u64) {
     for (category, version) in &report.rotated {
-        println!("rotated `{category}` to version {version}: its old version had used its wrap budget");
+        println!(
+            "rotated `{category}` to version {version}: its old version had used its wrap budget"
+        );
     }
     println!("{} data key(s) rewrapped", report.moved);
     for (category, version) in &report.retired {
@@ -183,11 +192,16 @@ pub async fn export(settings: &Settings, recipient: &str, out: &Path) -> anyhow:
     // Audit first: an export the ledger cannot record is not made.
     ledger
         .append(
-            EntryDraft::new(Actor::system(), "keys.export", Decision::Allow, "cli".to_owned())
-                .reason(&format!(
-                    "the keyring ({} key categories) sealed to an offline age recipient",
-                    file.keks.len()
-                )),
+            EntryDraft::new(
+                Actor::system(),
+                "keys.export",
+                Decision::Allow,
+                "cli".to_owned(),
+            )
+            .reason(&format!(
+                "the keyring ({} key categories) sealed to an offline age recipient",
+                file.keks.len()
+            )),
         )
         .await?;
     store.close().await;
@@ -205,7 +219,12 @@ pub async fn export(settings: &Settings, recipient: &str, out: &Path) -> anyhow:
 /// Restore a keyring exported by `export` into `data_dir`, opening it with the age identity in
 /// `identity_file` and sealing it again to the directory's own identity. Refuses to replace a
 /// keyring that holds keys the export does not (that would lose them) unless `force`.
-pub fn import(data_dir: &Path, from: &Path, identity_file: &Path, force: bool) -> anyhow::Result<()> {
+pub fn import(
+    data_dir: &Path,
+    from: &Path,
+    identity_file: &Path,
+    force: bool,
+) -> anyhow::Result<()> {
     let text = Zeroizing::new(
         std::fs::read_to_string(identity_file)
             .with_context(|| format!("cannot read {}", identity_file.display()))?,
@@ -219,10 +238,10 @@ pub fn import(data_dir: &Path, from: &Path, identity_file: &Path, force: bool) -
         .parse()
         .map_err(|_| anyhow::anyhow!("{} holds no valid age identity", identity_file.display()))?;
     let sealed = std::fs::read(from).with_context(|| format!("cannot read {}", from.display()))?;
-    let plain = Zeroizing::new(
-        age::decrypt(&identity, &sealed)
-            .map_err(|e| anyhow::anyhow!("cannot open {} with that identity: {e}", from.display()))?,
-    );
+    let plain =
+        Zeroizing::new(age::decrypt(&identity, &sealed).map_err(|e| {
+            anyhow::anyhow!("cannot open {} with that identity: {e}", from.display())
+        })?);
     let file: KeyringFile = serde_json::from_slice(&plain)
         .map_err(|_| anyhow::anyhow!("{} is not a gridhub keyring export", from.display()))?;
     Vault::from_keyring(&file).context("the exported keyring does not load")?;
@@ -230,17 +249,18 @@ pub fn import(data_dir: &Path, from: &Path, identity_file: &Path, force: bool) -
     if !store.identity.exists() {
         store.create_identity()?;
     }
-    if store.sealed.exists() && !force {
-        if let Ok(current) = store.load() {
-            let missing = missing_keys(&current, &file);
-            if !missing.is_empty() {
-                anyhow::bail!(
-                    "the keyring in {} holds key versions the export does not ({}); importing \
-                     would lose them (give --force to replace it anyway)",
-                    data_dir.display(),
-                    missing.join(", ")
-                );
-            }
+    let current = (store.sealed.exists() && !force)
+        .then(|| store.load().ok())
+        .flatten();
+    if let Some(current) = current {
+        let missing = missing_keys(&current, &file);
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "the keyring in {} holds key versions the export does not ({}); importing \
+                 would lose them (give --force to replace it anyway)",
+                data_dir.display(),
+                missing.join(", ")
+            );
         }
     }
     store.save(&file)?;

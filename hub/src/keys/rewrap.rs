@@ -87,7 +87,12 @@ pub async fn run(
             }
             let (table, deks) = keys
                 .store()
-                .deks_under(&row.category, row.version, cursor.as_ref(), batch_size(rate))
+                .deks_under(
+                    &row.category,
+                    row.version,
+                    cursor.as_ref(),
+                    batch_size(rate),
+                )
                 .await?;
             if deks.is_empty() {
                 let since = keys.now_ms() - row.state_since_ms;

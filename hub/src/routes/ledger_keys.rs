@@ -119,17 +119,27 @@ pub async fn rotate(
     who: Principal,
     ApiPath(category): ApiPath<String>,
 ) -> Result<(axum::http::StatusCode, Json<Rotation>), Error> {
+    let rotation = rotate_as(&state, &who, &category).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(rotation)))
+}
+
+/// Rotate `category`'s KEK for `who` (`catalog:write`; a refusal is audited as
+/// `keys.rotate`): the API's and the console's one path.
+pub async fn rotate_as(
+    state: &AppState,
+    who: &Principal,
+    category: &str,
+) -> Result<Rotation, Error> {
     state
-        .authorize(&who, "catalog", "write", None, "keys.rotate")
+        .authorize(who, "catalog", "write", None, "keys.rotate")
         .await?;
-    let rotation = state
+    state
         .keys
         .rotate(
             who.actor(),
             crate::error::current_request_id(),
-            &category,
+            category,
             "asked by an administrator",
         )
-        .await?;
-    Ok((axum::http::StatusCode::ACCEPTED, Json(rotation)))
+        .await
 }

@@ -228,7 +228,6 @@ macro_rules! kek_row {
     }};
 }
 
-
 impl Store {
     /// Every KEK version's row, by category and version.
     pub async fn kek_rows(&self) -> Result<Vec<KekRow>, sqlx::Error> {
@@ -361,7 +360,10 @@ impl Store {
                 return Ok((*table, found));
             }
         }
-        Ok((tables.last().copied().unwrap_or(DekTable::Records), Vec::new()))
+        Ok((
+            tables.last().copied().unwrap_or(DekTable::Records),
+            Vec::new(),
+        ))
     }
 
     /// Store a batch of rewrapped data keys of `category` from version `from` to `to`, in one
@@ -419,7 +421,11 @@ impl Store {
 
     /// Start the rewrap of (`category`, `version`) from the beginning again (data keys were
     /// stored under it behind the cursor: a write that had not yet learnt of the rotation).
-    pub async fn reset_rewrap_cursor(&self, category: &str, version: u32) -> Result<(), sqlx::Error> {
+    pub async fn reset_rewrap_cursor(
+        &self,
+        category: &str,
+        version: u32,
+    ) -> Result<(), sqlx::Error> {
         on_write!(self, |pool| {
             sqlx::query(
                 "UPDATE kek_usage SET rewrap_cursor = NULL WHERE category = $1 AND kek_version = $2",
@@ -435,7 +441,12 @@ impl Store {
     /// Retire (`category`, `version`) if no data key is stored under it: the row is taken
     /// first (waiting for writes charging it), then what is left is counted in the same
     /// transaction. Returns the data keys left (0: retired).
-    pub async fn retire_kek(&self, category: &str, version: u32, now: i64) -> Result<i64, sqlx::Error> {
+    pub async fn retire_kek(
+        &self,
+        category: &str,
+        version: u32,
+        now: i64,
+    ) -> Result<i64, sqlx::Error> {
         on_write!(self, |pool| {
             let mut tx = WriteTx::begin(pool).await?;
             let taken = sqlx::query(

@@ -59,6 +59,7 @@ pub use identity::{
     ClientRow, DepartmentRow, Inserted, NewClient, PermissionLine, PolicySnapshot, RoleRow,
     RoleSeed, Versions,
 };
+pub use keys::{DekTable, KekRow, KekState, MovedDek, RewrapCursor, StoredDek};
 pub use ledger::{
     EntryFilter, Hash, LedgerAppend, LedgerChunk, LedgerHead, LedgerPageRow, LedgerRow, NodeId,
     StoredCheckpoint,
@@ -69,7 +70,6 @@ pub use records::{
     BlindEntry, NewRecord, RecordUpdate, Replacement, StoredRecord, UpdateOutcome, UpsertKey,
     UpsertOutcome,
 };
-pub use keys::{DekTable, KekRow, KekState, MovedDek, RewrapCursor, StoredDek};
 pub use retention::DueRecord;
 pub use role_changes::{AdminOutcome, Apply, Guarded, PolicyGuard, RecoveredAdmin};
 pub use statistics::{CountQuery, CountRow};

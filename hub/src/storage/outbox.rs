@@ -452,12 +452,7 @@ impl Store {
             .bind(e.updated_at)
             .execute(&mut *tx)
             .await?;
-            super::keys::charge_kek!(
-                &mut *tx,
-                crate::vault::CASE_TEXTS,
-                e.kek_version,
-                1_i64
-            );
+            super::keys::charge_kek!(&mut *tx, crate::vault::CASE_TEXTS, e.kek_version, 1_i64);
             tx.commit().await
         })
     }

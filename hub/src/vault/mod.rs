@@ -163,7 +163,10 @@ impl Vault {
     pub fn from_keyring(file: &KeyringFile) -> Result<Vault, KeyringError> {
         let mut keks = Vec::new();
         for (category, entries) in &file.keks {
-            keks.push((category.clone(), Arc::new(category_keks(category, entries)?)));
+            keks.push((
+                category.clone(),
+                Arc::new(category_keks(category, entries)?),
+            ));
         }
         let index_key = decode_key("index key", &file.index_key)?;
         let mut signing = Vec::new();
