@@ -430,3 +430,62 @@ async fn an_exported_keyring_restores_a_hub_that_lost_its_own(backend: Backend) 
     audit_verify(app.data_dir.path());
     drop(app.stop().await);
 }
+
+on_both_backends!(the_hub_rotates_a_key_by_itself_once_it_reaches_its_wrap_budget);
+
+/// With a wrap budget of 500: 600 records are written (600 wraps under version 1) and 350 of
+/// them erased, so the rotation the hub's key worker (every 5 s) makes by itself, as `system`,
+/// moves fewer than 500 data keys: version 2 stays within its budget. Version 1 is rewrapped and
+/// retired as after any rotation.
+async fn the_hub_rotates_a_key_by_itself_once_it_reaches_its_wrap_budget(backend: Backend) {
+    let app = app_with(
+        backend,
+        "kek_rotate_after_wraps = 500\nkek_retire_grace_secs = 0\nrewrap_rate = 0",
+    )
+    .await;
+    let ids = seed(&app, 14).await;
+    let (erased, kept) = ids.split_at(350);
+    for id in erased {
+        let resp = app
+            .delete(&app.dpo_token, &format!("/v1/records/{id}"))
+            .await;
+        assert!(resp.status().is_success(), "erase {id}: {}", resp.status());
+    }
+    let deadline = tokio::time::Instant::now() + BOUND;
+    let state = loop {
+        let now = versions(&app, "person").await;
+        if now.iter().any(|v| v.version == 1 && v.state == "retired") {
+            break now;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hub did not rotate the worn key: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let v1 = state.iter().find(|v| v.version == 1).unwrap();
+    let v2 = state.iter().find(|v| v.version == 2).unwrap();
+    assert_eq!(v1.wraps, i64::try_from(SEEDED).unwrap(), "{state:?}");
+    assert_eq!(v2.state, "active", "{state:?}");
+    assert_eq!(v2.deks, 250, "{state:?}");
+    // The worker may rotate while the erasures are still going on (600 wraps are reached
+    // before the first): version 2 wrapped exactly the data keys moved to it, each once.
+    assert_eq!(v2.wraps, v1.rewrapped, "{state:?}");
+    assert!((250..500).contains(&v2.wraps), "{state:?}");
+    assert!(
+        !state.iter().any(|v| v.version == 3),
+        "version 2 is within its budget: {state:?}"
+    );
+    let rotations = entries(&app, "keys.rotate").await;
+    assert_eq!(rotations.len(), 1, "{rotations:?}");
+    assert_eq!(
+        rotations[0]["entry"]["actor"]["user"], "system",
+        "{rotations:?}"
+    );
+    assert!(
+        rotations[0].to_string().contains("rotation threshold"),
+        "{rotations:?}"
+    );
+    all_readable(&app, kept).await;
+    drop(app.stop().await);
+}
