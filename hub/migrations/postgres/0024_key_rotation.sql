@@ -14,5 +14,7 @@ ALTER TABLE kek_usage ADD COLUMN state_since_ms BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE kek_usage ADD COLUMN rewrapped BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE kek_usage ADD COLUMN rewrap_cursor TEXT;
 
--- One process at a time rewraps (and rotates a key past its wrap budget).
-INSERT INTO job_leases (name, holder, until_ms) VALUES ('keys', '', 0);
+-- One process at a time rewraps (and rotates a key past its wrap budget): 'keys'. One process
+-- at a time adds a key version to the keyring file, which replicas share: 'keyring' (two
+-- processes saving it at once would lose one's version).
+INSERT INTO job_leases (name, holder, until_ms) VALUES ('keys', '', 0), ('keyring', '', 0);

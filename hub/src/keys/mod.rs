@@ -59,6 +59,11 @@ impl Default for RotationPolicy {
     }
 }
 
+/// The lease that one process at a time holds while it saves a new key version in the keyring
+/// file; it lapses after `KEYRING_LEASE_MS` if the process dies holding it.
+const KEYRING_LEASE: &str = "keyring";
+const KEYRING_LEASE_MS: i64 = 60 * 1000;
+
 /// 2^30 wraps: a quarter of the AES-GCM bound.
 pub const DEFAULT_ROTATE_AFTER_WRAPS: i64 = 1 << 30;
 
@@ -177,6 +182,33 @@ impl Keys {
             return Err(Error::NotFound("key category"));
         }
         let now = self.clock.now_ms();
+        // The keyring file is shared by every process: one rotation at a time saves it.
+        let holder = format!("rotate-{}", uuid::Uuid::now_v7());
+        if !self
+            .store
+            .claim_job(KEYRING_LEASE, &holder, now, now + KEYRING_LEASE_MS)
+            .await?
+        {
+            return Err(Error::Conflict(
+                "another key rotation is being saved now; try again in a minute".to_owned(),
+            ));
+        }
+        let rotated = self.rotate_holding(actor, request, category, why, now).await;
+        if let Err(e) = self.store.release_job(KEYRING_LEASE, &holder).await {
+            tracing::warn!(error = %e, "the keyring lease could not be released; it lapses");
+        }
+        rotated
+    }
+
+    /// `rotate`, with the `keyring` lease held.
+    async fn rotate_holding(
+        &self,
+        actor: Actor,
+        request: String,
+        category: &str,
+        why: &str,
+        now: i64,
+    ) -> Result<Rotation, Error> {
         let version = self
             .vault
             .add_kek_version(&self.keyring, category, now)

@@ -11,6 +11,8 @@ mod cases;
 mod catalog;
 mod console_sessions;
 mod disclosure;
+// A database URL with several hosts: the pool follows their primary (issue 22).
+mod failover;
 mod grants;
 mod grids;
 mod idempotency;
@@ -33,11 +35,10 @@ mod witnesses;
 mod write_tx;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -298,27 +299,22 @@ impl Store {
     }
 
     async fn open_postgres(url: &str) -> Result<Store, StoreError> {
-        let options = PgConnectOptions::from_str(url).map_err(StoreError::Connect)?;
-        let pool = no_reaper(PgPoolOptions::new())
-            .max_connections(16)
-            // Ping only connections that sat idle (a server restart or a dropped link shows
-            // there); sqlx's default pings before every use, a round trip per statement.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for > Duration::from_secs(10) {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
-            // sqlx retries a refused connection (the server is down or restarting) with backoff
-            // until this deadline: it bounds how long a request waits before its 503 during an
-            // outage (10 s before issue 16), and how long one waits for a free connection.
-            .acquire_timeout(PG_ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(StoreError::Connect)?;
+        // One host, or several of which the pool follows the primary (`failover`, issue 22).
+        let hosts = failover::Hosts::parse(url)?;
+        let pool = hosts
+            .connect(
+                no_reaper(PgPoolOptions::new())
+                    .max_connections(16)
+                    // Ping only connections that sat idle (`failover::IDLE_PING_AFTER`); sqlx's
+                    // default pings before every use, a round trip per statement.
+                    .test_before_acquire(false)
+                    // sqlx retries a refused connection (the server is down or restarting) with
+                    // backoff until this deadline: it bounds how long a request waits before its
+                    // 503 during an outage (10 s before issue 16), and how long one waits for a
+                    // free connection.
+                    .acquire_timeout(PG_ACQUIRE_TIMEOUT),
+            )
+            .await?;
         Ok(Store {
             backend: Backend::Postgres(pool),
             nats_outbox: std::sync::Arc::default(),

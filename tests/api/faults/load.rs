@@ -192,6 +192,11 @@ impl Load {
         .await;
     }
 
+    /// Writes acknowledged so far.
+    pub fn writes_acknowledged(&self) -> usize {
+        self.outcomes.lock().unwrap().writes.len()
+    }
+
     /// Wait until `more` further requests were refused.
     pub async fn until_refused(&self, more: usize) {
         let target = self.refusals.load(Ordering::Relaxed) + more;

@@ -15,7 +15,7 @@ mod disk;
 mod injected;
 mod load;
 mod mounts;
-mod postgres;
+pub(crate) mod postgres;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;

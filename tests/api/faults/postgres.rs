@@ -24,7 +24,8 @@ struct Cluster {
     _dir: tempfile::TempDir,
 }
 
-fn pg_bin() -> PathBuf {
+/// The newest PostgreSQL server's `bin` directory (`/usr/lib/postgresql/VERSION/bin`).
+pub(crate) fn pg_bin() -> PathBuf {
     let root = Path::new("/usr/lib/postgresql");
     let mut versions: Vec<PathBuf> = std::fs::read_dir(root)
         .unwrap_or_else(|e| panic!("PostgreSQL server binaries not found in {root:?}: {e}"))
@@ -34,7 +35,7 @@ fn pg_bin() -> PathBuf {
     versions.pop().unwrap().join("bin")
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -43,18 +44,25 @@ fn free_port() -> u16 {
 }
 
 /// Run a PostgreSQL tool as the `postgres` user when we are root (the server refuses root).
-fn as_postgres(program: &Path, args: &[&str]) -> std::process::Output {
+pub(crate) fn as_postgres(program: &Path, args: &[&str]) -> std::process::Output {
+    postgres_command(program, args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program:?}: {e}"))
+}
+
+/// `program args` as the `postgres` user when we are root (through `runuser`, which keeps the
+/// environment), as the current user otherwise.
+pub(crate) fn postgres_command(program: &Path, args: &[&str]) -> Command {
     let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
-    let out = if root {
-        Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(program)
-            .args(args)
-            .output()
+    let mut command = if root {
+        let mut runuser = Command::new("runuser");
+        runuser.args(["-u", "postgres", "--"]).arg(program);
+        runuser
     } else {
-        Command::new(program).args(args).output()
+        Command::new(program)
     };
-    out.unwrap_or_else(|e| panic!("cannot run {program:?}: {e}"))
+    command.args(args);
+    command
 }
 
 impl Cluster {
