@@ -58,6 +58,26 @@ async fn versions(app: &TestApp, category: &str) -> Vec<Version> {
         .collect()
 }
 
+/// Poll `GET /v1/admin/keys` until `version` of `category` is retired (at most `BOUND`); the
+/// versions then.
+async fn until_retired(app: &TestApp, category: &str, version: u64) -> Vec<Version> {
+    let deadline = tokio::time::Instant::now() + BOUND;
+    loop {
+        let now = versions(app, category).await;
+        if now
+            .iter()
+            .any(|v| v.version == version && v.state == "retired")
+        {
+            return now;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "version {version} of `{category}` was not retired: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// `SEEDED` person records in batches of 100; their ids.
 async fn seed(app: &TestApp, prefix: u32) -> Vec<String> {
     let mut ids = Vec::new();
@@ -159,18 +179,7 @@ async fn rotation_under_writes_and_pulls_rewraps_everything_and_retires_the_old_
     load.until_acknowledged(10).await;
 
     // Writes and pulls go on until version 1 is retired.
-    let deadline = tokio::time::Instant::now() + BOUND;
-    let after = loop {
-        let now = versions(&app, "person").await;
-        if now.iter().any(|v| v.version == 1 && v.state == "retired") {
-            break now;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "version 1 was not retired: {now:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let after = until_retired(&app, "person", 1).await;
     load.until_acknowledged(5).await;
     let outcomes = load.stop().await;
     assert!(
@@ -451,18 +460,7 @@ async fn the_hub_rotates_a_key_by_itself_once_it_reaches_its_wrap_budget(backend
             .await;
         assert!(resp.status().is_success(), "erase {id}: {}", resp.status());
     }
-    let deadline = tokio::time::Instant::now() + BOUND;
-    let state = loop {
-        let now = versions(&app, "person").await;
-        if now.iter().any(|v| v.version == 1 && v.state == "retired") {
-            break now;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the hub did not rotate the worn key: {now:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let state = until_retired(&app, "person", 1).await;
     let v1 = state.iter().find(|v| v.version == 1).unwrap();
     let v2 = state.iter().find(|v| v.version == 2).unwrap();
     assert_eq!(v1.wraps, i64::try_from(SEEDED).unwrap(), "{state:?}");
