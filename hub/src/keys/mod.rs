@@ -193,7 +193,9 @@ impl Keys {
                 "another key rotation is being saved now; try again in a minute".to_owned(),
             ));
         }
-        let rotated = self.rotate_holding(actor, request, category, why, now).await;
+        let rotated = self
+            .rotate_holding(actor, request, category, why, now)
+            .await;
         if let Err(e) = self.store.release_job(KEYRING_LEASE, &holder).await {
             tracing::warn!(error = %e, "the keyring lease could not be released; it lapses");
         }
