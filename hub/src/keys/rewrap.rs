@@ -97,7 +97,9 @@ pub async fn run(
             if deks.is_empty() {
                 let since = keys.now_ms() - row.state_since_ms;
                 let grace = i64::try_from(keys.policy().retire_grace.as_millis()).unwrap_or(0);
-                if since < grace {
+                // With a grace of 0 nothing is waited for; otherwise a clock behind the one
+                // that stamped the rotation only delays the retirement.
+                if grace > 0 && since < grace {
                     report.pending.push((row.category.clone(), row.version));
                     break;
                 }
