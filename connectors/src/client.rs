@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{Clock, Config};
 use crate::error::{Error, Result};
+use crate::keys::LedgerKeys;
 use crate::model::{
     ExplainBody, Explanation, GrantRequest, GrantStatus, LookupBody, Page, PullRequest, RawPage,
     Receipt, TokenAnswer,
@@ -111,8 +112,15 @@ impl Client {
         self.inner.trust.last()
     }
 
-    /// Fetch the hub's current checkpoint, verify its signature and its consistency with the
-    /// trusted one (and the state file's), and trust it.
+    /// The pinned ledger key and the chain of keys followed from it (`None` until the first
+    /// verification pins it).
+    pub fn ledger_keys(&self) -> Option<LedgerKeys> {
+        self.inner.trust.ledger_keys()
+    }
+
+    /// Fetch the hub's current checkpoint, verify its signature (by a key of the chain followed
+    /// from the pinned key; after a rotation, the hub's key transitions are followed first) and
+    /// its consistency with the trusted one (and the state file's), and trust it.
     pub async fn checkpoint(&self) -> Result<SignedCheckpoint> {
         self.inner.trust.advance(&self.inner.hub).await
     }
@@ -201,12 +209,14 @@ impl Client {
         transport::parse(&resp.bytes().await?)
     }
 
-    /// Verify a receipt: its signature by the ledger key, and its entry's inclusion in a
-    /// checkpoint consistent with the trusted one. Returns that checkpoint.
+    /// Verify a receipt: its signature by the ledger key its `key_id` names (a key of the chain
+    /// followed from the pinned key), and its entry's inclusion in a checkpoint consistent with
+    /// the trusted one. Returns that checkpoint.
     pub async fn verify_receipt(&self, receipt: &Receipt) -> Result<SignedCheckpoint> {
         let hub = &self.inner.hub;
         let trust = &self.inner.trust;
-        let leaf = verify::receipt_leaf(trust.verifier(hub).await?, receipt)?;
+        let key = trust.receipt_key(hub, receipt).await?;
+        let leaf = verify::receipt_leaf(&key, receipt)?;
         let checkpoint = trust.advance(hub).await?;
         if checkpoint.size() <= receipt.index {
             return Err(Error::ProofFailed(format!(

@@ -34,11 +34,36 @@ pub enum Error {
     /// A sealed (`application/age`) answer could not be opened.
     #[error("cannot unseal the answer: {0}")]
     Unseal(String),
-    /// A receipt's signature does not verify with the pinned ledger key.
+    /// A receipt's signature does not verify with the ledger key its `key_id` names.
     #[error("the receipt of ledger entry {index} does not verify with the ledger key")]
     BadReceiptSignature {
         /// The receipt's ledger index.
         index: u64,
+    },
+    /// A receipt's `key_id` names no key of the chain followed from the pinned ledger key, even
+    /// after following the hub's key transitions again.
+    #[error(
+        "the receipt of ledger entry {index} names key `{key_id}`, which is not in the chain of ledger keys"
+    )]
+    UnknownReceiptKey {
+        /// The receipt's ledger index.
+        index: u64,
+        /// The receipt's `key_id`, as the hub sent it.
+        key_id: String,
+    },
+    /// The hub signs with a ledger key that no key transition from the pinned key leads to: its
+    /// key changed without a transition the pinned key endorsed (or its transitions are broken,
+    /// or fork from those followed before). Nothing that key signed is accepted.
+    #[error(
+        "the hub's ledger key changed without a transition endorsed by the pinned key: {reason} (pinned `{pinned}`, the hub's `{hub_key}`)"
+    )]
+    UnendorsedKey {
+        /// The pinned verifier key.
+        pinned: String,
+        /// The verifier key the hub names as its current one.
+        hub_key: String,
+        /// Why the hub's transitions do not lead from the pinned key to it.
+        reason: String,
     },
     /// A checkpoint's signature (or a required witness cosignature) does not verify.
     #[error("the checkpoint does not verify: {0}")]

@@ -3,7 +3,8 @@
 //! grants, unsealing of `application/age` answers, and verification of every disclosure's
 //! receipt against the hub's transparency log — its signature, its inclusion in a signed
 //! checkpoint, and that checkpoint's consistency with every checkpoint verified before (kept
-//! in a state file that several processes may share). See `docs/SDK.md`.
+//! in a state file that several processes may share) — under the pinned ledger key or a key it
+//! endorsed through the hub's key transitions. See `docs/SDK.md`.
 //!
 //! ```no_run
 //! use connectors::{Client, Config, PullRequest};
@@ -34,6 +35,7 @@
 mod client;
 mod config;
 mod error;
+mod keys;
 mod model;
 pub mod state;
 mod token;
@@ -45,6 +47,7 @@ pub mod verify;
 pub use client::{Client, Witnessed};
 pub use config::{Clock, Config, SystemClock};
 pub use error::{ApiCode, Error, FieldProblem, Result};
+pub use keys::LedgerKeys;
 pub use model::{Explanation, GrantRequest, GrantStatus, Page, PullRequest, Receipt, Record};
 /// The transparency-log primitives (a witness builds its `tlog::cosignature::Cosigner` here).
 pub use tlog;

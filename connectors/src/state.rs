@@ -1,5 +1,5 @@
-//! The SDK's state file: the pinned ledger verifier key and the last verified checkpoint
-//! (its signed note), as JSON. Invariant: every change is a compare-and-swap under an exclusive
+//! The SDK's state file: the pinned ledger verifier key, the ledger key transitions followed
+//! from it, and the last verified checkpoint (its signed note), as JSON. Invariant: every change is a compare-and-swap under an exclusive
 //! lock on a sidecar lock file — re-read, decide, write a temporary file, fsync, rename, fsync
 //! the directory — so processes sharing the file never lose each other's updates, and a reader
 //! sees the old or the new file, never a torn one.
@@ -22,6 +22,10 @@ pub struct State {
     /// The last verified checkpoint: its signed note, as the hub served it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<String>,
+    /// The ledger key transitions followed from the pinned key (signed notes, oldest first;
+    /// absent until the hub first rotates its key, and from files of older SDKs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transitions: Vec<String>,
 }
 
 /// A state file at a path (and its lock file beside it, `<path>.lock`).
@@ -141,12 +145,40 @@ mod tests {
                 Ok(Some(State {
                     vkey: Some("k".into()),
                     checkpoint: Some(note(1)),
+                    transitions: vec!["t".into()],
                 }))
             })
             .unwrap();
         assert_eq!(file.load().unwrap(), stored);
         // Declining to change leaves it as it was.
         assert_eq!(file.update(|_| Ok(None)).unwrap(), stored);
+    }
+
+    #[test]
+    fn a_file_written_before_key_transitions_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        fs::write(&path, br#"{"vkey":"k","checkpoint":"c"}"#).unwrap();
+        let file = StateFile::new(&path);
+        let state = file.load().unwrap();
+        assert_eq!(
+            state,
+            State {
+                vkey: Some("k".into()),
+                checkpoint: Some("c".into()),
+                transitions: Vec::new(),
+            }
+        );
+        // Written back without transitions, it is the same file an older SDK reads.
+        file.update(|s| {
+            Ok(Some(State {
+                checkpoint: Some("d".into()),
+                ..s.clone()
+            }))
+        })
+        .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(json, serde_json::json!({"vkey": "k", "checkpoint": "d"}));
     }
 
     #[test]
@@ -177,8 +209,8 @@ mod tests {
                         let mine = i * 8 + t + 1;
                         file.update(|current| {
                             Ok((size(current) < mine).then(|| State {
-                                vkey: current.vkey.clone(),
                                 checkpoint: Some(note(mine)),
+                                ..current.clone()
                             }))
                         })
                         .unwrap();

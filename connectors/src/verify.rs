@@ -1,7 +1,8 @@
 //! Pure verification of what the hub shows: receipts (Ed25519 over the receipt message),
 //! signed checkpoints, inclusion proofs and the step from a trusted checkpoint to a presented
-//! one. Invariant: a `SignedCheckpoint` exists only for a note whose signature by the pinned
-//! ledger key verified and whose body parsed.
+//! one. Invariant: a `SignedCheckpoint` exists only for a note whose signature by the ledger key
+//! it was verified with (in the client: a key of the chain followed from the pinned key)
+//! verified and whose body parsed.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;

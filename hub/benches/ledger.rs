@@ -169,8 +169,7 @@ async fn all_appends(sqlite: Store, sqlite_signer: NoteSigner) -> Ledger {
     // `audit verify` on PostgreSQL as well: its read path (one query per page, pieces by
     // `string_agg`) is checked here, on the entries just appended.
     pg_ledger.checkpoint().await.unwrap();
-    let verifier =
-        gridhub::ledger::note::Verifier::from_vkey(&pg_ledger.signer().verifier_key()).unwrap();
+    let verifier = pg_ledger.key_chain().await.unwrap();
     let t = Instant::now();
     let report = gridhub::ledger::verify::verify(
         &mut StoreSource::new(&pg),
@@ -342,8 +341,7 @@ async fn main() {
         }
     }
     // Verification, as `gridhub audit verify --data-dir` runs it.
-    let verifier =
-        gridhub::ledger::note::Verifier::from_vkey(&ledger.signer().verifier_key()).unwrap();
+    let verifier = ledger.key_chain().await.unwrap();
     // Three runs (`LEDGER_BENCH_RUNS`), the median reported (this VM's speed drifts by tens of
     // per cent). The CPU time of the whole process, all threads, is less sensitive to other
     // load on the machine than the wall time.

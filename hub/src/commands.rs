@@ -11,6 +11,7 @@ use anyhow::Context;
 
 use crate::config::{Overrides, Settings};
 use crate::init::{InitOptions, init as init_dir, is_initialised};
+use crate::ledger::keychain::KeyChain;
 use crate::ledger::note::{NoteSigner, Verifier};
 use crate::ledger::sources::{HttpSource, StoreSource};
 use crate::ledger::verify::{LedgerSource, verify};
@@ -197,19 +198,25 @@ pub async fn retention(command: RetentionCommand) -> anyhow::Result<()> {
 pub enum KeysCommand {
     /// Rotate a category's KEK (`--category`; a new version wraps new data keys at once, then
     /// every data key of the old version is rewrapped here, with a progress bar, and the old
-    /// version retired), or the token-signing key (`--token-key`: a new key signs after the
-    /// next (re)start; earlier keys stay in the JWKS until the tokens they signed expire).
+    /// version retired), the token-signing key (`--token-key`: a new key signs after the
+    /// next (re)start; earlier keys stay in the JWKS until the tokens they signed expire), or
+    /// the ledger's signing key (`--ledger-key`).
     Rotate {
         #[arg(long, env = "GRIDHUB_DATA_DIR")]
         data_dir: PathBuf,
         #[arg(long, env = "GRIDHUB_DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
         /// The key category whose KEK to rotate (a catalog category, or `case-texts`).
-        #[arg(long, conflicts_with = "token_key")]
+        #[arg(long, conflicts_with_all = ["token_key", "ledger_key"])]
         category: Option<String>,
         /// Rotate the JWT signing key.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "ledger_key")]
         token_key: bool,
+        /// Rotate the ledger's signing key: the old key and the new one sign a transition
+        /// statement that verifiers follow; the old key signs nothing after (running hubs
+        /// follow within 5 s).
+        #[arg(long)]
+        ledger_key: bool,
         /// Leave the rewrap to the running hub's background job instead of running it here.
         #[arg(long, requires = "category")]
         no_rewrap: bool,
@@ -564,11 +571,25 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Rotate {
             data_dir,
             database_url,
+            ledger_key: true,
+            ..
+        } => {
+            let settings = settings_of(&data_dir, database_url)?;
+            let keys = crate::keys::command::open(&settings).await?;
+            let done = crate::keys::command::rotate_ledger_key(&keys).await;
+            keys.store().close().await;
+            done
+        }
+        KeysCommand::Rotate {
+            data_dir,
+            database_url,
             token_key,
             ..
         } => {
             if !token_key {
-                anyhow::bail!("say what to rotate: --category C (a KEK) or --token-key");
+                anyhow::bail!(
+                    "say what to rotate: --category C (a KEK), --token-key or --ledger-key"
+                );
             }
             let settings = Settings::load(
                 None,
@@ -685,10 +706,17 @@ pub async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
             }
         };
         let store = Store::open(&settings.database()?).await?;
+        let keys = match key_chain(&mut StoreSource::new(&store), &vkey).await {
+            Ok(keys) => keys,
+            Err(e) => {
+                store.close().await;
+                return Err(e);
+            }
+        };
         if !witnesses.is_empty() {
             let note = witnessed::from_store(&store, required).await;
             let checked =
-                note.and_then(|n| witnessed::check(n.as_deref(), &vkey, &witnesses, required));
+                note.and_then(|n| witnessed::check(n.as_deref(), &keys, &witnesses, required));
             if let Err(e) = checked {
                 store.close().await;
                 anyhow::bail!(e);
@@ -699,7 +727,7 @@ pub async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
             );
         }
         let total = store.ledger_size().await?;
-        let result = run_verify(&mut StoreSource::new(&store), &vkey, &origin, total).await;
+        let result = run_verify(&mut StoreSource::new(&store), &keys, &origin, total).await;
         store.close().await;
         result
     } else if let Some(url) = args.source.url {
@@ -717,11 +745,12 @@ pub async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
         };
         let origin = vkey.split('+').next().unwrap_or_default().to_owned();
         let mut source = source;
+        let keys = key_chain(&mut source, &vkey).await?;
         if !witnesses.is_empty() {
             let note = witnessed::from_hub(&source, required)
                 .await
                 .map_err(|e| anyhow::anyhow!(e))?;
-            let text = witnessed::check(note.as_deref(), &vkey, &witnesses, required)
+            let text = witnessed::check(note.as_deref(), &keys, &witnesses, required)
                 .map_err(|e| anyhow::anyhow!(e))?;
             println!(
                 "witnessed: {required} of {} witness keys cosigned checkpoint {}",
@@ -731,7 +760,7 @@ pub async fn audit_verify(args: VerifyArgs) -> anyhow::Result<()> {
             // The witnessed checkpoint is checked against the entries with the newest one.
             source.also_check(note.unwrap_or_default());
         }
-        run_verify(&mut source, &vkey, &origin, 0).await
+        run_verify(&mut source, &keys, &origin, 0).await
     } else {
         anyhow::bail!("give --data-dir DIR or --url URL")
     }
@@ -759,14 +788,34 @@ fn verify_bundle(file: &std::path::Path, vkey: Option<&str>) -> anyhow::Result<(
     Ok(())
 }
 
+/// The ledger's keys as `source` states their transitions, trusted because `vkey` (pinned, or
+/// the keyring's) is one of them.
+async fn key_chain(source: &mut impl LedgerSource, vkey: &str) -> anyhow::Result<KeyChain> {
+    let verifier =
+        Verifier::from_vkey(vkey).map_err(|e| anyhow::anyhow!("bad verifier key: {e}"))?;
+    let transitions = source
+        .key_transitions()
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let keys = KeyChain::new(verifier, &transitions)
+        .map_err(|e| anyhow::anyhow!("ledger verification failed: {e}"))?;
+    if !transitions.is_empty() {
+        println!(
+            "ledger key rotated {} time(s); each checkpoint is checked under the key of its \
+             span, the newest being {}",
+            transitions.len(),
+            keys.current().verifier_key()
+        );
+    }
+    Ok(keys)
+}
+
 async fn run_verify(
     source: &mut impl LedgerSource,
-    vkey: &str,
+    keys: &KeyChain,
     origin: &str,
     total: u64,
 ) -> anyhow::Result<()> {
-    let verifier =
-        Verifier::from_vkey(vkey).map_err(|e| anyhow::anyhow!("bad verifier key: {e}"))?;
     let bar = if total > 0 {
         indicatif::ProgressBar::new(total)
     } else {
@@ -779,7 +828,7 @@ async fn run_verify(
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    let outcome = verify(source, &verifier, origin, |done| bar.set_position(done)).await;
+    let outcome = verify(source, keys, origin, |done| bar.set_position(done)).await;
     bar.finish_and_clear();
     match outcome {
         Ok(report) => {

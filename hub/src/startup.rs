@@ -312,6 +312,19 @@ pub async fn open_ledger(vault: &Vault, store: Store, instance: &str) -> anyhow:
         .ledger_key()
         .context("the keyring has no ledger signing key")?;
     let signer = NoteSigner::new(&origin, key).map_err(|e| anyhow::anyhow!("ledger key: {e}"))?;
+    let previous = vault
+        .previous_ledger_key()
+        .map(|k| NoteSigner::new(&origin, k))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("previous ledger key: {e}"))?;
+    let signer = crate::keys::ledger_key::complete_interrupted(
+        &store,
+        previous,
+        signer,
+        crate::time::now_ms(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot complete an interrupted ledger-key rotation: {e}"))?;
     Ledger::open(store, signer, origin)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the audit ledger: {e}"))

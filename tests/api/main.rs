@@ -34,6 +34,7 @@ mod identity_cli;
 mod import;
 mod key_rotation;
 mod ledger;
+mod ledger_key;
 mod metrics;
 mod migrations;
 mod paging;

@@ -68,16 +68,16 @@ pub(crate) async fn hub_with_residents(
     (app, civil, ids)
 }
 
-fn config(app: &TestApp, client: &DeptClient) -> Config {
+pub(crate) fn config(app: &TestApp, client: &DeptClient) -> Config {
     let ca = std::fs::read_to_string(app.data_dir.path().join("pki/ca.pem")).unwrap();
     Config::new(&app.base, ca, &client.cert_pem, &client.key_pem)
 }
 
-fn state_path(dir: &tempfile::TempDir) -> PathBuf {
+pub(crate) fn state_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("gridhub-state.json")
 }
 
-fn pull(limit: u32) -> PullRequest {
+pub(crate) fn pull(limit: u32) -> PullRequest {
     PullRequest {
         limit: Some(limit),
         ..PullRequest::new("elderly-care")

@@ -625,13 +625,11 @@ async fn run(backend: Backend, entries: usize, queries: usize) {
     let size = app.state.ledger.size();
     // Every entry checks out as `gridhub audit verify` checks it.
     app.state.ledger.checkpoint().await.unwrap();
-    let verifier =
-        gridhub::ledger::note::Verifier::from_vkey(&app.state.ledger.signer().verifier_key())
-            .unwrap();
+    let keys = app.state.ledger.key_chain().await.unwrap();
     let t = Instant::now();
     let report = gridhub::ledger::verify::verify(
         &mut gridhub::ledger::sources::StoreSource::new(&store),
-        &verifier,
+        &keys,
         app.state.ledger.origin(),
         |_| {},
     )

@@ -213,6 +213,25 @@ impl NoteSigner {
         ))
     }
 
+    /// Sign `text` with several keys: the text, a blank line, one signature line per signer
+    /// in the order given (a ledger key transition is signed by the old key and the new one).
+    pub fn sign_note_by_all(signers: &[&NoteSigner], text: &str) -> Result<String, NoteError> {
+        check_text(text)?;
+        let mut note = format!("{text}\n");
+        for signer in signers {
+            let signature = signer.key.sign(text.as_bytes());
+            let mut blob = Vec::with_capacity(4 + 64);
+            blob.extend_from_slice(&signer.key_hash);
+            blob.extend_from_slice(&signature);
+            note.push_str(&format!(
+                "{SIG_PREFIX}{} {}\n",
+                signer.name,
+                B64.encode(blob)
+            ));
+        }
+        Ok(note)
+    }
+
     /// A plain Ed25519 signature of `msg` (receipts).
     pub fn sign_raw(&self, msg: &[u8]) -> [u8; 64] {
         self.key.sign(msg)

@@ -1,4 +1,4 @@
-//! `gridhub keys …` for KEKs: rotate a category's key and rewrap, show the versions and the
+//! `gridhub keys …` for KEKs: rotate a category's key (or the ledger's key) and rewrap, show the versions and the
 //! rewrap's progress, and the keyring's export and import for the recovery drill
 //! (docs/OPERATIONS.md "Key rotation" and "Keyring recovery drill").
 
@@ -71,6 +71,33 @@ pub async fn rotate(
             "the hub's background rewrap moves the data keys; `gridhub keys status` shows how far"
         );
     }
+    Ok(())
+}
+
+/// Rotate the ledger's signing key (`keys::ledger_key`).
+pub async fn rotate_ledger_key(keys: &Keys) -> anyhow::Result<()> {
+    let r = keys
+        .rotate_ledger_key(
+            Actor::system(),
+            "cli".to_owned(),
+            "asked on the command line",
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot rotate the ledger key: {e}"))?;
+    println!(
+        "ledger signing key {} replaced by {} (ledger entry {}); the old key's checkpoints end \
+         at size {}; running hubs follow within {} s",
+        r.old_key_id,
+        r.new_key_id,
+        r.ledger_index,
+        r.size,
+        super::POLL.as_secs()
+    );
+    println!("new verifier key: {}", r.verifier);
+    println!(
+        "verifiers that pinned the old key follow the transition statement published at \
+         GET /v1/audit/public-key"
+    );
     Ok(())
 }
 

@@ -19,6 +19,7 @@
 //! unwraps nothing from then on (the minimum decryption version), `keys.retire` in the ledger.
 
 pub mod command;
+pub mod ledger_key;
 pub mod rewrap;
 
 use std::sync::Arc;
@@ -132,6 +133,34 @@ impl Keys {
         self.clock.now_ms()
     }
 
+    pub fn keyring(&self) -> &AgeFileStore {
+        &self.keyring
+    }
+
+    /// Take the `keyring` lease (one process at a time saves the shared keyring file); returns
+    /// the holder name to release it with. 409 while another process holds it.
+    async fn claim_keyring(&self) -> Result<String, Error> {
+        let now = self.clock.now_ms();
+        let holder = format!("rotate-{}", uuid::Uuid::now_v7());
+        if self
+            .store
+            .claim_job(KEYRING_LEASE, &holder, now, now + KEYRING_LEASE_MS)
+            .await?
+        {
+            Ok(holder)
+        } else {
+            Err(Error::Conflict(
+                "another key rotation is being saved now; try again in a minute".to_owned(),
+            ))
+        }
+    }
+
+    async fn release_keyring(&self, holder: &str) {
+        if let Err(e) = self.store.release_job(KEYRING_LEASE, holder).await {
+            tracing::warn!(error = %e, "the keyring lease could not be released; it lapses");
+        }
+    }
+
     /// At start-up: give every version of the keyring a row (the keyring's active version is
     /// the active one where the database has none yet), then follow the database's states.
     pub async fn sync(&self) -> Result<(), Error> {
@@ -145,8 +174,10 @@ impl Keys {
     }
 
     /// Follow the database's KEK states, reloading the keyring file if the database names a
-    /// version this process does not hold yet (another process rotated). Returns the rows.
+    /// version this process does not hold yet (another process rotated), and its ledger key
+    /// (`ledger_key`). Returns the KEK rows.
     pub async fn refresh(&self) -> Result<Vec<KekRow>, Error> {
+        self.follow_ledger_key().await?;
         let rows = self.store.kek_rows().await?;
         let states: Vec<(String, u32, KekState)> = rows
             .iter()
@@ -181,24 +212,13 @@ impl Keys {
         if self.vault.active_kek_version(category).is_err() {
             return Err(Error::NotFound("key category"));
         }
-        let now = self.clock.now_ms();
         // The keyring file is shared by every process: one rotation at a time saves it.
-        let holder = format!("rotate-{}", uuid::Uuid::now_v7());
-        if !self
-            .store
-            .claim_job(KEYRING_LEASE, &holder, now, now + KEYRING_LEASE_MS)
-            .await?
-        {
-            return Err(Error::Conflict(
-                "another key rotation is being saved now; try again in a minute".to_owned(),
-            ));
-        }
+        let holder = self.claim_keyring().await?;
+        let now = self.clock.now_ms();
         let rotated = self
             .rotate_holding(actor, request, category, why, now)
             .await;
-        if let Err(e) = self.store.release_job(KEYRING_LEASE, &holder).await {
-            tracing::warn!(error = %e, "the keyring lease could not be released; it lapses");
-        }
+        self.release_keyring(&holder).await;
         rotated
     }
 

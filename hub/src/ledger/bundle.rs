@@ -9,8 +9,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
+use super::keychain::KeyChain;
 use super::merkle::{Hash, leaf_hash, verify_inclusion};
-use super::note::{Checkpoint, Verifier};
+use super::note::Verifier;
 use super::{Ledger, LedgerError};
 
 pub const BUNDLE_FORMAT: &str = "gridhub-evidence/v1";
@@ -29,6 +30,11 @@ pub struct EvidenceBundle {
     /// The signed checkpoint (C2SP signed note) every proof leads to.
     pub checkpoint: String,
     pub entries: Vec<BundleEntry>,
+    /// The ledger key's transition statements, oldest first (tlog `keychain`): a verifier that
+    /// pinned an earlier key follows them to the key that signed the checkpoint. Absent when
+    /// the key never rotated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_transitions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -65,27 +71,32 @@ pub struct BundleReport {
 }
 
 impl EvidenceBundle {
-    /// Check the bundle (module docs), under `pinned` if given (it must be the bundle's key),
-    /// else under the key the bundle names.
+    /// Check the bundle (module docs), under `pinned` if given (it must be the bundle's key or
+    /// one that the bundle's key transitions lead from or to), else under the key the bundle
+    /// names.
     pub fn verify(&self, pinned: Option<&str>) -> Result<BundleReport, BundleError> {
         if self.format != BUNDLE_FORMAT {
             return Err(BundleError::Format(self.format.clone()));
         }
-        if let Some(given) = pinned
-            && given != self.verifier_key
-        {
-            return Err(BundleError::OtherKey {
-                bundle: self.verifier_key.clone(),
-                given: given.to_owned(),
-            });
-        }
-        let verifier = Verifier::from_vkey(&self.verifier_key)
+        let named = Verifier::from_vkey(&self.verifier_key)
             .map_err(|e| BundleError::VerifierKey(e.to_string()))?;
-        let body = verifier
-            .verify_note(&self.checkpoint)
+        let anchor = match pinned {
+            Some(given) => {
+                Verifier::from_vkey(given).map_err(|e| BundleError::VerifierKey(e.to_string()))?
+            }
+            None => named.clone(),
+        };
+        let other_key = || BundleError::OtherKey {
+            bundle: self.verifier_key.clone(),
+            given: pinned.unwrap_or_default().to_owned(),
+        };
+        let chain = KeyChain::new(anchor, &self.key_transitions).map_err(|_| other_key())?;
+        if !chain.keys().contains(&named) {
+            return Err(other_key());
+        }
+        let (checkpoint, _) = chain
+            .verify_checkpoint(&self.checkpoint)
             .map_err(|e| BundleError::Checkpoint(e.to_string()))?;
-        let checkpoint =
-            Checkpoint::parse(body).map_err(|e| BundleError::Checkpoint(e.to_string()))?;
         for entry in &self.entries {
             let bad = |problem: String| BundleError::Entry {
                 index: entry.index,
@@ -140,13 +151,11 @@ impl Ledger {
             )));
         }
         let checkpoint = self.checkpoint().await?;
-        let verifier = self.signer().verifier();
-        let body = verifier
-            .verify_note(&checkpoint)
+        let chain = self.key_chain().await?;
+        let (size, verifier) = chain
+            .verify_checkpoint(&checkpoint)
+            .map(|(cp, by)| (cp.size, by.clone()))
             .map_err(|e| LedgerError::Integrity(format!("own checkpoint: {e}")))?;
-        let size = Checkpoint::parse(body)
-            .map_err(|e| LedgerError::Integrity(format!("own checkpoint: {e}")))?
-            .size;
         let mut out = Vec::with_capacity(entries.len());
         for (index, canonical) in entries {
             let index = u64::try_from(index).unwrap_or(u64::MAX);
@@ -162,6 +171,7 @@ impl Ledger {
             verifier_key: verifier.verifier_key(),
             checkpoint,
             entries: out,
+            key_transitions: chain.transitions().to_vec(),
         })
     }
 }

@@ -9,7 +9,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::merkle::{Frontier, Hash};
-use super::note::Checkpoint;
 use super::sources::StoreSource;
 use super::verify::{self, LedgerSource, Page, SourceEntry, VerifyFailure};
 use super::{Ledger, LedgerError, resolve_nodes};
@@ -132,16 +131,9 @@ impl Ledger {
             from,
             last,
         };
-        let verifier = self.inner.signer.verifier();
-        let outcome = verify::verify_range(
-            &mut source,
-            &verifier,
-            &self.inner.origin,
-            start,
-            last,
-            |_| {},
-        )
-        .await;
+        let keys = self.key_chain().await?;
+        let outcome =
+            verify::verify_range(&mut source, &keys, &self.inner.origin, start, last, |_| {}).await;
         Ok(match outcome {
             Ok(report) => RangeCheck {
                 from,
@@ -166,11 +158,10 @@ impl Ledger {
         let Some(stored) = self.inner.store.latest_checkpoint().await? else {
             return Ok(None);
         };
-        let verifier = self.inner.signer.verifier();
-        let body = verifier
-            .verify_note(&stored.note)
-            .map_err(|e| LedgerError::Integrity(format!("the newest checkpoint: {e}")))?;
-        let cp = Checkpoint::parse(body)
+        let (cp, _) = self
+            .key_chain()
+            .await?
+            .verify_checkpoint(&stored.note)
             .map_err(|e| LedgerError::Integrity(format!("the newest checkpoint: {e}")))?;
         use base64::Engine;
         Ok(Some(CheckpointStatus {

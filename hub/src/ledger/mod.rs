@@ -13,7 +13,7 @@ pub mod chunked;
 pub mod entry;
 pub mod health;
 pub mod metrics;
-pub use tlog::{merkle, note};
+pub use tlog::{keychain, merkle, note};
 mod repair;
 pub mod sources;
 pub mod stream;
@@ -38,6 +38,7 @@ pub use entry::{
 };
 pub use health::{FaultKind, Health};
 use health::{HealthCell, PROBE_EVERY};
+use keychain::KeyChain;
 use merkle::{Frontier, Hash, NodeId};
 use note::{Checkpoint, NoteSigner};
 pub use stream::Stream;
@@ -102,7 +103,8 @@ struct Job {
 
 struct Inner {
     store: Store,
-    signer: NoteSigner,
+    /// Signs checkpoints and receipts; replaced when the ledger key rotates (`set_signer`).
+    signer: RwLock<Arc<NoteSigner>>,
     origin: String,
     head: RwLock<Head>,
     checkpoint_lock: Mutex<()>,
@@ -229,9 +231,19 @@ impl Ledger {
     ) -> Result<Ledger, LedgerError> {
         let head = repair::open_head(&store).await?;
         let staged_subjects = store.staged_subject_rows().await?;
+        // The first process names its key the ledger's; every later one must hold that key.
+        let key_id = crate::hex::encode(&signer.key_hash());
+        let named = store.claim_ledger_key(&key_id).await?;
+        if named != key_id {
+            return Err(LedgerError::Integrity(format!(
+                "the ledger is signed by key {named} now, but this keyring's ledger key is \
+                 {key_id}: the keyring file is older than the database's ledger (use the \
+                 keyring file the hub that rotated the key saved)"
+            )));
+        }
         let inner = Arc::new(Inner {
             store,
-            signer,
+            signer: RwLock::new(Arc::new(signer)),
             origin,
             head: RwLock::new(head),
             checkpoint_lock: Mutex::new(()),
@@ -309,8 +321,34 @@ impl Ledger {
         &self.inner.origin
     }
 
-    pub fn signer(&self) -> &NoteSigner {
-        &self.inner.signer
+    /// The key that signs now.
+    pub fn signer(&self) -> Arc<NoteSigner> {
+        match self.inner.signer.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Sign with `signer` from now on (the ledger key rotated: `keys::ledger_key`).
+    pub fn set_signer(&self, signer: NoteSigner) {
+        let signer = Arc::new(signer);
+        match self.inner.signer.write() {
+            Ok(mut s) => *s = signer,
+            Err(poisoned) => *poisoned.into_inner() = signer,
+        }
+    }
+
+    /// The hex key id of the key that signs now (receipts' `key_id`, `ledger_head.key_id`).
+    pub fn key_id(&self) -> String {
+        crate::hex::encode(&self.signer().key_hash())
+    }
+
+    /// The ledger's keys: the one that signs now and every one it succeeded, by the transition
+    /// statements stored (tlog `keychain`).
+    pub async fn key_chain(&self) -> Result<KeyChain, LedgerError> {
+        let transitions = self.inner.store.key_transitions().await?;
+        KeyChain::new(self.signer().verifier(), &transitions)
+            .map_err(|e| LedgerError::Integrity(format!("the ledger's key transitions: {e}")))
     }
 
     /// A signed receipt for an appended entry.
@@ -318,12 +356,13 @@ impl Ledger {
         let leaf = B64.encode(a.leaf_hash);
         let time = rfc3339_millis(a.time_ms);
         let message = note::receipt_message(a.index, &a.leaf_hash, &time);
-        let signature = self.inner.signer.sign_raw(message.as_bytes());
+        let signer = self.signer();
+        let signature = signer.sign_raw(message.as_bytes());
         Receipt {
             index: a.index,
             leaf_hash: leaf,
             integrated_time: time,
-            key_id: crate::hex::encode(&self.inner.signer.key_hash()),
+            key_id: crate::hex::encode(&signer.key_hash()),
             signature: B64.encode(signature),
         }
     }
@@ -391,26 +430,29 @@ impl Ledger {
                     root,
                 }
                 .body();
-                let note = self
-                    .inner
-                    .signer
+                let signer = self.signer();
+                let note = signer
                     .sign_note(&body)
                     .map_err(|e| LedgerError::Integrity(e.to_string()))?;
                 let stored = self
                     .inner
                     .store
-                    .insert_checkpoint(&StoredCheckpoint {
-                        size: size_i,
-                        root: root.to_vec(),
-                        note: note.clone(),
-                        time_ms: now_ms(),
-                    })
+                    .insert_checkpoint(
+                        &StoredCheckpoint {
+                            size: size_i,
+                            root: root.to_vec(),
+                            note: note.clone(),
+                            time_ms: now_ms(),
+                        },
+                        &crate::hex::encode(&signer.key_hash()),
+                    )
                     .await?;
                 if stored {
                     return Ok(note);
                 }
-                // Another process published a larger checkpoint meanwhile: serve that one (a
-                // note is served only once it is stored).
+                // Another process published a larger checkpoint meanwhile, or the ledger key
+                // rotated and this one is retired: serve the newest stored (a note is served
+                // only once it is stored).
                 match self.inner.store.latest_checkpoint().await? {
                     Some(c) => Ok(c.note),
                     None => Err(LedgerError::Integrity(

@@ -124,6 +124,13 @@ impl JoinedTexts for crate::storage::LedgerChunk {
 }
 
 impl LedgerSource for StoreSource {
+    async fn key_transitions(&mut self) -> Result<Vec<String>, String> {
+        self.store
+            .key_transitions()
+            .await
+            .map_err(|e| format!("cannot read the key transitions: {e}"))
+    }
+
     async fn checkpoints(&mut self) -> Result<Vec<String>, String> {
         let all = self
             .store
@@ -278,6 +285,23 @@ impl HttpSource {
 }
 
 impl LedgerSource for HttpSource {
+    async fn key_transitions(&mut self) -> Result<Vec<String>, String> {
+        let v: serde_json::Value = self
+            .get("/v1/audit/public-key")
+            .await?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(v.get("transitions")
+            .and_then(serde_json::Value::as_array)
+            .map(|all| {
+                all.iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     async fn checkpoints(&mut self) -> Result<Vec<String>, String> {
         let note = self
             .get("/v1/audit/checkpoint")

@@ -19,8 +19,9 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use super::TILE_LEVELS;
+use super::keychain::{KeyChain, Transition};
 use super::merkle::{self, Frontier, Hash, NodeId};
-use super::note::{Checkpoint, Verifier};
+use super::note::Checkpoint;
 
 /// One entry as read back: index, canonical text and (from a database) its stored leaf hash.
 pub struct SourceEntry {
@@ -91,6 +92,10 @@ impl Page {
 pub trait LedgerSource {
     /// Signed checkpoint notes, any order.
     async fn checkpoints(&mut self) -> Result<Vec<String>, String>;
+    /// The ledger key's transition statements, oldest first (none: the key never rotated).
+    async fn key_transitions(&mut self) -> Result<Vec<String>, String> {
+        Ok(Vec::new())
+    }
     /// Up to `limit` entries with index ≥ `from`, in index order.
     async fn page(&mut self, from: i64, limit: i64) -> Result<Page, String>;
     /// Stored interior nodes (levels 4, 8, …) completed by the leaves `from..to`; `None` when
@@ -558,11 +563,11 @@ async fn check_node(
 /// Verify everything `source` holds. `progress(done)` is called after every page.
 pub async fn verify(
     source: &mut impl LedgerSource,
-    verifier: &Verifier,
+    keys: &KeyChain,
     origin: &str,
     progress: impl FnMut(u64),
 ) -> Result<VerifyReport, VerifyFailure> {
-    verify_range(source, verifier, origin, Frontier::new(), None, progress).await
+    verify_range(source, keys, origin, Frontier::new(), None, progress).await
 }
 
 /// `verify` over the entries `start.size()..end` only (to the end of the source without
@@ -576,7 +581,7 @@ pub async fn verify(
 /// (`chunked_ranges_check_what_one_pass_checks`), in pieces a console can show progress of.
 pub async fn verify_range(
     source: &mut impl LedgerSource,
-    verifier: &Verifier,
+    keys: &KeyChain,
     origin: &str,
     start: Frontier,
     end: Option<u64>,
@@ -585,14 +590,12 @@ pub async fn verify_range(
     let started = Instant::now();
     let mut checkpoints = Vec::new();
     for note in source.checkpoints().await.map_err(|e| fail(None, e))? {
-        let body = verifier.verify_note(&note).map_err(|e| {
+        let (cp, _) = keys.verify_checkpoint(&note).map_err(|e| {
             fail(
                 None,
                 format!("a checkpoint's signature does not verify: {e}"),
             )
         })?;
-        let cp = Checkpoint::parse(body)
-            .map_err(|e| fail(None, format!("a checkpoint is malformed: {e}")))?;
         if cp.origin != origin {
             return Err(fail(
                 None,
@@ -603,6 +606,17 @@ pub async fn verify_range(
             ));
         }
         checkpoints.push(cp);
+    }
+    // Each key transition names the size and root of the tree at the change: the rebuilt tree
+    // must meet them as it meets a checkpoint.
+    for note in keys.transitions() {
+        let t = Transition::verify(note)
+            .map_err(|e| fail(None, format!("a key transition does not verify: {e}")))?;
+        checkpoints.push(Checkpoint {
+            origin: t.origin,
+            size: t.size,
+            root: t.root,
+        });
     }
     checkpoints.sort_by_key(|c| c.size);
     let mut next_cp = 0usize;
@@ -790,7 +804,7 @@ mod tests {
 
     impl MemSource {
         /// `n` entries, signed checkpoints at `sizes` (with `wrong` roots at those sizes).
-        fn new(n: u64, sizes: &[u64], wrong: &[u64]) -> (MemSource, Verifier) {
+        fn new(n: u64, sizes: &[u64], wrong: &[u64]) -> (MemSource, KeyChain) {
             let texts: Vec<String> = (0..n).map(entry).collect();
             let pkcs8 =
                 ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
@@ -827,7 +841,7 @@ mod tests {
                     notes,
                     nodes,
                 },
-                signer.verifier(),
+                KeyChain::single(signer.verifier()),
             )
         }
     }
@@ -1029,6 +1043,67 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.problem.contains("log truncated"), "{err}");
+    }
+
+    fn signer() -> crate::ledger::note::NoteSigner {
+        let pkcs8 =
+            ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+                .unwrap();
+        crate::ledger::note::NoteSigner::from_pkcs8("test", pkcs8.as_ref()).unwrap()
+    }
+
+    fn signed(by: &crate::ledger::note::NoteSigner, texts: &[String], size: u64) -> String {
+        let body = Checkpoint {
+            origin: "test".into(),
+            size,
+            root: tree_of(texts, size).root(),
+        }
+        .body();
+        by.sign_note(&body).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn checkpoints_on_both_sides_of_a_key_rotation_verify_each_under_its_key() {
+        use crate::ledger::keychain::Transition;
+        let n = 300;
+        let (mut source, _) = MemSource::new(n, &[], &[]);
+        let (a, b) = (signer(), signer());
+        let texts = source.texts.clone();
+        let at = 120;
+        let transition = Transition::sign(&a, &b, at, tree_of(&texts, at).root()).unwrap();
+        source.notes = vec![
+            signed(&a, &texts, 50),
+            signed(&a, &texts, at),
+            signed(&b, &texts, 200),
+            signed(&b, &texts, n),
+        ];
+        // Pinned to the old key or to the new one: all four checkpoints and the transition's
+        // own size and root are met.
+        for pinned in [&a, &b] {
+            let keys = KeyChain::new(pinned.verifier(), std::slice::from_ref(&transition)).unwrap();
+            let report = verify(&mut source, &keys, "test", |_| {}).await.unwrap();
+            assert_eq!((report.entries, report.checkpoints), (n, 5));
+        }
+        let keys = KeyChain::new(a.verifier(), std::slice::from_ref(&transition)).unwrap();
+        // Without the transition, the old key's pin cannot verify the new key's checkpoints.
+        let err = verify(&mut source, &KeyChain::single(a.verifier()), "test", |_| {})
+            .await
+            .unwrap_err();
+        assert!(err.problem.contains("signature"), "{err}");
+        // The old key signing past its change (stolen after the rotation) is refused.
+        source.notes.push(signed(&a, &texts, 250));
+        let err = verify(&mut source, &keys, "test", |_| {})
+            .await
+            .unwrap_err();
+        assert!(err.problem.contains("retired"), "{err}");
+        source.notes.pop();
+        // A transition that names a root the entries do not rebuild fails where it points.
+        let lying = Transition::sign(&a, &b, at, [9; 32]).unwrap();
+        let keys = KeyChain::new(a.verifier(), &[lying]).unwrap();
+        let err = verify(&mut source, &keys, "test", |_| {})
+            .await
+            .unwrap_err();
+        assert_eq!(err.index, Some(at), "{err}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use tlog::cosignature::{CosignError, CosignatureVerifier, add_signature_lines, verify_witnesses};
 
-use super::note::Verifier;
+use super::keychain::KeyChain;
 use super::sources::HttpSource;
 use crate::storage::Store;
 
@@ -55,12 +55,13 @@ pub async fn from_hub(source: &HttpSource, required: usize) -> Result<Option<Str
     Ok(None)
 }
 
-/// Require `required` of `witnesses` on `note` (signed by the log key `vkey`); returns the
+/// Require `required` of `witnesses` on `note` (signed by a key of the ledger's `keys`, within
+/// its span); returns the
 /// checkpoint text. The message of a failure says how many valid witnesses were found and which
 /// keys were expected.
 pub fn check(
     note: Option<&str>,
-    vkey: &str,
+    keys: &KeyChain,
     witnesses: &[CosignatureVerifier],
     required: usize,
 ) -> Result<String, String> {
@@ -78,8 +79,10 @@ pub fn check(
             expected()
         ));
     };
-    let log = Verifier::from_vkey(vkey).map_err(|e| format!("bad verifier key: {e}"))?;
-    verify_witnesses(note, &log, witnesses, required).map_err(|e| match e {
+    let (_, log) = keys
+        .verify_checkpoint(note)
+        .map_err(|e| format!("witness check failed: the checkpoint does not verify: {e}"))?;
+    verify_witnesses(note, log, witnesses, required).map_err(|e| match e {
         CosignError::TooFewWitnesses { required, got, .. } => format!(
             "witness check failed: {got} valid witness cosignature(s) found, {required} \
              required of: {}",

@@ -224,18 +224,26 @@ pub struct PublicKey {
     public_key: String,
     /// C2SP verifier key: `name+keyhash+base64(0x01‖key)`.
     verifier: String,
+    /// The ledger key's transition statements, oldest first (empty: never rotated). Each is a
+    /// signed note, signed by the old key and the new one, naming both and the size and root of
+    /// the tree at the change (`gridhub-key-transition/v1`); a verifier that pinned an earlier
+    /// key follows them to the current one.
+    transitions: Vec<String>,
 }
 
-/// The ledger's Ed25519 verification key.
-#[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit", responses((status = 200, body = PublicKey)))]
-pub async fn public_key(State(state): State<AppState>) -> Json<PublicKey> {
+/// The ledger's Ed25519 verification key, and the statements of its rotations.
+#[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit",
+    responses((status = 200, body = PublicKey), (status = 503)))]
+pub async fn public_key(State(state): State<AppState>) -> Result<Json<PublicKey>, Error> {
+    let chain = state.ledger.key_chain().await?;
     let signer = state.ledger.signer();
-    Json(PublicKey {
+    Ok(Json(PublicKey {
         key_name: signer.name().to_owned(),
         key_id: crate::hex::encode(&signer.key_hash()),
         public_key: B64.encode(signer.public_key()),
         verifier: signer.verifier_key(),
-    })
+        transitions: chain.transitions().to_vec(),
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]

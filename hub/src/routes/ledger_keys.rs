@@ -12,6 +12,7 @@ use crate::auth::Principal;
 use crate::error::Error;
 use crate::extract::{ApiJson, ApiPath};
 use crate::keys::Rotation;
+use crate::keys::ledger_key::LedgerKeyRotation;
 use crate::oversight::ledger_keys::{KeyReport, LedgerStatus};
 use crate::state::AppState;
 
@@ -21,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/audit/verify", post(verify))
         .route("/v1/admin/keys", get(keys))
         .route("/v1/admin/keys/{category}/rotate", post(rotate))
+        .route("/v1/admin/ledger-key/rotate", post(rotate_ledger_key))
 }
 
 /// The ledger's size, its newest signed checkpoint (size, root, when signed and how many
@@ -142,4 +144,31 @@ pub async fn rotate_as(
             "asked by an administrator",
         )
         .await
+}
+
+/// Rotate the ledger's signing key: the old key and a new one sign a transition statement
+/// (published at `GET /v1/audit/public-key` → `transitions`) naming both and the size of the
+/// old key's last checkpoint; the new key signs every checkpoint and receipt after, and the old
+/// one can publish nothing more. Recorded as `keys.rotate_ledger`. Administrators
+/// (`catalog:write`); 409 `conflict` while another rotation is being saved.
+#[utoipa::path(post, path = "/v1/admin/ledger-key/rotate", tag = "audit",
+    security(("bearer" = [])),
+    responses((status = 200, body = LedgerKeyRotation), (status = 403), (status = 409)))]
+pub async fn rotate_ledger_key(
+    State(state): State<AppState>,
+    who: Principal,
+) -> Result<Json<LedgerKeyRotation>, Error> {
+    state
+        .authorize(&who, "catalog", "write", None, "keys.rotate_ledger")
+        .await?;
+    Ok(Json(
+        state
+            .keys
+            .rotate_ledger_key(
+                who.actor(),
+                crate::error::current_request_id(),
+                "asked by an administrator",
+            )
+            .await?,
+    ))
 }

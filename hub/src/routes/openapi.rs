@@ -40,7 +40,7 @@ use super::{ledger_keys, watch, webhooks, witnesses};
         records::patch_record, records::erase_record,
         audit::entries, audit::checkpoint, audit::public_key, audit::inclusion,
         audit::consistency, audit::subject, subject_report::report,
-        ledger_keys::status, ledger_keys::verify, ledger_keys::keys, ledger_keys::rotate,
+        ledger_keys::status, ledger_keys::verify, ledger_keys::keys, ledger_keys::rotate, ledger_keys::rotate_ledger_key,
         watch::watchlist, watch::record_visibility,
         anomalies::anomalies, anomalies::acknowledge, anomalies::resolve, anomalies::activity,
         witnesses::put_witness, witnesses::delete_witness, witnesses::list_witnesses,

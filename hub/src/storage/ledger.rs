@@ -920,15 +920,21 @@ impl Store {
     /// Store a checkpoint unless one of this size or larger exists, or it would cover entries
     /// not yet committed; returns whether it was new. The newest checkpoint's size
     /// (`ledger_head.checkpoint_size`) moves by compare-and-swap in the same transaction, so of
-    /// two processes signing at once only one publishes, and sizes only grow.
-    pub async fn insert_checkpoint(&self, c: &StoredCheckpoint) -> Result<bool, sqlx::Error> {
+    /// two processes signing at once only one publishes, and sizes only grow. Only the key
+    /// `ledger_head.key_id` names may publish one (`key_id`: the signer's; see `ledger_keys`).
+    pub async fn insert_checkpoint(
+        &self,
+        c: &StoredCheckpoint,
+        key_id: &str,
+    ) -> Result<bool, sqlx::Error> {
         on_write!(self, |pool| {
             let mut tx = WriteTx::begin(pool).await?;
             let advanced = sqlx::query(
                 "UPDATE ledger_head SET checkpoint_size = $1 \
-                 WHERE id = 1 AND checkpoint_size < $1 AND size >= $1",
+                 WHERE id = 1 AND checkpoint_size < $1 AND size >= $1 AND key_id = $2",
             )
             .bind(c.size)
+            .bind(key_id.to_owned())
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -19,6 +19,7 @@ mod idempotency;
 mod identity;
 mod keys;
 mod ledger;
+mod ledger_keys;
 // The outbox of webhooks and the NATS publisher (issue 21).
 pub(crate) mod outbox;
 mod purposes;
@@ -65,6 +66,7 @@ pub use ledger::{
     EntryFilter, Hash, LedgerAppend, LedgerChunk, LedgerHead, LedgerPageRow, LedgerRow, NodeId,
     StoredCheckpoint,
 };
+pub use ledger_keys::KeyTransitionRow;
 pub use outbox::{DeliveryMark, OutboxEvent, OutboxRow, ReplayFilter, WebhookEndpointRow};
 pub use purposes::PurposeRow;
 pub use records::{

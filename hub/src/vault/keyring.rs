@@ -50,6 +50,11 @@ pub struct KeyringFile {
     /// Signs ledger checkpoints and receipts (Ed25519); separate from the token keys.
     #[serde(default)]
     pub ledger_key: Option<SigningKeyEntry>,
+    /// The ledger key a rotation replaced, kept until the rotation's transition statement is
+    /// in the database (`keys::ledger_key`): a rotation interrupted between saving this file
+    /// and that commit completes at the next start. Dropped once the rotation completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_ledger_key: Option<SigningKeyEntry>,
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -128,7 +133,21 @@ impl KeyringFile {
             pseudonym_key: B64.encode(&random_key(&rng)?[..]),
             signing_keys: vec![new_signing_key(&rng, now)?],
             ledger_key: Some(new_signing_key(&rng, now)?),
+            previous_ledger_key: None,
         })
+    }
+
+    /// A new ledger key; the current one becomes `previous_ledger_key` (replacing any left
+    /// there by an earlier rotation, which completed: `keys::ledger_key`). Returns the new one.
+    pub fn rotate_ledger_key(&mut self, now: i64) -> Result<SigningKeyEntry, KeyringError> {
+        let current = self
+            .ledger_key
+            .take()
+            .ok_or_else(|| KeyringError::Malformed("no ledger key to rotate".to_owned()))?;
+        let next = new_signing_key(&SystemRandom::new(), now)?;
+        self.previous_ledger_key = Some(current);
+        self.ledger_key = Some(next.clone());
+        Ok(next)
     }
 
     /// Add a new KEK version for `category` (or its first one); returns the new version.

@@ -120,6 +120,14 @@ fn category_keks(
     })
 }
 
+/// A ledger key of the keyring file.
+pub fn ledger_key_of(entry: &keyring::SigningKeyEntry) -> Result<Arc<Ed25519Key>, KeyringError> {
+    let pkcs8 = decode_b64("ledger key", &entry.pkcs8)?;
+    Ed25519Key::from_pkcs8(&pkcs8)
+        .map(Arc::new)
+        .map_err(|_| KeyringError::Malformed("ledger key is not Ed25519".to_owned()))
+}
+
 /// The unlocked keyring.
 pub struct Vault {
     /// Category name → its KEKs. A short list scanned linearly: catalogs have a handful of
@@ -132,6 +140,9 @@ pub struct Vault {
     index_key: hmac::Key,
     signing: Vec<SigningKey>,
     ledger_key: Option<Arc<Ed25519Key>>,
+    /// The ledger key a rotation replaced, while the keyring still holds it
+    /// (`KeyringFile::previous_ledger_key`).
+    previous_ledger_key: Option<Arc<Ed25519Key>>,
     /// The hub CA (`with_client_ca`); `None` when this hub has no CA key.
     client_ca: Option<ClientCa>,
 }
@@ -179,15 +190,12 @@ impl Vault {
                 key: Arc::new(key),
             });
         }
-        let ledger_key = match &file.ledger_key {
-            Some(entry) => {
-                let pkcs8 = decode_b64("ledger key", &entry.pkcs8)?;
-                let key = Ed25519Key::from_pkcs8(&pkcs8)
-                    .map_err(|_| KeyringError::Malformed("ledger key is not Ed25519".to_owned()))?;
-                Some(Arc::new(key))
-            }
-            None => None,
-        };
+        let ledger_key = file.ledger_key.as_ref().map(ledger_key_of).transpose()?;
+        let previous_ledger_key = file
+            .previous_ledger_key
+            .as_ref()
+            .map(ledger_key_of)
+            .transpose()?;
         if signing.is_empty() {
             return Err(KeyringError::Malformed("no signing key".to_owned()));
         }
@@ -197,6 +205,7 @@ impl Vault {
             index_key: hmac::Key::new(hmac::HMAC_SHA256, index_key.as_ref()),
             signing,
             ledger_key,
+            previous_ledger_key,
             client_ca: None,
         })
     }
@@ -476,6 +485,11 @@ impl Vault {
     /// The ledger's checkpoint and receipt key (it signs; its bytes stay here).
     pub fn ledger_key(&self) -> Option<Arc<Ed25519Key>> {
         self.ledger_key.clone()
+    }
+
+    /// The ledger key a rotation replaced, while the keyring still holds it.
+    pub fn previous_ledger_key(&self) -> Option<Arc<Ed25519Key>> {
+        self.previous_ledger_key.clone()
     }
 
     pub fn current_signing_key(&self) -> Option<&SigningKey> {

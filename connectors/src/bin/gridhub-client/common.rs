@@ -32,10 +32,11 @@ pub struct Common {
     /// An age identity file (an x25519 identity as `age-keygen` writes it): ask for sealed answers and open them.
     #[arg(long, env = "GRIDHUB_CLIENT_AGE_IDENTITY")]
     pub age_identity: Option<PathBuf>,
-    /// The ledger's C2SP verifier key; without it the hub's key is pinned on first use.
+    /// The ledger's C2SP verifier key; without it the hub's key is pinned on first use. Either
+    /// way the hub's key transitions are followed from it.
     #[arg(long, env = "GRIDHUB_CLIENT_VKEY")]
     pub vkey: Option<String>,
-    /// The state file (pinned key, last verified checkpoint). Default:
+    /// The state file (pinned key, key transitions followed, last verified checkpoint). Default:
     /// `$XDG_STATE_HOME/gridhub-client/<host>_<port>.json` (`~/.local/state/…`).
     #[arg(long, env = "GRIDHUB_CLIENT_STATE_FILE")]
     pub state_file: Option<PathBuf>,
@@ -174,7 +175,8 @@ fn default_state_file(url: &str) -> Result<PathBuf, Failure> {
 /// Why a command failed; each kind has its exit code.
 #[derive(Debug)]
 pub enum Failure {
-    /// 1: what the hub showed does not verify (a bad receipt, proof, checkpoint or witness).
+    /// 1: what the hub showed does not verify (a bad receipt, proof, checkpoint or witness, or
+    /// a ledger key the pinned key did not endorse).
     Verification(String),
     /// 1: the hub's log is not an extension of a checkpoint verified before.
     Inconsistent {
@@ -208,6 +210,8 @@ impl From<Error> for Failure {
                 }
             }
             Error::BadReceiptSignature { .. }
+            | Error::UnknownReceiptKey { .. }
+            | Error::UnendorsedKey { .. }
             | Error::BadCheckpoint(_)
             | Error::ProofFailed(_)
             | Error::Unseal(_) => Failure::Verification(e.to_string()),

@@ -4,7 +4,9 @@
 // hash of the entry's canonical text (RFC 9162: SHA-256(0x00 || entry)), the walk of the
 // inclusion proof up to the root (RFC 9162 §2.1.3.2), and the Ed25519 signature of the signed
 // checkpoint (C2SP signed note) that names that root. The ledger key is pinned in this
-// browser the first time it is seen (localStorage): a later answer under another key fails.
+// browser the first time it is seen (localStorage): a later answer under another key fails,
+// unless the ledger's key transition statements (each signed by the old key and the new) lead
+// from the pinned key to it; then the pin moves to the new key.
 "use strict";
 
 (function () {
@@ -74,18 +76,61 @@
     return { body, origin, size: Number(size), root: b64(root), signatures };
   }
 
-  async function checkpointSigned(note, key) {
-    const publicKey = b64(key.public_key);
-    const keyHash = (await sha256(concat(utf8(key.key_name + "\n"), Uint8Array.of(1), publicKey)))
-      .slice(0, 4);
-    const line = note.signatures.find(
-      (s) => s.name === key.key_name && same(s.bytes.slice(0, 4), keyHash),
+  // A C2SP verifier key `name+hash+base64(0x01 ‖ key)` (the base64 may hold '+').
+  function parseVkey(vkey) {
+    const first = vkey.indexOf("+");
+    const second = vkey.indexOf("+", first + 1);
+    const raw = b64(vkey.slice(second + 1));
+    if (first < 1 || second < 0 || raw.length !== 33 || raw[0] !== 1) {
+      throw new Error("bad verifier key");
+    }
+    return { name: vkey.slice(0, first), publicKey: raw.slice(1) };
+  }
+
+  // Is `note` signed by the key `vkey` (a signature line of its name and key hash that verifies)?
+  async function signedBy(note, vkey) {
+    const { name, publicKey } = parseVkey(vkey);
+    const keyHash = (await sha256(concat(utf8(name + "\n"), Uint8Array.of(1), publicKey))).slice(
+      0,
+      4,
     );
+    const line = note.signatures.find((s) => s.name === name && same(s.bytes.slice(0, 4), keyHash));
     if (!line) return false;
     const verifier = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, [
       "verify",
     ]);
     return crypto.subtle.verify({ name: "Ed25519" }, verifier, line.bytes.slice(4), utf8(note.body));
+  }
+
+  // The ledger's keys from its key transition statements (tlog keychain: each names the old key
+  // and the new one and the size at the change, and is signed by both), oldest first, as
+  // [{vkey, until}] (`until`: the largest checkpoint a retired key may sign). Null when a
+  // statement does not verify or the statements do not form one chain ending at `current`.
+  async function keyChain(transitions, current) {
+    const chain = [];
+    for (const text of transitions || []) {
+      const note = parseNote(text);
+      const lines = note.body.split("\n");
+      const field = (i, label) =>
+        lines[i] && lines[i].startsWith(label + " ") ? lines[i].slice(label.length + 1) : null;
+      const [from, to, size] = [field(2, "old"), field(3, "new"), field(4, "size")];
+      if (lines[0] !== "gridhub-key-transition/v1" || !from || !to || !size) return null;
+      if (chain.length > 0 && chain[chain.length - 1].vkey !== from) return null;
+      if (!(await signedBy(note, from)) || !(await signedBy(note, to))) return null;
+      if (chain.length === 0) chain.push({ vkey: from, until: Infinity });
+      chain[chain.length - 1].until = Number(size);
+      chain.push({ vkey: to, until: Infinity });
+    }
+    if (chain.length === 0) chain.push({ vkey: current, until: Infinity });
+    return chain[chain.length - 1].vkey === current ? chain : null;
+  }
+
+  // Is the checkpoint `note` signed by a key of `chain` within that key's span?
+  async function checkpointSigned(note, chain) {
+    for (const key of chain.slice().reverse()) {
+      if (note.size <= key.until && (await signedBy(note, key.vkey))) return true;
+    }
+    return false;
   }
 
   async function fetchOk(url) {
@@ -108,13 +153,15 @@
         fetchOk("/v1/audit/checkpoint").then((r) => r.text()),
         fetchOk("/v1/audit/public-key").then((r) => r.json()),
       ]);
+      // The pinned key must be the ledger's key now, or one its transitions lead from.
       const pinned = localStorage.getItem("gridhub.ledger-key");
-      if (pinned && pinned !== key.verifier) {
+      const chain = await keyChain(key.transitions, key.verifier);
+      if (!chain || (pinned && !chain.some((k) => k.vkey === pinned))) {
         report("failed", section.dataset.keyChanged);
         return;
       }
       const note = parseNote(noteText);
-      if (!(await checkpointSigned(note, key))) {
+      if (!(await checkpointSigned(note, chain))) {
         report("failed", section.dataset.fail, "checkpoint signature");
         return;
       }
@@ -133,7 +180,7 @@
         report("failed", section.dataset.fail, "inclusion proof");
         return;
       }
-      if (!pinned) localStorage.setItem("gridhub.ledger-key", key.verifier);
+      localStorage.setItem("gridhub.ledger-key", key.verifier);
       section.querySelector("[data-checkpoint]").textContent =
         note.origin + " · " + note.size + " · " + hex(note.root).slice(0, 16) + "…";
       report("verified", section.dataset.ok);
