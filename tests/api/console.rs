@@ -210,6 +210,7 @@ async fn officers_and_admins_work_in_a_real_browser() {
             ("APPROVE_GRANT", to_approve.clone()),
             ("REJECT_GRANT", to_reject.clone()),
             ("RECORD", records[0].clone()),
+            ("ADMIN_TOKEN", app.admin_token.clone()),
         ],
     );
 
@@ -344,6 +345,16 @@ async fn officers_and_admins_work_in_a_real_browser() {
 
     // Rejected without a reason: refused, and nothing changed.
     assert_eq!(steps["reject_without_reason"][0]["status"], 422);
+    // The browser's ledger-key rotation happened on the hub: one transition statement, to the
+    // key the browser re-pinned.
+    let pk: Value = app
+        .get(&app.admin_token, "/v1/audit/public-key")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pk["transitions"].as_array().unwrap().len(), 1);
+    assert_eq!(pk["verifier"], steps["rotated_key"][0]["pinned_after"]);
     assert_eq!(grant_status(&app, &to_reject).await, "requested");
 
     // Refused forms are in the ledger.

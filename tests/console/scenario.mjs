@@ -133,6 +133,39 @@ try {
   check(tampered === "failed", `tampered proof: ${tampered}`);
   await page.unroute("**/v1/audit/proofs/inclusion**");
 
+  // The ledger key rotates (an administrator, over the API). The key this browser pinned at the
+  // first proof is followed through the transition statement (signed by the old key and the
+  // new) to the new key: the proof verifies again and the pin moves…
+  const pinned = await page.evaluate(() => localStorage.getItem("gridhub.ledger-key"));
+  check(pinned, "no ledger key pinned after a verified proof");
+  const rotation = await page.request.post(`${HUB}/v1/admin/ledger-key/rotate`, {
+    headers: { authorization: `Bearer ${env("ADMIN_TOKEN")}` },
+    data: {},
+  });
+  check(rotation.ok(), `ledger key rotation: HTTP ${rotation.status()}`);
+  const newKey = (await rotation.json()).verifier;
+  check(newKey && newKey !== pinned, `a new ledger key: ${newKey}`);
+  await page.goto(entryUrl);
+  await page.waitForSelector("[data-proof][data-result=verified], [data-proof][data-result=failed]");
+  const followed = await page.getAttribute("[data-proof]", "data-result");
+  const repinned = await page.evaluate(() => localStorage.getItem("gridhub.ledger-key"));
+  report("rotated_key", {
+    result: followed,
+    shown: await page.textContent("[data-proof-status]"),
+    pinned_before: pinned,
+    pinned_after: repinned,
+  });
+  check(followed === "verified", `proof after a ledger key rotation: ${followed}`);
+  check(repinned === newKey, `the pin moved to the new key: ${repinned}`);
+  // …while a pinned key that no statement leads from fails it.
+  await page.evaluate(() => localStorage.setItem("gridhub.ledger-key", "gridhub/other+00000000+AQ=="));
+  await page.goto(entryUrl);
+  await page.waitForSelector("[data-proof][data-result=verified], [data-proof][data-result=failed]");
+  const foreign = await page.getAttribute("[data-proof]", "data-result");
+  report("foreign_pin", { result: foreign });
+  check(foreign === "failed", `a pin no transition leads from: ${foreign}`);
+  await page.evaluate((key) => localStorage.setItem("gridhub.ledger-key", key), newKey);
+
   // --- The subject access report of one record, on screen and as printed.
   await page.goto(`${HUB}/console/subjects`);
   await page.fill("#record", env("RECORD"));

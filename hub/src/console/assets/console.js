@@ -72,8 +72,14 @@
         const [name, sig] = line.slice(2).split(" ");
         return { name, bytes: b64(sig) };
       });
-    const [origin, size, root] = body.split("\n");
-    return { body, origin, size: Number(size), root: b64(root), signatures };
+    return { body, signatures };
+  }
+
+  // A C2SP checkpoint: a signed note whose text is `origin\nsize\nbase64(root)\n`.
+  function parseCheckpoint(text) {
+    const note = parseNote(text);
+    const [origin, size, root] = note.body.split("\n");
+    return { ...note, origin, size: Number(size), root: b64(root) };
   }
 
   // A C2SP verifier key `name+hash+base64(0x01 ‖ key)` (the base64 may hold '+').
@@ -160,7 +166,7 @@
         report("failed", section.dataset.keyChanged);
         return;
       }
-      const note = parseNote(noteText);
+      const note = parseCheckpoint(noteText);
       if (!(await checkpointSigned(note, chain))) {
         report("failed", section.dataset.fail, "checkpoint signature");
         return;
