@@ -26,11 +26,39 @@ use crate::error::Error;
 use crate::storage::{GrantRow, Store};
 use crate::vault::Vault;
 
+/// A change this replica committed, waiting for the versions before it.
+type Change = Box<dyn FnOnce(&mut DecisionIndex) + Send + Sync>;
+
+/// Changes held for versions not yet reached: beyond this, they are dropped and the next
+/// request's version check rebuilds instead.
+const MAX_PENDING: usize = 10_000;
+
+/// How long a request waits for this replica's own changes to fill a gap before it rebuilds:
+/// a change between its commit and its `apply` is microseconds away.
+const LOCAL_GAP_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 struct Loaded {
     version: i64,
     index: DecisionIndex,
     /// The catalog in force: the built-in one with the stored categories over it.
     catalog: &'static Catalog,
+    /// Changes of this replica for versions after `version + 1` (committed concurrently and
+    /// applied out of order), applied once the versions before them are.
+    pending: std::collections::BTreeMap<i64, Change>,
+}
+
+impl Loaded {
+    /// Apply the pending changes that follow `version` with no gap; drop those it covers.
+    fn drain(&mut self) {
+        self.pending = self.pending.split_off(&(self.version + 1));
+        while let Some(change) = self.pending.remove(&(self.version + 1)) {
+            change(&mut self.index);
+            self.version += 1;
+        }
+        if self.pending.len() > MAX_PENDING {
+            self.pending.clear();
+        }
+    }
 }
 
 pub struct Decisions {
@@ -39,6 +67,8 @@ pub struct Decisions {
     loaded: RwLock<Loaded>,
     /// One rebuild at a time.
     rebuilding: tokio::sync::Mutex<()>,
+    /// Woken whenever a change of this replica moved the version on.
+    applied: tokio::sync::Notify,
 }
 
 fn poisoned<T>(_: T) -> Error {
@@ -54,6 +84,7 @@ impl Decisions {
             vault,
             loaded: RwLock::new(loaded),
             rebuilding: tokio::sync::Mutex::new(()),
+            applied: tokio::sync::Notify::new(),
         })
     }
 
@@ -72,7 +103,7 @@ impl Decisions {
     /// (`Store::versions`): a rebuild only when another replica changed something. Call before
     /// every decision.
     pub async fn refresh_to(&self, current: i64) -> Result<(), Error> {
-        if self.version()? == current {
+        if self.version()? >= current || self.own_changes_reach(current).await? {
             return Ok(());
         }
         let _one = self.rebuilding.lock().await;
@@ -80,12 +111,41 @@ impl Decisions {
             return Ok(());
         }
         let previous = self.catalog()?;
-        let fresh = build(&self.store, &self.vault, Some(previous)).await?;
+        let mut fresh = build(&self.store, &self.vault, Some(previous)).await?;
         let mut loaded = self.loaded.write().map_err(poisoned)?;
         if fresh.version > loaded.version {
+            // Changes committed after the rebuild read its version still apply on top of it.
+            fresh.pending = std::mem::take(&mut loaded.pending);
+            fresh.drain();
             *loaded = fresh;
         }
         Ok(())
+    }
+
+    /// Whether this replica's own changes bring the index to `current` shortly: a change
+    /// after `current` is already pending, so the versions up to it were committed too, most
+    /// likely here, between their commit and their `apply`. Waits at most `LOCAL_GAP_WAIT`.
+    async fn own_changes_reach(&self, current: i64) -> Result<bool, Error> {
+        let deadline = tokio::time::Instant::now() + LOCAL_GAP_WAIT;
+        loop {
+            let woken = self.applied.notified();
+            {
+                let loaded = self.loaded.read().map_err(poisoned)?;
+                if loaded.version >= current {
+                    return Ok(true);
+                }
+                if loaded
+                    .pending
+                    .last_key_value()
+                    .is_none_or(|(v, _)| *v < current)
+                {
+                    return Ok(false);
+                }
+            }
+            if tokio::time::timeout_at(deadline, woken).await.is_err() {
+                return Ok(false);
+            }
+        }
     }
 
     fn version(&self) -> Result<i64, Error> {
@@ -98,17 +158,23 @@ impl Decisions {
         Ok(f(&loaded.index))
     }
 
-    /// A change this replica committed as decision version `version`: applied in place when
-    /// it is the next version; otherwise the next `refresh` rebuilds.
+    /// A change this replica committed as decision version `version`: applied in place once
+    /// every version before it is (changes committed concurrently arrive out of order and wait
+    /// for each other); a version another replica made is filled by the next rebuild.
     pub fn apply(
         &self,
         version: i64,
-        change: impl FnOnce(&mut DecisionIndex),
+        change: impl FnOnce(&mut DecisionIndex) + Send + Sync + 'static,
     ) -> Result<(), Error> {
         let mut loaded = self.loaded.write().map_err(poisoned)?;
-        if loaded.version + 1 == version {
-            change(&mut loaded.index);
-            loaded.version = version;
+        if version <= loaded.version {
+            return Ok(());
+        }
+        loaded.pending.insert(version, Box::new(change));
+        let before = loaded.version;
+        loaded.drain();
+        if loaded.version > before {
+            self.applied.notify_waiters();
         }
         Ok(())
     }
@@ -120,7 +186,8 @@ impl Decisions {
 
     /// A case's current responsibility, applied after a local change.
     pub fn set_case(&self, version: i64, case: &Responsibility) -> Result<(), Error> {
-        self.apply(version, |index| index.set_case(case))
+        let case = case.clone();
+        self.apply(version, move |index| index.set_case(&case))
     }
 }
 
@@ -181,6 +248,7 @@ async fn build(
         version,
         index,
         catalog,
+        pending: std::collections::BTreeMap::new(),
     })
 }
 
@@ -288,5 +356,62 @@ impl RowView<String> for StoredRow {
 
     fn equals(&self, field: &str, value: &String) -> bool {
         self.has(field, value)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseLocation;
+    use crate::vault::keyring::KeyringFile;
+
+    async fn decisions(dir: &std::path::Path) -> Decisions {
+        let store = Store::open(&DatabaseLocation::Sqlite(dir.join("d.db")))
+            .await
+            .unwrap();
+        let vault = Vault::from_keyring(&KeyringFile::generate(["person"], 0).unwrap()).unwrap();
+        Decisions::load(store, Arc::new(vault)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn changes_committed_out_of_order_are_applied_in_version_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = decisions(dir.path()).await;
+        let base = d.version().unwrap();
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = |v: i64| {
+            let order = Arc::clone(&order);
+            move |_: &mut DecisionIndex| order.lock().unwrap().push(v)
+        };
+        // Three transactions committed as base+1..=base+3 report back as 3, 1, 2.
+        d.apply(base + 3, record(base + 3)).unwrap();
+        assert_eq!(d.version().unwrap(), base, "nothing applies across a gap");
+        d.apply(base + 1, record(base + 1)).unwrap();
+        assert_eq!(d.version().unwrap(), base + 1);
+        d.apply(base + 2, record(base + 2)).unwrap();
+        assert_eq!(d.version().unwrap(), base + 3);
+        assert_eq!(*order.lock().unwrap(), vec![base + 1, base + 2, base + 3]);
+        // A version already reached is not applied again.
+        d.apply(base + 2, record(-1)).unwrap();
+        assert_eq!(order.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_request_waits_for_this_replicas_own_change_instead_of_rebuilding() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = decisions(dir.path()).await;
+        let base = d.version().unwrap();
+        // base+2 is pending; base+1 is this replica's change between its commit and its apply:
+        // the wait starts first (join! polls in order), the apply lands while it waits.
+        d.apply(base + 2, |_| {}).unwrap();
+        let (reached, ()) = tokio::join!(d.own_changes_reach(base + 2), async {
+            tokio::task::yield_now().await;
+            d.apply(base + 1, |_| {}).unwrap();
+        });
+        assert!(reached.unwrap(), "the own change filled the gap");
+        assert_eq!(d.version().unwrap(), base + 2);
+        // A version no change of this replica is pending beyond: another replica's, so rebuild.
+        assert!(!d.own_changes_reach(base + 5).await.unwrap());
     }
 }

@@ -40,8 +40,9 @@ impl Grants {
                 })
                 .await?;
             if let Transitioned::Done { version } = outcome {
+                let id = row.id.clone();
                 self.decisions
-                    .apply(version, |index| index.remove_grant(&row.id))?;
+                    .apply(version, move |index| index.remove_grant(&id))?;
                 expired += 1;
             }
         }

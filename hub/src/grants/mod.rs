@@ -412,7 +412,7 @@ impl Grants {
         } else {
             after.status
         };
-        self.decisions.apply(version, |index| {
+        self.decisions.apply(version, move |index| {
             // Only an unknown category fails, and stored grants name known ones.
             let _ = index.upsert_grant(&live, status);
         })
