@@ -35,8 +35,12 @@ impl Store {
         })
     }
 
-    /// Name `key_id` as the signing key if none is named yet; returns the key named now.
+    /// Name `key_id` as the signing key if none is named yet; returns the key named now. Once
+    /// a key is named this only reads (every start of a process opens the ledger).
     pub async fn claim_ledger_key(&self, key_id: &str) -> Result<String, sqlx::Error> {
+        if let Some(named) = self.ledger_key_id().await? {
+            return Ok(named);
+        }
         on_write!(self, |pool| {
             sqlx::query("UPDATE ledger_head SET key_id = $1 WHERE id = 1 AND key_id IS NULL")
                 .bind(key_id.to_owned())
